@@ -1,0 +1,150 @@
+"""Command line: `epic-mcp [serve]`, `keygen`, `jwks`, `doctor`.
+
+Only the CLI commands print to stdout; `serve` keeps stdout for the MCP protocol and logs to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, EpicMcpError
+from .logs import quiet_phi_loggers
+from .settings import ENV_FILE_VARIABLE, is_loopback_host, load_settings
+
+DESCRIPTION = """\
+A read-only MCP server for Epic's FHIR R4 APIs, authenticating as an Epic Backend Services app.
+
+Settings come from environment variables and a settings file: --env-file, else $EPIC_MCP_ENV_FILE,
+else ./.env. See .env.example for every variable.
+"""
+
+EPILOG = """\
+examples:
+  epic-mcp keygen && epic-mcp jwks --out jwks.json
+  epic-mcp --env-file ~/epic/.env doctor
+  epic-mcp --transport streamable-http --port 8000
+"""
+
+
+def _configure_logging(level: str) -> None:
+    """Logs go to stderr only: stdout is the MCP wire."""
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_phi_loggers()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS,
+                        help=f"settings file to read (default: ${ENV_FILE_VARIABLE}, else ./.env)")
+
+    parser = argparse.ArgumentParser(prog="epic-mcp", description=DESCRIPTION, epilog=EPILOG, parents=[common],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"epic-mcp {__version__}")
+    _add_serve_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the MCP server (default)")
+    _add_serve_options(serve)
+
+    keygen = commands.add_parser("keygen", parents=[common], help="create a signing key")
+    keygen.add_argument("--alg", choices=["RS384", "ES384"], default="RS384",
+                        help="RS384 makes an RSA key (also fine for RS256/RS512); ES384 an EC P-384 key")
+    keygen.add_argument("--bits", type=int, default=2048, help="RSA key size (default 2048)")
+    keygen.add_argument("--out", metavar="PATH", help="where to write the key (default: PRIVATE_KEY_PATH)")
+    keygen.add_argument("--force", action="store_true", help="replace an existing key file")
+
+    jwks = commands.add_parser("jwks", parents=[common], help="print the public JWKS")
+    jwks.add_argument("--out", metavar="FILE", help="write the JWKS to FILE instead of printing it")
+
+    commands.add_parser("doctor", parents=[common], help="check the whole chain step by step")
+    return parser
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default=argparse.SUPPRESS,
+                        help="stdio (default) or streamable-http")
+    parser.add_argument("--host", default=argparse.SUPPRESS, help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=argparse.SUPPRESS, help="HTTP port (default 8000)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    env_file = getattr(args, "env_file", None)
+    try:
+        match args.command:
+            case "keygen":
+                return _keygen(args, env_file)
+            case "jwks":
+                return _jwks(args, env_file)
+            case "doctor":
+                return _doctor(env_file)
+            case _:
+                return _serve(args, env_file)
+    except ConfigError as exc:
+        print(f"epic-mcp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except EpicMcpError as exc:
+        print(f"epic-mcp: {exc}", file=sys.stderr)
+        return 1
+
+
+def _keygen(args: argparse.Namespace, env_file: str | None) -> int:
+    from .keys import generate_key, write_private_key
+
+    if args.out:
+        path = Path(args.out)
+    else:
+        paths = load_settings(env_file).key_paths
+        path = paths[-1] if paths and not paths[-1].is_dir() else Path("keys/private.key")
+    kid = write_private_key(generate_key(args.alg, args.bits), path, force=args.force)
+    print(f"wrote {args.alg if args.alg == 'ES384' else f'RSA {args.bits}'} private key to {path} (mode 0600)")
+    print(f"kid {kid}")
+    print("next: `epic-mcp jwks --out jwks.json`, host it at your JWKS URL, and register that URL at Epic")
+    return 0
+
+
+def _jwks(args: argparse.Namespace, env_file: str | None) -> int:
+    from .keys import KeyRing
+
+    document = json.dumps(KeyRing.from_settings(load_settings(env_file)).jwks(), indent=2)
+    if args.out:
+        Path(args.out).write_text(document + "\n")
+        print(f"wrote the public JWKS to {args.out}", file=sys.stderr)
+    else:
+        print(document)
+    return 0
+
+
+def _doctor(env_file: str | None) -> int:
+    from .doctor import Doctor
+
+    _configure_logging("WARNING")
+    doctor = Doctor(print)
+    return 0 if asyncio.run(doctor.run(env_file)) else 1
+
+
+def _serve(args: argparse.Namespace, env_file: str | None) -> int:
+    settings = load_settings(env_file)
+    _configure_logging(settings.epic_log_level)
+    transport = getattr(args, "transport", "stdio")
+    host = getattr(args, "host", "127.0.0.1")
+    port = getattr(args, "port", 8000)
+    if transport == "streamable-http" and not is_loopback_host(host):
+        raise ConfigError(f"--host: refusing to serve patient data on {host}; bind 127.0.0.1 and put an "
+                          "authenticating TLS proxy in front")
+    from .server import build_server
+
+    server = build_server(settings)
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=host, port=port)
+    return 0
+

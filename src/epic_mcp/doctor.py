@@ -1,0 +1,113 @@
+"""`epic-mcp doctor`: checks the whole chain step by step, the successor of /health and /config/info."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from .connection import EpicConnection
+from .errors import EpicMcpError, InvalidClientError
+from .settings import Settings, load_settings
+from .token import TokenManager
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+class Doctor:
+    """Runs the checks in order, stops at the first failure that later steps depend on."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self.steps: list[Step] = []
+
+    def record(self, name: str, ok: bool, detail: str) -> bool:
+        self.steps.append(Step(name, ok, detail))
+        self._emit(f"{'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+        return ok
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.steps) and all(step.ok for step in self.steps)
+
+    async def run(self, env_file: str | None) -> bool:
+        try:
+            settings = load_settings(env_file)
+            settings.require_client_id()
+        except EpicMcpError as exc:
+            return self.record("settings", False, str(exc))
+        summary = settings.public_summary()
+        self.record("settings", True, f"{summary['environment']} at {summary['fhir_base_url']}, "
+                    f"client id {summary['client_id']}, {summary['algorithm']}")
+        try:
+            connection = EpicConnection.open(settings)
+        except EpicMcpError as exc:
+            return self.record("key", False, str(exc))
+        try:
+            return await self._check_chain(settings, connection)
+        finally:
+            await connection.aclose()
+
+    async def _check_chain(self, settings: Settings, connection: EpicConnection) -> bool:
+        active = connection.keys.active
+        self.record("key", True, f"{len(connection.keys.keys)} key(s) loaded; active kid {active.kid} "
+                    f"from {active.source}")
+        published = {k["kid"] for k in connection.keys.jwks()["keys"]}
+        self.record("jwks", active.kid in published, f"our JWKS publishes kid {active.kid}")
+        if settings.epic_jwks_url:
+            await self._check_hosted_jwks(settings.epic_jwks_url, active.kid)
+        elif settings.epic_jwt_alg == "ES384":
+            self.record("hosted jwks", False, "ES384 keys need a hosted JWKS URL; set EPIC_JWKS_URL")
+        tokens = connection.tokens
+        try:
+            token_url = await tokens.token_url()
+        except EpicMcpError as exc:
+            return self.record("discovery", False, str(exc))
+        how = "configured" if settings.configured_token_url else "discovered"
+        self.record("discovery", True, f"token endpoint {token_url} ({how})")
+        try:
+            token = await tokens.get_token()
+        except InvalidClientError as exc:
+            self._show_assertion(tokens)
+            return self.record("token", False, str(exc))
+        except EpicMcpError as exc:
+            return self.record("token", False, str(exc))
+        self._show_assertion(tokens)
+        self.record("token", True, f"access token obtained, expires in {token.lifetime} s")
+        scopes = " ".join(token.scopes) or "(none listed; Epic grants the APIs registered on the app)"
+        self.record("scopes", True, scopes)
+        try:
+            capability = await connection.fhir.metadata()
+        except EpicMcpError as exc:
+            return self.record("metadata", False, str(exc))
+        software = capability.get("software") if isinstance(capability.get("software"), dict) else {}
+        self.record("metadata", True, f"FHIR {capability.get('fhirVersion', '?')}, "
+                    f"{software.get('name', 'unknown software')} {software.get('version', '')}".rstrip())
+        return self.passed
+
+    def _show_assertion(self, tokens: TokenManager) -> None:
+        assertion = tokens.last_assertion
+        if assertion is not None:
+            self._emit(f"      assertion header {json.dumps(assertion.header)}")
+            self._emit(f"      assertion claims {json.dumps(assertion.claims)}")
+
+    async def _check_hosted_jwks(self, url: str, kid: str) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                response = await http.get(url)
+            kids = {k.get("kid") for k in response.json().get("keys", []) if isinstance(k, dict)}
+        except (httpx.HTTPError, ValueError, AttributeError):
+            self.record("hosted jwks", False, f"could not read a JWKS from {url}; Epic must be able to fetch it")
+            return
+        if kid in kids:
+            self.record("hosted jwks", True, f"{url} publishes kid {kid}")
+        else:
+            self.record("hosted jwks", False, f"{url} does not publish kid {kid}; upload the output of "
+                        "`epic-mcp jwks` there (Epic re-fetches it within 29 h, or on an unknown kid)")

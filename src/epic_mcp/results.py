@@ -1,0 +1,61 @@
+"""Typed tool results: the search envelope and single resources, built from FHIR responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .outcome import outcome_messages
+
+# Top-level members that cost context and carry nothing clinical: server bookkeeping and the
+# generated XHTML narrative (the structured fields hold the same facts).
+NOISE = ("meta", "text")
+
+
+class SearchResult(BaseModel):
+    """One page of search results."""
+
+    resource_type: str = Field(description="The FHIR resource type searched.")
+    total: int | None = Field(description="How many resources match in all, when the server says; else null.")
+    returned: int = Field(description="How many items are on this page.")
+    items: list[dict[str, Any]] = Field(description="The resources on this page.")
+    warnings: list[str] = Field(description="Server notes about the search, e.g. 'no results'.")
+    next_cursor: str | None = Field(description="Pass to next_page for the next page; null when this is the last.")
+
+
+class ReadResult(BaseModel):
+    """One resource read by id."""
+
+    resource_type: str
+    id: str
+    resource: dict[str, Any]
+
+
+def without_noise(resource: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k not in NOISE}
+
+
+def bundle_parts(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], int | None, str | None]:
+    """Items, warnings (outcome entries), total and the raw next link of a searchset Bundle."""
+    items: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        search = entry.get("search")
+        mode = search.get("mode") if isinstance(search, dict) else None
+        if mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
+            warnings.extend(outcome_messages(resource))
+        else:
+            items.append(without_noise(resource))
+    total = bundle.get("total")
+    links = bundle.get("link")
+    next_link = next(
+        (link.get("url") for link in (links if isinstance(links, list) else [])
+         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str)),
+        None,
+    )
+    return items, list(dict.fromkeys(warnings)), total if isinstance(total, int) else None, next_link

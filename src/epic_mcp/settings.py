@@ -1,0 +1,242 @@
+"""Configuration: the only module that reads environment variables and `.env` files.
+
+Variable names are the field names in upper case. The original FastAPI app's names
+(EPIC_CLIENT_ID, EPIC_ENV, PRIVATE_KEY_PATH, PRODUCTION_FHIR_BASE_URL, PRODUCTION_TOKEN_URL,
+JWT_EXPIRY_MINUTES) keep working unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+ENV_FILE_VARIABLE = "EPIC_MCP_ENV_FILE"
+
+SANDBOX_FHIR_BASE_URL = "https://fhir.epic.com/interconnect-fhir-oauth/api/FHIR/R4"
+SANDBOX_TOKEN_URL = "https://fhir.epic.com/interconnect-fhir-oauth/oauth2/token"
+
+SIGNING_ALGORITHMS = ("RS384", "RS256", "RS512", "ES384")
+MAX_ASSERTION_LIFETIME_SECONDS = 300
+
+Environment = Literal["sandbox", "production", "custom"]
+Algorithm = Literal["RS384", "RS256", "RS512", "ES384"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(variable: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{variable}: '{url}' is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ValueError(f"{variable}: credentials in the URL are not allowed; remove the user:password@ part")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"{variable}: plain http to {parts.hostname} would expose tokens and patient data; use https "
+            "(http is only allowed for 127.0.0.1/localhost)"
+        )
+    return url.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Build it with `load_settings()` so errors become one clear line."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", env_file_encoding="utf-8", validate_default=True
+    )
+
+    epic_client_id: str | None = Field(None, description="Client id of the Epic Backend Services app.")
+    epic_env: Environment = Field("sandbox", description="sandbox, production, or custom (any SMART server).")
+    epic_fhir_base_url: str | None = Field(None, description="FHIR base URL; overrides the environment default.")
+    epic_token_url: str | None = Field(None, description="Token URL; discovered from the base when absent.")
+    production_fhir_base_url: str | None = None
+    production_token_url: str | None = None
+
+    private_key_path: str = Field(
+        "keys/private.key",
+        description="A PEM key file, a comma-separated list of them, or a directory of *.key/*.pem files.",
+    )
+    epic_private_key_pem: SecretStr | None = Field(None, description="A PEM private key given inline.")
+    epic_active_kid: str | None = Field(None, description="kid of the key that signs; default the newest.")
+    epic_jwt_alg: Algorithm = "RS384"
+    jwt_expiry_minutes: float = Field(4.0, description="Client assertion lifetime, at most 5 minutes.")
+    epic_scopes: str | None = Field(None, description="Sent as `scope` in the token request when set.")
+    epic_jwks_url: str | None = Field(None, description="Where you host the JWKS (the JKU registered at Epic).")
+    epic_jwt_jku: bool = Field(False, description="Send EPIC_JWKS_URL as the `jku` assertion header.")
+
+    epic_http_timeout: float = Field(30.0, gt=0, le=300, description="Seconds to wait for a FHIR or token reply.")
+    epic_connect_timeout: float = Field(10.0, gt=0, le=120)
+    epic_max_concurrency: int = Field(8, ge=1, le=64, description="Concurrent requests to the FHIR server.")
+    epic_page_size: int = Field(20, ge=1, le=200, description="Default number of results per search page.")
+    epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")
+    epic_log_level: LogLevel = "INFO"
+
+    config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Base for relative key paths.")
+
+    @field_validator("epic_jwt_alg", mode="before")
+    @classmethod
+    def _upper_alg(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("epic_env", mode="before")
+    @classmethod
+    def _lower_env(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("epic_log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("jwt_expiry_minutes")
+    @classmethod
+    def _assertion_lifetime(cls, minutes: float) -> float:
+        if not 0 < minutes * 60 <= MAX_ASSERTION_LIFETIME_SECONDS:
+            raise ValueError("must be more than 0 and at most 5 (Epic rejects assertions that live longer)")
+        return minutes
+
+    @field_validator(
+        "epic_client_id", "epic_fhir_base_url", "epic_token_url", "production_fhir_base_url",
+        "production_token_url", "epic_active_kid", "epic_scopes", "epic_jwks_url", mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_endpoints(self) -> Settings:
+        for variable in ("epic_fhir_base_url", "epic_token_url", "production_fhir_base_url",
+                         "production_token_url", "epic_jwks_url"):
+            value = getattr(self, variable)
+            if value is not None:
+                setattr(self, variable, check_url(variable.upper(), value))
+        if self.epic_env == "production" and not (self.epic_fhir_base_url or self.production_fhir_base_url):
+            raise ValueError(
+                "PRODUCTION_FHIR_BASE_URL: required with EPIC_ENV=production; set it to your health system's "
+                "FHIR R4 base (from open.epic.com's endpoint list)"
+            )
+        if self.epic_env == "custom" and not self.epic_fhir_base_url:
+            raise ValueError("EPIC_FHIR_BASE_URL: required with EPIC_ENV=custom; set it to the server's FHIR base")
+        if self.epic_jwt_jku and not self.epic_jwks_url:
+            raise ValueError("EPIC_JWKS_URL: required when EPIC_JWT_JKU=true; set it to your hosted JWKS URL")
+        if self.epic_page_size > self.epic_max_page_size:
+            raise ValueError("EPIC_PAGE_SIZE: must not exceed EPIC_MAX_PAGE_SIZE")
+        return self
+
+    @property
+    def fhir_base_url(self) -> str:
+        """The FHIR base every request goes to, without a trailing slash."""
+        if self.epic_fhir_base_url:
+            return self.epic_fhir_base_url
+        if self.epic_env == "production":
+            assert self.production_fhir_base_url is not None
+            return self.production_fhir_base_url
+        return SANDBOX_FHIR_BASE_URL
+
+    @property
+    def configured_token_url(self) -> str | None:
+        """The token URL if configured; None means discover it from the FHIR base."""
+        if self.epic_token_url:
+            return self.epic_token_url
+        if self.epic_env == "production":
+            return self.production_token_url
+        if self.epic_env == "sandbox" and not self.epic_fhir_base_url:
+            return SANDBOX_TOKEN_URL
+        return None
+
+    @property
+    def assertion_lifetime_seconds(self) -> int:
+        return int(self.jwt_expiry_minutes * 60)
+
+    @property
+    def key_paths(self) -> list[Path]:
+        """Key files named by PRIVATE_KEY_PATH, relative paths taken from the settings file's folder."""
+        paths: list[Path] = []
+        for item in (part.strip() for part in self.private_key_path.split(",")):
+            if not item:
+                continue
+            path = Path(item).expanduser()
+            path = path if path.is_absolute() else self.config_dir / path
+            if path.is_dir():
+                paths.extend(sorted(p for p in path.iterdir() if p.suffix in (".key", ".pem") and p.is_file()))
+            else:
+                paths.append(path)
+        return paths
+
+    def require_client_id(self) -> str:
+        if not self.epic_client_id:
+            raise ConfigError(
+                "EPIC_CLIENT_ID is not set: put your Backend Services app's client id in the env file "
+                "or the MCP client's `env` (see README, 'Register an Epic app')"
+            )
+        return self.epic_client_id
+
+    def public_summary(self) -> dict[str, Any]:
+        """The effective non-secret settings, for `epic://config` and `doctor`."""
+        return {
+            "environment": self.epic_env,
+            "fhir_base_url": self.fhir_base_url,
+            "token_url": self.configured_token_url or "discovered from .well-known/smart-configuration",
+            "client_id": self.epic_client_id,
+            "algorithm": self.epic_jwt_alg,
+            "scopes": self.epic_scopes,
+            "jwks_url": self.epic_jwks_url,
+            "jku_header": self.epic_jwt_jku,
+            "assertion_lifetime_seconds": self.assertion_lifetime_seconds,
+            "page_size": self.epic_page_size,
+            "max_page_size": self.epic_max_page_size,
+        }
+
+
+def _resolve_env_file(env_file: str | Path | None) -> Path | None:
+    named = env_file or os.environ.get(ENV_FILE_VARIABLE)
+    if named:
+        path = Path(named).expanduser().resolve()
+        if not path.is_file():
+            source = "--env-file" if env_file else ENV_FILE_VARIABLE
+            raise ConfigError(f"{source}: no settings file at {path}")
+        return path
+    default = Path.cwd() / ".env"
+    return default if default.is_file() else None
+
+
+def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from the environment and a settings file, or raise one clear ConfigError.
+
+    The file is `env_file` (`--env-file`), else EPIC_MCP_ENV_FILE, else `.env` in the working
+    directory. Environment variables win over the file; `overrides` win over both.
+    """
+    path = _resolve_env_file(env_file)
+    if path is not None:
+        overrides.setdefault("config_dir", path.parent)
+    try:
+        return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors(include_input=False)[0]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["loc"]:
+        variable = str(error["loc"][0]).upper()
+        return f"{variable}: {message}"
+    return message

@@ -1,0 +1,212 @@
+"""Generates one typed MCP tool per catalog operation, plus next_page.
+
+Each tool is an async function with a real signature (so the SDK derives its input schema and
+validates arguments) whose body checks Epic's rules and every value before any request is sent.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+import httpx
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from .catalog import Operation, Param
+from .errors import EpicMcpError
+from .fhir_client import FhirClient
+from .paging import CursorCodec, InvalidCursor
+from .results import ReadResult, SearchResult, bundle_parts, without_noise
+from .validation import check_date, check_id, check_value
+
+logger = logging.getLogger(__name__)
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True,
+                            destructive_hint=False)
+FOREIGN_NEXT_LINK = ("the server's next-page link pointed outside the configured FHIR server, so it was not "
+                     "followed; narrow the search instead")
+
+
+class Runtime:
+    """What tools need at call time; `fhir` is set by the server's lifespan."""
+
+    def __init__(self, cursors: CursorCodec, page_size: int, max_page_size: int) -> None:
+        self.cursors = cursors
+        self.page_size = page_size
+        self.max_page_size = max_page_size
+        self.fhir: FhirClient | None = None
+
+    def client(self) -> FhirClient:
+        if self.fhir is None:
+            raise ToolError("the server is not connected yet; try again")
+        return self.fhir
+
+
+def tool_result(model: BaseModel) -> CallToolResult:
+    """Structured content for programs, the same facts as compact JSON text for the model."""
+    data = model.model_dump(mode="json")
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+async def call_fhir(tool: str, action: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        result = await action()
+    except EpicMcpError as exc:
+        logger.info("%s failed (%s) after %.0f ms", tool, getattr(exc, "kind", type(exc).__name__),
+                    (time.perf_counter() - started) * 1000)
+        raise ToolError(str(exc)) from None
+    logger.info("%s answered in %.0f ms", tool, (time.perf_counter() - started) * 1000)
+    return result
+
+
+def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any]) -> SearchResult:
+    if bundle.get("resourceType") != "Bundle":
+        raise ToolError("the FHIR server answered a search with something other than a Bundle")
+    items, warnings, total, next_link = bundle_parts(bundle)
+    cursor = None
+    if next_link is not None:
+        try:
+            cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link))
+        except (InvalidCursor, httpx.InvalidURL):
+            warnings.append(FOREIGN_NEXT_LINK)
+    return SearchResult(resource_type=resource_type, total=total, returned=len(items), items=items,
+                        warnings=warnings, next_cursor=cursor)
+
+
+# Signatures --------------------------------------------------------------------------------------------
+
+def _param_type(param: Param) -> Any:
+    if param.choices:
+        return Literal[tuple(c.value for c in param.choices)]  # type: ignore[misc]
+    return str
+
+
+def _describe(param: Param) -> str:
+    if not param.choices:
+        return param.description
+    labels = "; ".join(f"{c.value} = {c.label}" for c in param.choices)
+    return f"{param.description} One of: {labels}."
+
+
+def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    if op.interaction == "read":
+        annotation = Annotated[str, Field(description=f"FHIR id of the {op.resource}.", max_length=200)]
+        return [inspect.Parameter("id", keyword, annotation=annotation)]
+    arguments = []
+    for param in op.params:
+        if param.kind == "date":
+            for arg, edge in zip(param.args, ("from (inclusive)", "up to (inclusive)"), strict=True):
+                annotation = Annotated[str | None, Field(description=f"{param.description} Range {edge}.",
+                                                         max_length=40)]
+                arguments.append(inspect.Parameter(arg, keyword, annotation=annotation, default=None))
+            continue
+        annotation = Annotated[_param_type(param) | None, Field(description=_describe(param), max_length=300)
+                               if not param.choices else Field(description=_describe(param))]
+        arguments.append(inspect.Parameter(param.arg, keyword, annotation=annotation, default=None))
+    count = Annotated[int | None, Field(description=f"Results per page (default set by the server "
+                                        f"configuration, at most {max_page_size}).", ge=1, le=max_page_size)]
+    arguments.append(inspect.Parameter("count", keyword, annotation=count, default=None))
+    return arguments
+
+
+def description(op: Operation) -> str:
+    lines = [op.summary]
+    if op.interaction == "search":
+        rule = op.rule_text()
+        if rule:
+            lines.append(f"Requires {rule}.")
+        lines.append("Returns one page with the total when known; pass next_cursor to next_page for more.")
+    lines.append(f"FHIR {op.resource} {op.interaction}; needs scope {op.scope}.")
+    return " ".join(lines)
+
+
+# Search parameters -------------------------------------------------------------------------------------
+
+def search_params(op: Operation, arguments: dict[str, Any], page_size: int) -> list[tuple[str, str]]:
+    """The query for a search, or InvalidInput/ToolError naming what is wrong; nothing is sent before."""
+    given = {arg for arg, value in arguments.items() if value is not None and arg != "count"}
+    given_params = {p.arg for p in op.params if any(a in given for a in p.args)}
+    missing = op.missing_requirement(given_params)
+    if missing:
+        raise ToolError(missing)
+    query: list[tuple[str, str]] = []
+    for param in op.params:
+        if param.kind == "date":
+            start, end = (arguments.get(a) for a in param.args)
+            if start is not None:
+                query.append((param.fhir, "ge" + check_date(param.args[0], start)))
+            if end is not None:
+                query.append((param.fhir, "le" + check_date(param.args[1], end)))
+            continue
+        value = arguments.get(param.arg)
+        if value is None:
+            continue
+        if param.choices:
+            value = next(c.wire for c in param.choices if c.value == value)
+        elif param.kind == "id":
+            value = check_id(param.arg, value)
+        elif param.kind == "day":
+            value = check_date(param.arg, value, day_only=True)
+        else:
+            value = check_value(param.arg, value)
+        query.append((param.fhir, value))
+    query.append(("_count", str(arguments.get("count") or page_size)))
+    return query
+
+
+# Tool factories ----------------------------------------------------------------------------------------
+
+def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:
+    if op.interaction == "read":
+        async def handler(**arguments: Any) -> CallToolResult:
+            try:
+                resource_id = check_id("id", arguments["id"])
+            except EpicMcpError as exc:
+                raise ToolError(str(exc)) from None
+            resource = await call_fhir(op.tool, lambda: runtime.client().read(op.resource, resource_id))
+            if resource.get("resourceType") != op.resource:
+                raise ToolError(f"the FHIR server answered with a {resource.get('resourceType')}, "
+                                f"not a {op.resource}")
+            return tool_result(ReadResult(resource_type=op.resource, id=str(resource.get("id", resource_id)),
+                                          resource=without_noise(resource)))
+        output: type[BaseModel] = ReadResult
+    else:
+        async def handler(**arguments: Any) -> CallToolResult:
+            try:
+                query = search_params(op, arguments, runtime.page_size)
+            except EpicMcpError as exc:
+                raise ToolError(str(exc)) from None
+            bundle = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query))
+            return tool_result(search_page(runtime, op.resource, bundle))
+        output = SearchResult
+
+    handler.__name__ = op.tool
+    handler.__doc__ = description(op)
+    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        _arguments(op, runtime.max_page_size), return_annotation=Annotated[CallToolResult, output]
+    )
+    return handler
+
+
+def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:
+    async def next_page(
+        cursor: Annotated[str, Field(description="next_cursor from an earlier search result.", max_length=4096)],
+    ) -> Annotated[CallToolResult, SearchResult]:
+        """Continue any search: returns the next page of the search that gave this cursor."""
+        try:
+            resource_type, url = runtime.cursors.decode(cursor)
+        except InvalidCursor as exc:
+            raise ToolError(str(exc)) from None
+        bundle = await call_fhir("next_page", lambda: runtime.client().get(url, resource_type, "search"))
+        return tool_result(search_page(runtime, resource_type, bundle))
+
+    return next_page

@@ -1,0 +1,59 @@
+"""Input checks that run before any request: a bad value is a clear error, never a request."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from .errors import EpicMcpError
+
+# FHIR id: 1-64 of [A-Za-z0-9-.]; dot-only ids are refused because they are path segments, not ids.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+MAX_VALUE_LENGTH = 256
+# Values are URL-encoded, so these cannot add parameters; they are refused because no real value needs them.
+FORBIDDEN_IN_VALUES = re.compile(r"[\x00-\x1f\x7f&#=?]")
+DATE_FORMS = re.compile(
+    r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+
+
+class InvalidInput(EpicMcpError):
+    """An argument cannot be sent; the message names the argument and what is accepted."""
+
+
+def check_id(arg: str, value: str) -> str:
+    if not FHIR_ID.fullmatch(value) or set(value) == {"."} or ".." in value:
+        raise InvalidInput(f"{arg} is not a FHIR id (1-64 letters, digits, '-' or '.'); "
+                           "use an id from a search result")
+    return value
+
+
+def check_value(arg: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidInput(f"{arg} is empty; leave it out or give a value")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise InvalidInput(f"{arg} is longer than {MAX_VALUE_LENGTH} characters")
+    if FORBIDDEN_IN_VALUES.search(value):
+        raise InvalidInput(f"{arg} contains a character that no search value needs (&, #, =, ? or a control "
+                           "character)")
+    return value
+
+
+def check_date(arg: str, value: str, *, day_only: bool = False) -> str:
+    value = value.strip()
+    pattern_ok = DATE_FORMS.fullmatch(value) is not None
+    if pattern_ok:
+        try:
+            if len(value) == 10:
+                date.fromisoformat(value)
+            elif len(value) > 10:
+                datetime.fromisoformat(value.replace("Z", "+00:00"))
+            elif len(value) == 7:
+                date.fromisoformat(value + "-01")
+        except ValueError:
+            pattern_ok = False
+    if not pattern_ok or (day_only and len(value) != 10):
+        accepted = "YYYY-MM-DD" if day_only else "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
+        raise InvalidInput(f"{arg} is not a date; use {accepted}")
+    return value
