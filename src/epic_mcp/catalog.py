@@ -171,8 +171,7 @@ CATALOG: tuple[Operation, ...] = (
             Param("email", "email", "string", "Email address."),
             Param("patient_id", "_id", "id", "A FHIR patient id, to check that it exists."),
         ),
-        need("patient_id", "identifier", "family given birthdate", "family given gender phone",
-             "family given gender email", "family given gender"),
+        need("patient_id", "identifier", "family given birthdate", "family given gender"),
     ),
     # Observations
     patient_search(
@@ -319,3 +318,12 @@ CATALOG: tuple[Operation, ...] = (
 
 BY_TOOL: dict[str, Operation] = {op.tool: op for op in CATALOG}
 READ_BY_RESOURCE: dict[str, Operation] = {op.resource: op for op in CATALOG if op.interaction == "read"}
+
+
+def markdown_table() -> str:
+    """The README's tool table; `scripts/update-readme` writes it and a test keeps it in step."""
+    rows = ["| Tool | FHIR interaction | Epic requires | Scope |", "|---|---|---|---|"]
+    for op in CATALOG:
+        rule = op.rule_text() or ("id" if op.interaction == "read" else "-")
+        rows.append(f"| `{op.tool}` | {op.resource} {op.interaction} | {rule} | `{op.scope}` |")
+    return "\n".join(rows)

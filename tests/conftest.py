@@ -1,0 +1,107 @@
+"""Shared fixtures: an isolated environment, keys made at run time, Epic-shaped responses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import respx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from epic_mcp.settings import SANDBOX_FHIR_BASE_URL, SANDBOX_TOKEN_URL, Settings, load_settings
+
+EPIC_BASE = SANDBOX_FHIR_BASE_URL
+EPIC_TOKEN_URL = SANDBOX_TOKEN_URL
+CLIENT_ID = "a1b2c3d4-0000-4000-8000-epicmcptests"
+ACCESS_TOKEN = "epic-access-token-CANARY-5f2d9c1e"
+EPIC_OID = "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369"
+SETTINGS_PREFIXES = ("EPIC_", "PRIVATE_KEY_PATH", "PRODUCTION_", "JWT_EXPIRY")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer settings leak in: no EPIC_* variables, and a working directory without .env."""
+    for name in list(os.environ):
+        if name.upper().startswith(SETTINGS_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def rsa_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, rsa_pem: bytes) -> Path:
+    path = tmp_path / "keys" / "private.key"
+    path.parent.mkdir()
+    path.write_bytes(rsa_pem)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def make_settings(key_file: Path):
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"epic_client_id": CLIENT_ID, "private_key_path": str(key_file)}
+        values.update(overrides)
+        return load_settings(None, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    return make_settings()
+
+
+def token_body(**overrides: Any) -> dict[str, Any]:
+    body = {"access_token": ACCESS_TOKEN, "token_type": "bearer", "expires_in": 3600,
+            "scope": "system/Patient.read system/Observation.read"}
+    body.update(overrides)
+    return body
+
+
+def outcome(severity: str, code: str, epic_code: str, text: str) -> dict[str, Any]:
+    """An Epic-shaped OperationOutcome."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code,
+                   "details": {"coding": [{"system": EPIC_OID, "code": epic_code, "display": text}], "text": text},
+                   "diagnostics": text}],
+    }
+
+
+def searchset(resources: list[dict[str, Any]], total: int | None = None, next_url: str | None = None,
+              warnings: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle", "type": "searchset",
+        "entry": [{"fullUrl": f"{EPIC_BASE}/{r['resourceType']}/{r['id']}", "resource": r,
+                   "search": {"mode": "match"}} for r in resources]
+        + [{"resource": w, "search": {"mode": "outcome"}} for w in warnings],
+        "link": [{"relation": "self", "url": f"{EPIC_BASE}/search"}],
+    }
+    if total is not None:
+        bundle["total"] = total
+    if next_url:
+        bundle["link"].append({"relation": "next", "url": next_url})
+    return bundle
+
+
+@pytest.fixture
+def epic() -> Iterator[respx.MockRouter]:
+    """respx router for Epic's sandbox hosts; any request it does not know fails the test, none leaves."""
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
+        yield router
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

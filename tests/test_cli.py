@@ -1,0 +1,62 @@
+"""The command line: keygen, jwks, --help, and configuration errors as one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from epic_mcp.cli import main
+
+from .conftest import CLIENT_ID
+
+
+def test_keygen_writes_a_private_key_and_prints_its_kid(tmp_path: Path, capsys) -> None:
+    assert main(["keygen"]) == 0
+    out = capsys.readouterr().out
+    key = tmp_path / "keys" / "private.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    kid = out.split("kid ")[1].split()[0]
+    assert main(["jwks"]) == 0
+    assert json.loads(capsys.readouterr().out)["keys"][0]["kid"] == kid
+    assert main(["keygen"]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_keygen_es384_and_jwks_out_file(tmp_path: Path, capsys) -> None:
+    assert main(["keygen", "--alg", "ES384", "--out", "keys/ec.key"]) == 0
+    (tmp_path / ".env").write_text("PRIVATE_KEY_PATH=keys/ec.key\nEPIC_JWT_ALG=ES384\n")
+    assert main(["jwks", "--out", "jwks.json"]) == 0
+    jwks = json.loads((tmp_path / "jwks.json").read_text())
+    assert jwks["keys"][0]["crv"] == "P-384"
+    assert "d" not in jwks["keys"][0]
+
+
+def test_serve_with_bad_configuration_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / ".env").write_text(f"EPIC_CLIENT_ID={CLIENT_ID}\nJWT_EXPIRY_MINUTES=10\n")
+    assert main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("epic-mcp: configuration error: JWT_EXPIRY_MINUTES:") and "\n" not in err
+
+
+def test_serve_without_a_key_says_how_to_make_one(tmp_path: Path, capsys) -> None:
+    (tmp_path / ".env").write_text(f"EPIC_CLIENT_ID={CLIENT_ID}\n")
+    assert main(["serve"]) == 2
+    assert "epic-mcp keygen" in capsys.readouterr().err
+
+
+def test_http_transport_refuses_a_public_bind_address(tmp_path: Path, key_file: Path, capsys) -> None:
+    (tmp_path / ".env").write_text(f"EPIC_CLIENT_ID={CLIENT_ID}\nPRIVATE_KEY_PATH={key_file}\n")
+    assert main(["--transport", "streamable-http", "--host", "0.0.0.0"]) == 2
+    assert "refusing to serve patient data on 0.0.0.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["doctor", "--help"], ["keygen", "--help"]])
+def test_help_prints_nothing_to_stdout_at_import_and_documents_settings(argv: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "epic_mcp", *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "--env-file" in result.stdout

@@ -1,0 +1,43 @@
+"""README, .env.example and the catalog agree with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from epic_mcp.catalog import CATALOG, markdown_table
+from epic_mcp.server import build_server
+from epic_mcp.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+
+
+def test_readme_tool_table_is_generated_from_the_catalog() -> None:
+    table = README.split("<!-- tool-table:begin -->\n")[1].split("\n<!-- tool-table:end -->")[0]
+    assert table == markdown_table(), "run scripts/update-readme"
+
+
+@pytest.mark.anyio
+async def test_every_registered_tool_is_in_the_catalog_or_documented(settings) -> None:
+    tools = {tool.name for tool in await build_server(settings).list_tools()}
+    catalog = {op.tool for op in CATALOG}
+    assert catalog <= tools
+    documented = set(re.findall(r"^\| `([a-z]+_[a-z_]+)` \|", README, flags=re.M))
+    assert tools == documented
+
+
+def test_env_example_lists_every_setting_and_nothing_else() -> None:
+    fields = {name.upper() for name in Settings.model_fields if name != "config_dir"}
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", ENV_EXAMPLE, flags=re.M))
+    assert listed == fields
+
+
+def test_readme_quick_start_commands_exist() -> None:
+    assert "./scripts/test" in README
+    assert (ROOT / "scripts" / "test").stat().st_mode & 0o111
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./scripts/test" in ci
