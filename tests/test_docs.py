@@ -26,7 +26,8 @@ async def test_every_registered_tool_is_in_the_catalog_or_documented(settings) -
     tools = {tool.name for tool in await build_server(settings).list_tools()}
     catalog = {op.tool for op in CATALOG}
     assert catalog <= tools
-    documented = set(re.findall(r"^\| `([a-z]+_[a-z_]+)` \|", README, flags=re.M))
+    tools_section = README.split("\n## Tools\n")[1].split("\n## ")[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", tools_section, flags=re.M))
     assert tools == documented
 
 
