@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__
 from .errors import ConfigError, EpicMcpError
 from .logs import quiet_phi_loggers
-from .settings import ENV_FILE_VARIABLE, is_loopback_host, load_settings
+from .settings import ENV_FILE_VARIABLE, Settings, is_loopback_host, load_settings
 
 DESCRIPTION = """\
 A read-only MCP server for Epic's FHIR R4 APIs, authenticating as an Epic Backend Services app.
@@ -28,6 +28,7 @@ EPILOG = """\
 examples:
   epic-mcp keygen && epic-mcp jwks --out jwks.json
   epic-mcp --env-file ~/epic/.env doctor
+  epic-mcp --env local                 # the built-in sandbox, started in the background if needed
   epic-mcp --transport streamable-http --port 8000
 """
 
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS,
                         help=f"settings file to read (default: ${ENV_FILE_VARIABLE}, else ./.env)")
+    common.add_argument("--env", choices=["sandbox", "production", "custom", "local"], default=argparse.SUPPRESS,
+                        help="environment, overriding EPIC_ENV; local is the built-in sandbox")
 
     parser = argparse.ArgumentParser(prog="epic-mcp", description=DESCRIPTION, epilog=EPILOG, parents=[common],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     jwks.add_argument("--out", metavar="FILE", help="write the JWKS to FILE instead of printing it")
 
     commands.add_parser("doctor", parents=[common], help="check the whole chain step by step")
+
+    sandbox = commands.add_parser("sandbox", parents=[common],
+                                  help="run the local Epic-like sandbox (needs epic-mcp[sandbox])")
+    action = sandbox.add_mutually_exclusive_group()
+    action.add_argument("--background", action="store_true", help="start it detached and return")
+    action.add_argument("--stop", action="store_true", help="stop a sandbox started earlier")
+    action.add_argument("--reset", action="store_true", help="stop it and delete its data; the next start "
+                        "loads the data set again")
     return parser
 
 
@@ -77,16 +88,19 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env_file = getattr(args, "env_file", None)
+    overrides = {"epic_env": args.env} if hasattr(args, "env") else {}
     try:
         match args.command:
             case "keygen":
                 return _keygen(args, env_file)
             case "jwks":
-                return _jwks(args, env_file)
+                return _jwks(load_settings(env_file, **overrides), args)
             case "doctor":
-                return _doctor(env_file)
+                return _doctor(env_file, overrides)
+            case "sandbox":
+                return _sandbox(args, load_settings(env_file, **{"epic_env": "local", **overrides}))
             case _:
-                return _serve(args, env_file)
+                return _serve(args, load_settings(env_file, **overrides))
     except ConfigError as exc:
         print(f"epic-mcp: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -110,10 +124,10 @@ def _keygen(args: argparse.Namespace, env_file: str | None) -> int:
     return 0
 
 
-def _jwks(args: argparse.Namespace, env_file: str | None) -> int:
+def _jwks(settings: Settings, args: argparse.Namespace) -> int:
     from .keys import KeyRing
 
-    document = json.dumps(KeyRing.from_settings(load_settings(env_file)).jwks(), indent=2)
+    document = json.dumps(KeyRing.from_settings(settings).jwks(), indent=2)
     if args.out:
         Path(args.out).write_text(document + "\n")
         print(f"wrote the public JWKS to {args.out}", file=sys.stderr)
@@ -122,16 +136,44 @@ def _jwks(args: argparse.Namespace, env_file: str | None) -> int:
     return 0
 
 
-def _doctor(env_file: str | None) -> int:
+def _doctor(env_file: str | None, overrides: dict[str, str]) -> int:
     from .doctor import Doctor
 
     _configure_logging("WARNING")
     doctor = Doctor(print)
-    return 0 if asyncio.run(doctor.run(env_file)) else 1
+    return 0 if asyncio.run(doctor.run(env_file, **overrides)) else 1
 
 
-def _serve(args: argparse.Namespace, env_file: str | None) -> int:
-    settings = load_settings(env_file)
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from .sandbox import Sandbox
+
+    _configure_logging("INFO")
+    if settings.epic_env != "local":
+        raise ConfigError("--env: the sandbox command runs the local sandbox; use --env local or leave it out")
+    sandbox = Sandbox(settings)
+    if args.stop or args.reset:
+        stopped = sandbox.stop()
+        if args.reset:
+            sandbox.reset()
+        print(f"sandbox {'stopped' if stopped else 'was not running'}{'; data deleted' if args.reset else ''}")
+        return 0
+    process = sandbox.start(background=args.background)
+    print(f"sandbox serving FHIR R4 at {sandbox.base_url} (synthetic data; folder {sandbox.folder})")
+    print("settings for epic-mcp (or just pass --env local):")
+    print(sandbox.client_settings())
+    if args.background:
+        print("stop it with: epic-mcp sandbox --stop")
+        return 0
+    print("press Ctrl-C to stop", flush=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+        return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     _configure_logging(settings.epic_log_level)
     transport = getattr(args, "transport", "stdio")
     host = getattr(args, "host", "127.0.0.1")
@@ -139,6 +181,10 @@ def _serve(args: argparse.Namespace, env_file: str | None) -> int:
     if transport == "streamable-http" and not is_loopback_host(host):
         raise ConfigError(f"--host: refusing to serve patient data on {host}; bind 127.0.0.1 and put an "
                           "authenticating TLS proxy in front")
+    if settings.epic_env == "local":
+        from .sandbox import Sandbox
+
+        Sandbox(settings).ensure_running()
     from .server import build_server
 
     server = build_server(settings)

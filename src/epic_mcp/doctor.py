@@ -37,9 +37,9 @@ class Doctor:
     def passed(self) -> bool:
         return bool(self.steps) and all(step.ok for step in self.steps)
 
-    async def run(self, env_file: str | None) -> bool:
+    async def run(self, env_file: str | None, **overrides: str) -> bool:
         try:
-            settings = load_settings(env_file)
+            settings = load_settings(env_file, **overrides)
             settings.require_client_id()
         except EpicMcpError as exc:
             return self.record("settings", False, str(exc))

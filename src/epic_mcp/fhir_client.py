@@ -55,7 +55,7 @@ class FhirClient:
     ) -> None:
         self.base_url = settings.fhir_base_url
         self._base = httpx.URL(self.base_url + "/")
-        self._client_id = settings.epic_client_id or ""
+        self._client_id = settings.client_id or ""
         self._sleep = sleep
         self._limit = asyncio.Semaphore(settings.epic_max_concurrency)
         self._http = httpx.AsyncClient(

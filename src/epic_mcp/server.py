@@ -88,8 +88,10 @@ class ServerState:
         return self.connection
 
     @property
-    def is_epic_sandbox(self) -> bool:
-        return self.settings.epic_env == "sandbox" and self.settings.fhir_base_url == SANDBOX_FHIR_BASE_URL
+    def has_test_patients(self) -> bool:
+        """Epic's sandbox, or the local sandbox that carries the same patients."""
+        env, base = self.settings.epic_env, self.settings.fhir_base_url
+        return (env == "sandbox" and base == SANDBOX_FHIR_BASE_URL) or env == "local"
 
 
 def build_server(settings: Settings) -> MCPServer[ServerState]:
@@ -130,8 +132,8 @@ def _add_helper_tools(server: MCPServer[ServerState], state: ServerState) -> Non
     @server.tool(title="Find test patients", annotations=READ_ONLY)
     async def find_test_patients() -> Annotated[CallToolResult, TestPatients]:
         """List Epic sandbox test patients that exist right now (each checked by a read), with what data each
-        has. Outside the Epic sandbox, explains how to find patients instead."""
-        if not state.is_epic_sandbox:
+        has; works in Epic's sandbox and the local sandbox. Elsewhere, explains how to find patients instead."""
+        if not state.has_test_patients:
             return tool_result(TestPatients(
                 environment=state.settings.epic_env, patients=[],
                 note="Test patients exist only in Epic's sandbox. Find real patients with search_patients "
@@ -147,9 +149,13 @@ def _add_helper_tools(server: MCPServer[ServerState], state: ServerState) -> Non
             return TestPatient(name=candidate[0], id=candidate[1], known_for=candidate[2])
 
         found = [p for p in await asyncio.gather(*(alive(c) for c in EPIC_TEST_PATIENTS)) if p is not None]
-        note = ("Epic's sandbox resets weekly; ids that failed a read were left out."
-                if found else "None of the known test patients could be read; run check_connection.")
-        return tool_result(TestPatients(environment="sandbox", patients=found, note=note))
+        if state.settings.epic_env == "local":
+            note = "The local sandbox's synthetic records carry the names and ids of Epic's test patients."
+        else:
+            note = "Epic's sandbox resets weekly; ids that failed a read were left out."
+        if not found:
+            note = "None of the known test patients could be read; run check_connection."
+        return tool_result(TestPatients(environment=state.settings.epic_env, patients=found, note=note))
 
     @server.tool(title="Check connection", annotations=READ_ONLY)
     async def check_connection() -> Annotated[CallToolResult, ConnectionCheck]:
@@ -199,6 +205,7 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
         return json.dumps({
             "environment": state.settings.epic_env,
             "fhir_base_url": state.settings.fhir_base_url,
+            "synthetic_data": state.settings.epic_env == "local",
             **tokens,
             "fhir_version": (capability or {}).get("fhirVersion"),
             "software": software or None,

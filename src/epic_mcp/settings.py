@@ -26,7 +26,8 @@ SANDBOX_TOKEN_URL = "https://fhir.epic.com/interconnect-fhir-oauth/oauth2/token"
 SIGNING_ALGORITHMS = ("RS384", "RS256", "RS512", "ES384")
 MAX_ASSERTION_LIFETIME_SECONDS = 300
 
-Environment = Literal["sandbox", "production", "custom"]
+Environment = Literal["sandbox", "production", "custom", "local"]
+LOCAL_CLIENT_ID = "epic-mcp-local"
 Algorithm = Literal["RS384", "RS256", "RS512", "ES384"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -40,6 +41,11 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _default_sandbox_dir() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "epic-mcp" / "sandbox"
 
 
 def check_url(variable: str, url: str) -> str:
@@ -64,7 +70,9 @@ class Settings(BaseSettings):
     )
 
     epic_client_id: str | None = Field(None, description="Client id of the Epic Backend Services app.")
-    epic_env: Environment = Field("sandbox", description="sandbox, production, or custom (any SMART server).")
+    epic_env: Environment = Field(
+        "sandbox", description="sandbox, production, custom (any SMART server), or local (the built-in sandbox)."
+    )
     epic_fhir_base_url: str | None = Field(None, description="FHIR base URL; overrides the environment default.")
     epic_token_url: str | None = Field(None, description="Token URL; discovered from the base when absent.")
     production_fhir_base_url: str | None = None
@@ -88,6 +96,10 @@ class Settings(BaseSettings):
     epic_page_size: int = Field(20, ge=1, le=200, description="Default number of results per search page.")
     epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")
     epic_log_level: LogLevel = "INFO"
+
+    epic_sandbox_dir: Path = Field(default_factory=_default_sandbox_dir,
+                                   description="Data directory of the local sandbox (EPIC_ENV=local).")
+    epic_sandbox_port: int = Field(8790, ge=1024, le=65535, description="Loopback port of the local sandbox.")
 
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Base for relative key paths.")
 
@@ -142,10 +154,21 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def sandbox_root_url(self) -> str:
+        return f"http://127.0.0.1:{self.epic_sandbox_port}"
+
+    @property
+    def client_id(self) -> str | None:
+        """EPIC_CLIENT_ID; the local sandbox registers a default one."""
+        return self.epic_client_id or (LOCAL_CLIENT_ID if self.epic_env == "local" else None)
+
+    @property
     def fhir_base_url(self) -> str:
         """The FHIR base every request goes to, without a trailing slash."""
         if self.epic_fhir_base_url:
             return self.epic_fhir_base_url
+        if self.epic_env == "local":
+            return f"{self.sandbox_root_url}/fhir"
         if self.epic_env == "production":
             assert self.production_fhir_base_url is not None
             return self.production_fhir_base_url
@@ -160,6 +183,8 @@ class Settings(BaseSettings):
             return self.production_token_url
         if self.epic_env == "sandbox" and not self.epic_fhir_base_url:
             return SANDBOX_TOKEN_URL
+        if self.epic_env == "local" and not self.epic_fhir_base_url:
+            return f"{self.sandbox_root_url}/auth/token"
         return None
 
     @property
@@ -167,8 +192,17 @@ class Settings(BaseSettings):
         return int(self.jwt_expiry_minutes * 60)
 
     @property
+    def sandbox_key_path(self) -> Path:
+        return self.epic_sandbox_dir / "keys" / "client.key"
+
+    @property
     def key_paths(self) -> list[Path]:
-        """Key files named by PRIVATE_KEY_PATH, relative paths taken from the settings file's folder."""
+        """Key files named by PRIVATE_KEY_PATH, relative paths taken from the settings file's folder.
+
+        With EPIC_ENV=local and no PRIVATE_KEY_PATH set, the sandbox's own key.
+        """
+        if self.epic_env == "local" and "private_key_path" not in self.model_fields_set:
+            return [self.sandbox_key_path]
         paths: list[Path] = []
         for item in (part.strip() for part in self.private_key_path.split(",")):
             if not item:
@@ -182,12 +216,12 @@ class Settings(BaseSettings):
         return paths
 
     def require_client_id(self) -> str:
-        if not self.epic_client_id:
+        if not self.client_id:
             raise ConfigError(
                 "EPIC_CLIENT_ID is not set: put your Backend Services app's client id in the env file "
-                "or the MCP client's `env` (see README, 'Register an Epic app')"
+                "or the MCP client's `env` (see README, 'Connect to Epic'), or try EPIC_ENV=local"
             )
-        return self.epic_client_id
+        return self.client_id
 
     def public_summary(self) -> dict[str, Any]:
         """The effective non-secret settings, for `epic://config` and `doctor`."""
@@ -195,7 +229,7 @@ class Settings(BaseSettings):
             "environment": self.epic_env,
             "fhir_base_url": self.fhir_base_url,
             "token_url": self.configured_token_url or "discovered from .well-known/smart-configuration",
-            "client_id": self.epic_client_id,
+            "client_id": self.client_id,
             "algorithm": self.epic_jwt_alg,
             "scopes": self.epic_scopes,
             "jwks_url": self.epic_jwks_url,
