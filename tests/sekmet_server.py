@@ -1,17 +1,14 @@
-"""Runs sekmet-fhir, a real FHIR R4 server with a SMART Backend Services token endpoint, on loopback."""
+"""Runs sekmet-fhir for tests, on a free loopback port, with the SMART clients a test needs."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from epic_mcp.sandbox import data_set, load_resources, sekmet_command, sekmet_config, wait_until_serving
 
 LOADER_TOKEN = "sekmet-loader-token-for-tests"
 
@@ -20,14 +17,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def sekmet_command() -> list[str]:
-    local = Path(sys.executable).parent / "sekmet"
-    found = str(local) if local.exists() else shutil.which("sekmet")
-    if found is None:
-        raise RuntimeError("sekmet-fhir is not installed: pip install -e '.[test]'")
-    return [found]
 
 
 class SekmetServer:
@@ -39,49 +28,24 @@ class SekmetServer:
         self.root = f"http://127.0.0.1:{self.port}"
         self.base_url = f"{self.root}/fhir"
         self.token_url = f"{self.root}/auth/token"
-        self.settings = {
-            "base_url": self.base_url,
-            "host": "127.0.0.1",
-            "port": self.port,
-            "data_dir": str(workdir / "data"),
-            "log_inbound": False,
-            "simulator": {"enabled": False},
-            "own_private_key_path": str(workdir / "sekmet-own.pem"),
-            "server_auth": {"types": ["smart", "bearer"], "tokens": [LOADER_TOKEN],
-                            "token_lifetime": token_lifetime, "smart_clients": clients},
-        }
+        self.config = sekmet_config(self.root, self.port, workdir / "data", clients, LOADER_TOKEN, token_lifetime)
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> SekmetServer:
+    def start(self) -> SekmetServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "settings.yaml"
-        config.write_text(json.dumps(self.settings))  # JSON is YAML
-        log = open(self.workdir / "sekmet.log", "wb")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen([*sekmet_command(), "serve", "-c", str(config)], cwd=self.workdir,
-                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"sekmet exited: {(self.workdir / 'sekmet.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base_url}/metadata", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("sekmet did not start in time")
+        config = self.workdir / "settings.json"
+        config.write_text(json.dumps(self.config))
+        log_path = self.workdir / "sekmet.log"
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen([*sekmet_command(), "serve", "-c", str(config)], cwd=self.workdir,
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_until_serving(self.base_url, self.process, log_path)
+        return self
 
-    def load(self, bundle: dict[str, Any]) -> None:
-        """Load a transaction or batch Bundle with the static loader token (PUT entries keep their ids)."""
-        response = httpx.post(self.base_url, json=bundle, timeout=120,
-                              headers={"Authorization": f"Bearer {LOADER_TOKEN}",
-                                       "Content-Type": "application/fhir+json"})
-        response.raise_for_status()
-        failed = [e["response"]["status"] for e in response.json().get("entry", [])
-                  if not e.get("response", {}).get("status", "").startswith(("200", "201"))]
-        if failed:
-            raise RuntimeError(f"sekmet refused {len(failed)} entries: {failed[:3]}")
+    def load_bundled_data(self) -> dict[str, Any]:
+        data = data_set()
+        load_resources(self.base_url, LOADER_TOKEN, data["resources"])
+        return data
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -37,8 +37,11 @@ def test_env_example_lists_every_setting_and_nothing_else() -> None:
     assert listed == fields
 
 
-def test_readme_quick_start_commands_exist() -> None:
-    assert "./scripts/test" in README
-    assert (ROOT / "scripts" / "test").stat().st_mode & 0o111
+def test_readme_quick_start_is_the_two_commands_ci_runs() -> None:
+    quick_start = README.split("## Quick start")[1].split("###")[0]
+    commands = re.findall(r"```bash\n(.+?)\n```", quick_start)
+    assert commands == ["./scripts/demo", "./scripts/test"]
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "./scripts/test" in ci
+    assert ci.index("./scripts/test") < ci.index("./scripts/demo")
+    for command in commands:
+        assert (ROOT / command).stat().st_mode & 0o111

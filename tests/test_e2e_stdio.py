@@ -1,11 +1,14 @@
-"""The real server over stdio, started the way MCP clients start it, against sekmet-fhir on loopback."""
+"""The real server over stdio, started the way MCP clients start it, against sekmet-fhir loaded with the
+sandbox's bundled data set. Expected values come from the data set itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,60 +16,59 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from epic_mcp.catalog import CATALOG
+from epic_mcp.catalog import CATALOG, Operation
 from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.results import without_noise
+from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import load_settings
 
-from .sekmet_server import SekmetServer
+from .sekmet_server import LOADER_TOKEN, SekmetServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 ROOT = Path(__file__).resolve().parent.parent
 INSPECTOR = ROOT / "tests" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
-CLIENT_ID = "epic-mcp-stdio"
 CAMILA = "erXuFYUfucBZaryVksYEcMg3"
-HEART_RATES = [72, 75, 71, 80, 77]
-
-
-def _put(resource: dict[str, Any]) -> dict[str, Any]:
-    return {"resource": resource, "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
-
-
-def small_record() -> dict[str, Any]:
-    subject = {"reference": f"Patient/{CAMILA}", "display": "Camila Lopez"}
-    vitals = [{
-        "resourceType": "Observation", "id": f"hr-{i}", "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "vital-signs"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
-        "subject": subject, "effectiveDateTime": f"2026-0{i + 1}-15T09:00:00Z",
-        "valueQuantity": {"value": value, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
-    } for i, value in enumerate(HEART_RATES)]
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        _put({"resourceType": "Patient", "id": CAMILA, "name": [{"family": "Lopez", "given": ["Camila", "Maria"]}],
-              "gender": "female", "birthDate": "1987-09-12"}),
-        *map(_put, vitals),
-        _put({"resourceType": "Condition", "id": "cond-1", "subject": subject,
-              "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                             "code": "active"}]},
-              "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9",
-                                   "display": "Type 2 diabetes mellitus without complications"}]}}),
-    ]}
+FULL, PATIENT_ONLY = "epic-mcp-e2e", "epic-mcp-e2e-patient-only"
 
 
 @pytest.fixture(scope="module")
-def env_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("stdio")
-    write_private_key(generate_key(), folder / "keys" / "client.key")
-    jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(folder / "keys" / "client.key"))).jwks()
-    server = SekmetServer(folder / "sekmet", [{"client_id": CLIENT_ID, "jwks": jwks,
-                                               "scopes": "system/*.read"}]).start()
-    server.load(small_record())
-    path = folder / "epic.env"
-    path.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={server.base_url}\nEPIC_CLIENT_ID={CLIENT_ID}\n"
-                    "PRIVATE_KEY_PATH=keys/client.key\nEPIC_PAGE_SIZE=2\n")
-    yield path
+def data() -> dict[str, Any]:
+    return data_set()
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("stdio-keys") / "client.key"
+    write_private_key(generate_key(), path)
+    return path
+
+
+def jwks_of(key: Path) -> dict[str, Any]:
+    return KeyRing.from_settings(load_settings(None, private_key_path=str(key))).jwks()
+
+
+def env_file_for(server: SekmetServer, client_id: str, key: Path, folder: Path) -> Path:
+    path = folder / f"{client_id}.env"
+    path.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={server.base_url}\nEPIC_CLIENT_ID={client_id}\n"
+                    f"PRIVATE_KEY_PATH={key}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sekmet(tmp_path_factory: pytest.TempPathFactory, key: Path, data) -> Iterator[SekmetServer]:
+    server = SekmetServer(tmp_path_factory.mktemp("stdio-sekmet"), [
+        {"client_id": FULL, "jwks": jwks_of(key), "scopes": "system/*.read"},
+        {"client_id": PATIENT_ONLY, "jwks": jwks_of(key), "scopes": "system/Patient.read"},
+    ]).start()
+    load_resources(server.base_url, LOADER_TOKEN, data["resources"])
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def env_file(sekmet: SekmetServer, key: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return env_file_for(sekmet, FULL, key, tmp_path_factory.mktemp("stdio-env"))
 
 
 def like_claude_desktop(env_file: Path) -> StdioServerParameters:
@@ -75,37 +77,146 @@ def like_claude_desktop(env_file: Path) -> StdioServerParameters:
                                  env={"PATH": os.environ["PATH"]}, cwd="/")
 
 
-async def test_stdio_client_lists_tools_and_reads_a_patient(env_file: Path) -> None:
-    async with Client(like_claude_desktop(env_file)) as client:
-        tools = {tool.name for tool in (await client.list_tools()).tools}
-        assert {op.tool for op in CATALOG} | {"next_page", "find_test_patients", "check_connection"} == tools
-        result = await client.call_tool("get_patient", {"id": CAMILA})
-    assert not result.is_error, result.content
-    patient = result.structured_content["resource"]
-    assert patient["name"][0]["family"] == "Lopez" and patient["birthDate"] == "1987-09-12"
+# What the data set says each tool should return ----------------------------------------------------------
+
+def linked_patient(resource: dict[str, Any]) -> str | None:
+    """The patient a resource belongs to, through the element FHIR's `patient` search parameter follows."""
+    links = [resource.get(field) for field in ("subject", "patient", "beneficiary")]
+    links += [p.get("actor") for p in resource.get("participant", []) if resource["resourceType"] == "Appointment"]
+    for link in links:
+        if isinstance(link, dict) and str(link.get("reference", "")).startswith("Patient/"):
+            return link["reference"].removeprefix("Patient/")
+    return None
 
 
-async def test_stdio_search_pages_to_the_end_with_next_page(env_file: Path) -> None:
-    values: list[float] = []
+def of_type(data: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [r for r in data["resources"] if r["resourceType"] == resource_type]
+
+
+def has_code(concepts: Any, code: str) -> bool:
+    concepts = concepts if isinstance(concepts, list) else [concepts]
+    return any(c.get("code") == code for concept in concepts for c in (concept or {}).get("coding", []))
+
+
+def search_case(op: Operation, data: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Arguments for one call of a search tool, and the ids the data set says it must find."""
+    resources = of_type(data, op.resource)
+    if op.tool == "search_patients":
+        patient = next(r for r in resources if r["id"] == CAMILA)
+        return ({"family": patient["name"][0]["family"], "given": patient["name"][0]["given"][0],
+                 "birthdate": patient["birthDate"]}, {CAMILA})
+    if op.tool == "search_practitioners":
+        family = resources[0]["name"][0]["family"]
+        return {"family": family}, {r["id"] for r in resources
+                                   if any(n.get("family", "").lower().startswith(family.lower()) for n in r["name"])}
+    if op.tool == "search_practitioner_roles":
+        practitioner = Counter(r["practitioner"]["reference"] for r in resources).most_common(1)[0][0]
+        return ({"practitioner_id": practitioner.removeprefix("Practitioner/")},
+                {r["id"] for r in resources if r["practitioner"]["reference"] == practitioner})
+    extra: dict[str, Any] = {}
+    if op.tool == "search_observations":
+        extra, resources = {"category": "laboratory"}, [r for r in resources if has_code(r["category"], "laboratory")]
+    if op.tool == "search_care_plans":
+        extra, resources = {"category": "longitudinal"}, [r for r in resources if has_code(r["category"], "38717003")]
+    patient = Counter(linked_patient(r) for r in resources if linked_patient(r)).most_common(1)[0][0]
+    return {"patient_id": patient, **extra}, {r["id"] for r in resources if linked_patient(r) == patient}
+
+
+async def all_pages(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[int | None, list[str]]:
+    result = await client.call_tool(tool, {**arguments, "count": 50})
+    assert not result.is_error, f"{tool}: {result.content[0].text}"
+    page = result.structured_content
+    total, ids = page["total"], [item["id"] for item in page["items"]]
+    while page["next_cursor"]:
+        page = (await client.call_tool("next_page", {"cursor": page["next_cursor"]})).structured_content
+        ids += [item["id"] for item in page["items"]]
+    return total, ids
+
+
+# Tests --------------------------------------------------------------------------------------------------
+
+async def test_every_catalog_tool_returns_the_data_the_fixture_holds(env_file: Path, data) -> None:
+    problems: list[str] = []
     async with Client(like_claude_desktop(env_file)) as client:
-        result = await client.call_tool("search_observations", {"patient_id": CAMILA, "category": "vital-signs"})
-        total = result.structured_content["total"]
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        assert {op.tool for op in CATALOG} <= listed
+        for op in CATALOG:
+            if op.interaction == "read":
+                expected = of_type(data, op.resource)[0]
+                result = await client.call_tool(op.tool, {"id": expected["id"]})
+                if result.is_error or result.structured_content["resource"] != without_noise(expected):
+                    problems.append(f"{op.tool}: {result.content[0].text[:200]}")
+                continue
+            arguments, expected_ids = search_case(op, data)
+            total, ids = await all_pages(client, op.tool, arguments)
+            if set(ids) != expected_ids or total != len(expected_ids) or len(ids) != len(set(ids)):
+                problems.append(f"{op.tool}{arguments}: total {total}, got {sorted(ids)[:5]}..., "
+                                f"expected {len(expected_ids)}")
+    assert not problems, "\n".join(problems)
+
+
+async def test_a_multi_page_search_is_walked_to_the_end(env_file: Path, data) -> None:
+    vitals = {r["id"] for r in of_type(data, "Observation")
+              if linked_patient(r) == CAMILA and has_code(r["category"], "vital-signs")}
+    pages = 0
+    ids: list[str] = []
+    async with Client(like_claude_desktop(env_file)) as client:
+        result = await client.call_tool("search_observations",
+                                        {"patient_id": CAMILA, "category": "vital-signs", "count": 20})
         while True:
             page = result.structured_content
-            assert page["returned"] <= 2
-            values += [item["valueQuantity"]["value"] for item in page["items"]]
+            pages += 1
+            ids += [item["id"] for item in page["items"]]
             if page["next_cursor"] is None:
                 break
             result = await client.call_tool("next_page", {"cursor": page["next_cursor"]})
-        conditions = await client.call_tool("search_conditions", {"patient_id": CAMILA, "clinical_status": "active"})
-    assert total == len(HEART_RATES) and sorted(values) == sorted(HEART_RATES)
-    assert conditions.structured_content["items"][0]["code"]["coding"][0]["code"] == "E11.9"
+    assert pages == -(-len(vitals) // 20) and pages > 2
+    assert len(ids) == page["total"] == len(vitals) and set(ids) == vitals
 
 
-async def test_stdio_epic_rule_is_enforced_without_a_round_trip(env_file: Path) -> None:
+async def test_blood_pressure_components_arrive_intact(env_file: Path, data) -> None:
+    panels = [r for r in of_type(data, "Observation") if linked_patient(r) == CAMILA and has_code(r["code"],
+                                                                                                  "85354-9")]
+    async with Client(like_claude_desktop(env_file)) as client:
+        result = await client.call_tool("search_observations", {"patient_id": CAMILA, "code": "85354-9",
+                                                                "count": 100})
+    got = {item["id"]: item["component"] for item in result.structured_content["items"]}
+    assert got == {p["id"]: p["component"] for p in panels}
+
+
+async def test_epic_rule_is_enforced_without_a_round_trip(env_file: Path) -> None:
     async with Client(like_claude_desktop(env_file)) as client:
         result = await client.call_tool("search_observations", {"patient_id": CAMILA})
     assert result.is_error and "needs patient_id + category, or patient_id + code" in result.content[0].text
+
+
+async def test_a_scope_the_client_lacks_gives_the_clear_403(sekmet: SekmetServer, key: Path, tmp_path: Path) -> None:
+    env_file = env_file_for(sekmet, PATIENT_ONLY, key, tmp_path)
+    async with Client(like_claude_desktop(env_file)) as client:
+        patient = await client.call_tool("get_patient", {"id": CAMILA})
+        labs = await client.call_tool("search_observations", {"patient_id": CAMILA, "category": "laboratory"})
+    assert not patient.is_error
+    assert labs.is_error
+    assert "not authorized for Observation (needs system/Observation.read" in labs.content[0].text
+
+
+async def test_token_expiry_mid_session_costs_exactly_one_new_token(tmp_path: Path, key: Path, data) -> None:
+    lifetime = 4
+    server = SekmetServer(tmp_path / "short", [{"client_id": FULL, "jwks": jwks_of(key),
+                                                "scopes": "system/*.read"}], token_lifetime=lifetime).start()
+    try:
+        load_resources(server.base_url, LOADER_TOKEN, [r for r in data["resources"] if r["id"] == CAMILA])
+        env_file = env_file_for(server, FULL, key, tmp_path)
+        async with Client(like_claude_desktop(env_file)) as client:
+            assert not (await client.call_tool("get_patient", {"id": CAMILA})).is_error
+            first = json.loads((await client.read_resource("epic://status")).contents[0].text)
+            await asyncio.sleep(lifetime + 0.5)
+            again = await client.call_tool("get_patient", {"id": CAMILA})
+            after = json.loads((await client.read_resource("epic://status")).contents[0].text)
+    finally:
+        server.stop()
+    assert not again.is_error and again.structured_content["id"] == CAMILA
+    assert (first["token_requests"], after["token_requests"]) == (1, 2)
 
 
 def _inspector(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -121,12 +232,15 @@ def test_inspector_strict_lists_tools(env_file: Path) -> None:
     result = _inspector(env_file, "--method", "tools/list", "--strict")
     assert result.returncode == 0, result.stderr[-2000:]
     names = {tool["name"] for tool in json.loads(result.stdout)["tools"]}
-    assert "search_observations" in names and "next_page" in names
+    assert {op.tool for op in CATALOG} | {"next_page", "find_test_patients", "check_connection"} == names
 
 
-def test_inspector_calls_a_tool(env_file: Path) -> None:
+def test_inspector_calls_a_tool(env_file: Path, data) -> None:
+    active = [r for r in of_type(data, "Condition") if linked_patient(r) == CAMILA
+              and has_code(r["clinicalStatus"], "active")]
     result = _inspector(env_file, "--method", "tools/call", "--tool-name", "search_conditions",
-                        "--tool-args-json", json.dumps({"patient_id": CAMILA}))
+                        "--tool-args-json", json.dumps({"patient_id": CAMILA, "clinical_status": "active"}))
     assert result.returncode == 0, result.stderr[-2000:]
     structured = json.loads(result.stdout)["structuredContent"]
-    assert structured["total"] == 1 and structured["items"][0]["id"] == "cond-1"
+    assert structured["total"] == len(active) > 0
+    assert {item["id"] for item in structured["items"]} == {r["id"] for r in active}

@@ -371,3 +371,24 @@ async def test_one_token_serves_many_concurrent_tool_calls(server, epic, token_r
             for _ in range(20):
                 group.start_soon(client.call_tool, "get_patient", {"id": PATIENT_ID})
     assert token_route.call_count == 1
+
+
+async def test_records_of_other_patients_are_withheld_when_the_server_ignores_the_filter(server, epic,
+                                                                                         token_route) -> None:
+    mine = resource("Goal", "g-mine", subject={"reference": f"Patient/{PATIENT_ID}"})
+    absolute = resource("Goal", "g-abs", subject={"reference": f"{EPIC_BASE}/Patient/{PATIENT_ID}"})
+    theirs = resource("Goal", "g-theirs", subject={"reference": "Patient/eSomeoneElse3"})
+    pages = {
+        "0": searchset([mine, theirs], total=4, next_url=f"{EPIC_BASE}/Goal?patient={PATIENT_ID}&_offset=2"),
+        "2": searchset([absolute, resource("Goal", "g-theirs-2", subject={"reference": "Patient/eOther"})], total=4),
+    }
+    epic.get(f"{EPIC_BASE}/Goal").mock(
+        side_effect=lambda request: httpx.Response(200, json=pages[request.url.params.get("_offset", "0")]))
+    async with Client(server) as client:
+        first = (await client.call_tool("search_goals", {"patient_id": PATIENT_ID})).structured_content
+        second = (await client.call_tool("next_page", {"cursor": first["next_cursor"]})).structured_content
+    assert [i["id"] for i in first["items"]] == ["g-mine"] and [i["id"] for i in second["items"]] == ["g-abs"]
+    for page in (first, second):
+        assert page["total"] is None
+        assert any("record(s) of other patients" in w for w in page["warnings"])
+        assert "eSomeoneElse3" not in json.dumps(page) and "eOther" not in json.dumps(page)

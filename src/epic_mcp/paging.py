@@ -26,7 +26,7 @@ def _unb64(text: str) -> bytes:
 
 
 class CursorCodec:
-    """Signs (resource type, next-page path) with a per-process key; the host is never in the cursor."""
+    """Signs (resource type, next-page path, patient scope) with a per-process key; no host in the cursor."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
         self._base = httpx.URL(base_url.rstrip("/") + "/")
@@ -35,14 +35,15 @@ class CursorCodec:
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
 
-    def encode(self, resource_type: str, next_url: httpx.URL) -> str:
+    def encode(self, resource_type: str, next_url: httpx.URL, patient_id: str | None = None) -> str:
         if not is_within_base(next_url, self._base):
             raise InvalidCursor("next link is outside the FHIR base")
-        payload = json.dumps({"t": resource_type, "p": next_url.raw_path.decode("ascii")},
+        payload = json.dumps({"t": resource_type, "p": next_url.raw_path.decode("ascii"), "pt": patient_id},
                              separators=(",", ":")).encode()
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
-    def decode(self, cursor: str) -> tuple[str, httpx.URL]:
+    def decode(self, cursor: str) -> tuple[str, httpx.URL, str | None]:
+        """(resource type, next-page URL, the patient the search was scoped to)."""
         try:
             body, signature = cursor.split(".")
             payload = _unb64(body)
@@ -56,4 +57,4 @@ class CursorCodec:
         url = self._base.copy_with(raw_path=data["p"].encode("ascii"))
         if not is_within_base(url, self._base):
             raise InvalidCursor("this cursor does not lead to the configured FHIR server; run the search again")
-        return data["t"], url
+        return data["t"], url, data.get("pt")

@@ -32,8 +32,34 @@ class ReadResult(BaseModel):
     resource: dict[str, Any]
 
 
+# Elements the FHIR `patient` search parameter follows, for the types the catalog searches by patient.
+PATIENT_LINKS = ("subject", "patient", "beneficiary")
+
+
 def without_noise(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if k not in NOISE}
+
+
+def _patient_id(reference: Any) -> str | None:
+    text = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(text, str) or "Patient/" not in text:
+        return None
+    return text.rsplit("Patient/", 1)[1].split("/", 1)[0]
+
+
+def linked_patients(resource: dict[str, Any]) -> set[str]:
+    """Ids of the patients a resource belongs to; empty when it names none."""
+    links = [resource.get(name) for name in PATIENT_LINKS]
+    participants = resource.get("participant")
+    if resource.get("resourceType") == "Appointment" and isinstance(participants, list):
+        links += [p.get("actor") for p in participants if isinstance(p, dict)]
+    return {pid for pid in map(_patient_id, links) if pid}
+
+
+def only_patient(items: list[dict[str, Any]], patient_id: str) -> tuple[list[dict[str, Any]], int]:
+    """Drop items that belong to another patient (a server that ignored the filter); returns how many."""
+    kept = [item for item in items if not (linked := linked_patients(item)) or patient_id in linked]
+    return kept, len(items) - len(kept)
 
 
 def bundle_parts(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], int | None, str | None]:

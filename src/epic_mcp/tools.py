@@ -22,7 +22,7 @@ from .catalog import Operation, Param
 from .errors import EpicMcpError
 from .fhir_client import FhirClient
 from .paging import CursorCodec, InvalidCursor
-from .results import ReadResult, SearchResult, bundle_parts, without_noise
+from .results import ReadResult, SearchResult, bundle_parts, only_patient, without_noise
 from .validation import check_date, check_id, check_value
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_worl
                             destructive_hint=False)
 FOREIGN_NEXT_LINK = ("the server's next-page link pointed outside the configured FHIR server, so it was not "
                      "followed; narrow the search instead")
+OTHER_PATIENTS = ("the server returned {n} record(s) of other patients (it ignored the patient filter); they "
+                  "were withheld and the total is unknown")
 
 
 class Runtime:
@@ -67,14 +69,21 @@ async def call_fhir(tool: str, action: Callable[[], Awaitable[dict[str, Any]]]) 
     return result
 
 
-def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any]) -> SearchResult:
+def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any],
+                patient_id: str | None) -> SearchResult:
+    """The envelope for one Bundle; a patient-scoped search never shows another patient's records."""
     if bundle.get("resourceType") != "Bundle":
         raise ToolError("the FHIR server answered a search with something other than a Bundle")
     items, warnings, total, next_link = bundle_parts(bundle)
+    if patient_id is not None:
+        items, withheld = only_patient(items, patient_id)
+        if withheld:
+            warnings.append(OTHER_PATIENTS.format(n=withheld))
+            total = None
     cursor = None
     if next_link is not None:
         try:
-            cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link))
+            cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link), patient_id)
         except (InvalidCursor, httpx.InvalidURL):
             warnings.append(FOREIGN_NEXT_LINK)
     return SearchResult(resource_type=resource_type, total=total, returned=len(items), items=items,
@@ -186,7 +195,8 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
             except EpicMcpError as exc:
                 raise ToolError(str(exc)) from None
             bundle = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query))
-            return tool_result(search_page(runtime, op.resource, bundle))
+            scope = arguments.get("patient_id") if op.resource != "Patient" else None
+            return tool_result(search_page(runtime, op.resource, bundle, scope))
         output = SearchResult
 
     handler.__name__ = op.tool
@@ -203,10 +213,10 @@ def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]
     ) -> Annotated[CallToolResult, SearchResult]:
         """Continue any search: returns the next page of the search that gave this cursor."""
         try:
-            resource_type, url = runtime.cursors.decode(cursor)
+            resource_type, url, patient_id = runtime.cursors.decode(cursor)
         except InvalidCursor as exc:
             raise ToolError(str(exc)) from None
         bundle = await call_fhir("next_page", lambda: runtime.client().get(url, resource_type, "search"))
-        return tool_result(search_page(runtime, resource_type, bundle))
+        return tool_result(search_page(runtime, resource_type, bundle, patient_id))
 
     return next_page

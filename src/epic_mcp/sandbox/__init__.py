@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -60,11 +61,10 @@ def transactions(items: list[dict[str, Any]], size: int = BATCH_SIZE) -> Iterato
 
 
 def sekmet_command() -> list[str]:
-    local = Path(sys.executable).parent / "sekmet"
-    found = str(local) if local.exists() else shutil.which("sekmet")
-    if found is None:
+    """sekmet, run by this interpreter through the launcher that adds Epic's search parameters."""
+    if importlib.util.find_spec("sekmet") is None:
         raise SandboxError("the local sandbox needs sekmet-fhir: pip install 'epic-mcp[sandbox]'")
-    return [found]
+    return [sys.executable, "-m", f"{__package__}.sekmet_launcher"]
 
 
 def sekmet_config(root_url: str, port: int, data_dir: Path, clients: list[dict[str, Any]], loader_token: str,
