@@ -74,16 +74,18 @@ def error_text(result) -> str:
 
 
 @pytest.mark.parametrize("op", READS, ids=lambda op: op.tool)
-async def test_every_read_tool_returns_the_resource_without_noise(server, epic, token_route, op) -> None:
-    route = epic.get(f"{EPIC_BASE}/{op.resource}/e{op.resource}1").respond(
-        200, json=resource(op.resource, f"e{op.resource}1", status="final"))
+async def test_every_read_tool_returns_a_compact_record_or_the_raw_resource(server, epic, token_route, op) -> None:
+    served = resource(op.resource, f"e{op.resource}1", status="final")
+    route = epic.get(f"{EPIC_BASE}/{op.resource}/e{op.resource}1").respond(200, json=served)
     result = await call(server, op.tool, {"id": f"e{op.resource}1"})
     assert not result.is_error, result.content
     data = result.structured_content
-    assert (data["resource_type"], data["id"], data["resource"]["status"]) == (op.resource, f"e{op.resource}1",
-                                                                               "final")
+    assert (data["resource_type"], data["id"]) == (op.resource, f"e{op.resource}1")
+    assert data["resource"]["resourceType"] == op.resource and data["resource"]["id"] == f"e{op.resource}1"
     assert "meta" not in data["resource"] and "text" not in data["resource"]
-    assert json.loads(result.content[0].text) == data
+    assert result.content[0].text.startswith(f"{op.resource}/e{op.resource}1")
+    raw = await call(server, op.tool, {"id": f"e{op.resource}1", "format": "raw"})
+    assert raw.structured_content["resource"] == served
     request = route.calls.last.request
     assert request.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
     assert request.headers["accept"] == "application/fhir+json"
@@ -102,6 +104,7 @@ async def test_every_search_tool_sends_epic_parameters_and_returns_the_envelope(
     assert data["resource_type"] == op.resource
     assert (data["total"], data["returned"], data["next_cursor"]) == (1, 1, None)
     assert data["items"][0]["id"] == f"e{op.resource}9" and "meta" not in data["items"][0]
+    assert f"{op.resource} search: 1 on this page, total 1; no more pages" in result.content[0].text
 
 
 @pytest.mark.parametrize("op", [op for op in SEARCHES if op.requires], ids=lambda op: op.tool)
@@ -347,7 +350,7 @@ async def test_resources_expose_jwks_config_and_status_without_secrets(server, e
         prompts = (await client.list_prompts()).prompts
     assert set(jwks["keys"][0]) == {"kty", "kid", "alg", "use", "n", "e"}
     assert config["active_kid"] == jwks["keys"][0]["kid"] and config["environment"] == "sandbox"
-    assert patient["id"] == PATIENT_ID and "meta" not in patient
+    assert patient == resource("Patient", PATIENT_ID)
     assert status["token_cached"] is True and status["fhir_version"] == "4.0.1"
     assert ACCESS_TOKEN not in json.dumps(status)
     assert [t.uri_template for t in templates] == ["fhir://{resource_type}/{id}"]

@@ -8,18 +8,16 @@ from pydantic import BaseModel, Field
 
 from .outcome import outcome_messages
 
-# Top-level members that cost context and carry nothing clinical: server bookkeeping and the
-# generated XHTML narrative (the structured fields hold the same facts).
-NOISE = ("meta", "text")
-
-
 class SearchResult(BaseModel):
     """One page of search results."""
 
     resource_type: str = Field(description="The FHIR resource type searched.")
     total: int | None = Field(description="How many resources match in all, when the server says; else null.")
     returned: int = Field(description="How many items are on this page.")
-    items: list[dict[str, Any]] = Field(description="The resources on this page.")
+    items: list[dict[str, Any]] = Field(
+        description="The resources on this page: compact records (id, resourceType and the clinically relevant "
+                    "fields; free text from the record as {'patient_text': ...}), or full FHIR with format=raw."
+    )
     warnings: list[str] = Field(description="Server notes about the search, e.g. 'no results'.")
     next_cursor: str | None = Field(description="Pass to next_page for the next page; null when this is the last.")
 
@@ -29,15 +27,11 @@ class ReadResult(BaseModel):
 
     resource_type: str
     id: str
-    resource: dict[str, Any]
+    resource: dict[str, Any] = Field(description="The compact record, or the full FHIR resource with format=raw.")
 
 
 # Elements the FHIR `patient` search parameter follows, for the types the catalog searches by patient.
 PATIENT_LINKS = ("subject", "patient", "beneficiary")
-
-
-def without_noise(resource: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if k not in NOISE}
 
 
 def _patient_id(reference: Any) -> str | None:
@@ -76,7 +70,7 @@ def bundle_parts(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str
         if mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
             warnings.extend(outcome_messages(resource))
         else:
-            items.append(without_noise(resource))
+            items.append(resource)
     total = bundle.get("total")
     links = bundle.get("link")
     next_link = next(

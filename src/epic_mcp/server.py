@@ -23,7 +23,6 @@ from .errors import EpicMcpError
 from .keys import KeyRing
 from .logs import quiet_phi_loggers
 from .paging import CursorCodec
-from .results import without_noise
 from .settings import SANDBOX_FHIR_BASE_URL, Settings
 from .tools import READ_ONLY, Runtime, description, make_next_page, make_tool, tool_result
 from .validation import InvalidInput, check_id
@@ -221,7 +220,7 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
             resource = await state.require_connection().fhir.read(resource_type, check_id("id", id))
         except (InvalidInput, EpicMcpError) as exc:
             raise ResourceError(str(exc)) from None
-        return json.dumps(without_noise(resource), separators=(",", ":"))
+        return json.dumps(resource, separators=(",", ":"))
 
 
 def _add_prompts(server: MCPServer[ServerState]) -> None:

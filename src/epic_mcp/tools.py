@@ -7,7 +7,6 @@ validates arguments) whose body checks Epic's rules and every value before any r
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,8 @@ from .catalog import Operation, Param
 from .errors import EpicMcpError
 from .fhir_client import FhirClient
 from .paging import CursorCodec, InvalidCursor
-from .results import ReadResult, SearchResult, bundle_parts, only_patient, without_noise
+from .render import as_json, compact, page_text, record_line
+from .results import ReadResult, SearchResult, bundle_parts, only_patient
 from .validation import check_date, check_id, check_value
 
 logger = logging.getLogger(__name__)
@@ -50,11 +50,25 @@ class Runtime:
         return self.fhir
 
 
-def tool_result(model: BaseModel) -> CallToolResult:
-    """Structured content for programs, the same facts as compact JSON text for the model."""
+Format = Literal["compact", "raw"]
+FORMAT_FIELD = Field(description="compact (default): the clinically relevant fields, small; raw: the full FHIR "
+                                 "JSON as the server sent it.")
+
+
+def tool_result(model: BaseModel, text: str | None = None) -> CallToolResult:
+    """Structured content for programs and a text for the model (default: the same data as JSON)."""
     data = model.model_dump(mode="json")
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+    return CallToolResult(content=[TextContent(type="text", text=text or as_json(data))], structured_content=data)
+
+
+def present(resource: dict[str, Any], fmt: str) -> dict[str, Any]:
+    return compact(resource) if fmt == "compact" else resource
+
+
+def page_result(page: SearchResult, fmt: str) -> CallToolResult:
+    if fmt == "raw":
+        return tool_result(page)
+    return tool_result(page, page_text(page.resource_type, page.total, page.items, page.warnings, page.next_cursor))
 
 
 async def call_fhir(tool: str, action: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -69,8 +83,8 @@ async def call_fhir(tool: str, action: Callable[[], Awaitable[dict[str, Any]]]) 
     return result
 
 
-def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any],
-                patient_id: str | None) -> SearchResult:
+def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any], patient_id: str | None,
+                fmt: str = "compact") -> SearchResult:
     """The envelope for one Bundle; a patient-scoped search never shows another patient's records."""
     if bundle.get("resourceType") != "Bundle":
         raise ToolError("the FHIR server answered a search with something other than a Bundle")
@@ -86,8 +100,8 @@ def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any],
             cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link), patient_id)
         except (InvalidCursor, httpx.InvalidURL):
             warnings.append(FOREIGN_NEXT_LINK)
-    return SearchResult(resource_type=resource_type, total=total, returned=len(items), items=items,
-                        warnings=warnings, next_cursor=cursor)
+    return SearchResult(resource_type=resource_type, total=total, returned=len(items),
+                        items=[present(item, fmt) for item in items], warnings=warnings, next_cursor=cursor)
 
 
 # Signatures --------------------------------------------------------------------------------------------
@@ -109,7 +123,8 @@ def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     keyword = inspect.Parameter.KEYWORD_ONLY
     if op.interaction == "read":
         annotation = Annotated[str, Field(description=f"FHIR id of the {op.resource}.", max_length=200)]
-        return [inspect.Parameter("id", keyword, annotation=annotation)]
+        return [inspect.Parameter("id", keyword, annotation=annotation),
+                inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD], default="compact")]
     arguments = []
     for param in op.params:
         if param.kind == "date":
@@ -124,6 +139,8 @@ def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     count = Annotated[int | None, Field(description=f"Results per page (default set by the server "
                                         f"configuration, at most {max_page_size}).", ge=1, le=max_page_size)]
     arguments.append(inspect.Parameter("count", keyword, annotation=count, default=None))
+    arguments.append(inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD],
+                                       default="compact"))
     return arguments
 
 
@@ -142,7 +159,7 @@ def description(op: Operation) -> str:
 
 def search_params(op: Operation, arguments: dict[str, Any], page_size: int) -> list[tuple[str, str]]:
     """The query for a search, or InvalidInput/ToolError naming what is wrong; nothing is sent before."""
-    given = {arg for arg, value in arguments.items() if value is not None and arg != "count"}
+    given = {arg for arg, value in arguments.items() if value is not None and arg not in ("count", "format")}
     given_params = {p.arg for p in op.params if any(a in given for a in p.args)}
     missing = op.missing_requirement(given_params)
     if missing:
@@ -185,8 +202,10 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
             if resource.get("resourceType") != op.resource:
                 raise ToolError(f"the FHIR server answered with a {resource.get('resourceType')}, "
                                 f"not a {op.resource}")
-            return tool_result(ReadResult(resource_type=op.resource, id=str(resource.get("id", resource_id)),
-                                          resource=without_noise(resource)))
+            fmt = arguments["format"]
+            shown = present(resource, fmt)
+            result = ReadResult(resource_type=op.resource, id=str(resource.get("id", resource_id)), resource=shown)
+            return tool_result(result, record_line(shown) if fmt == "compact" else None)
         output: type[BaseModel] = ReadResult
     else:
         async def handler(**arguments: Any) -> CallToolResult:
@@ -196,7 +215,8 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 raise ToolError(str(exc)) from None
             bundle = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query))
             scope = arguments.get("patient_id") if op.resource != "Patient" else None
-            return tool_result(search_page(runtime, op.resource, bundle, scope))
+            fmt = arguments["format"]
+            return page_result(search_page(runtime, op.resource, bundle, scope, fmt), fmt)
         output = SearchResult
 
     handler.__name__ = op.tool
@@ -210,6 +230,7 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
 def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:
     async def next_page(
         cursor: Annotated[str, Field(description="next_cursor from an earlier search result.", max_length=4096)],
+        format: Annotated[Format, FORMAT_FIELD] = "compact",
     ) -> Annotated[CallToolResult, SearchResult]:
         """Continue any search: returns the next page of the search that gave this cursor."""
         try:
@@ -217,6 +238,6 @@ def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]
         except InvalidCursor as exc:
             raise ToolError(str(exc)) from None
         bundle = await call_fhir("next_page", lambda: runtime.client().get(url, resource_type, "search"))
-        return tool_result(search_page(runtime, resource_type, bundle, patient_id))
+        return page_result(search_page(runtime, resource_type, bundle, patient_id, format), format)
 
     return next_page
