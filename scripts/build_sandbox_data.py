@@ -25,16 +25,21 @@ SYNTHETIC_TAG = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
 MRN_SYSTEM = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14"
 SNOMED, LOINC, RXNORM = "http://snomed.info/sct", "http://loinc.org", "http://www.nlm.nih.gov/research/umls/rxnorm"
 
-# Epic's sandbox test patients (epic-reference.md section 6), richest synthetic record first.
+# Epic's sandbox test patients (epic-reference.md section 6): id, family, given, sex, MRN. Each gets the richest
+# remaining record of a living adult of the same sex; the record keeps its own birth date so age and history agree.
 EPIC_PATIENTS = [
-    ("erXuFYUfucBZaryVksYEcMg3", "Lopez", ["Camila", "Maria"], "female", "1987-09-12", "203713"),
-    ("e0w0LEDCYtfckT6N.CkJKCw3", "McGinnis", ["Warren", "James"], "male", "1968-04-03", "203714"),
-    ("eq081-VQEgP8drUUqCWzHfw3", "Lin", ["Derrick"], "male", "1973-06-03", "203715"),
-    ("egqBHVfQlt4Bw3XGXoxVxHg3", "Davis", ["Elijah", "John"], "male", "1993-11-21", "203716"),
-    ("eIXesllypH3M9tAA5WdJftQ3", "Ross", ["Linda", "Jane"], "female", "1959-02-14", "203717"),
-    ("eAB3mDIBBcyUKviyzrxsnAw3", "Powell", ["Desiree", "Caroline"], "female", "2001-08-27", "203718"),
-    ("eh2xYHuzl9nkSFVvV3osUHg3", "Roberts", ["Olivia", "Anne"], "female", "1981-05-09", "203719"),
+    ("erXuFYUfucBZaryVksYEcMg3", "Lopez", ["Camila", "Maria"], "female", "203713"),
+    ("e0w0LEDCYtfckT6N.CkJKCw3", "McGinnis", ["Warren", "James"], "male", "203714"),
+    ("eq081-VQEgP8drUUqCWzHfw3", "Lin", ["Derrick"], "male", "203715"),
+    ("egqBHVfQlt4Bw3XGXoxVxHg3", "Davis", ["Elijah", "John"], "male", "203716"),
+    ("eIXesllypH3M9tAA5WdJftQ3", "Ross", ["Linda", "Jane"], "female", "203717"),
+    ("eAB3mDIBBcyUKviyzrxsnAw3", "Powell", ["Desiree", "Caroline"], "female", "203718"),
+    ("eh2xYHuzl9nkSFVvV3osUHg3", "Roberts", ["Olivia", "Anne"], "female", "203719"),
 ]
+ADULT_BORN_BEFORE = "2006-01-01"
+# Inpatient stays chart vitals every few hours; the newest results per patient and code keep every trend.
+OBSERVATIONS_PER_CODE = 12
+ORDERS_PER_PATIENT = 40
 KEPT_TYPES = ["Organization", "Location", "Practitioner", "PractitionerRole", "Patient", "Coverage", "Encounter",
               "Condition", "Observation", "DiagnosticReport", "Procedure", "MedicationRequest", "AllergyIntolerance",
               "Immunization", "DocumentReference", "CareTeam", "FamilyMemberHistory", "ServiceRequest", "Device"]
@@ -59,6 +64,53 @@ def patient_refs(resource: Any) -> set[str]:
         for value in resource:
             found |= patient_refs(value)
     return found
+
+
+def references(value: Any) -> set[str]:
+    """Every 'Type/id' a resource points at."""
+    if isinstance(value, dict):
+        found = {value["reference"]} if isinstance(value.get("reference"), str) else set()
+        return found.union(*(references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value))
+    return set()
+
+
+def thin_observations(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest observations per patient and code, and the newest orders per patient."""
+    def when(r: dict[str, Any]) -> str:
+        return r.get("effectiveDateTime") or (r.get("effectivePeriod") or {}).get("start") or ""
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in resources:
+        if r["resourceType"] == "Observation":
+            key = (r["subject"]["reference"], json.dumps(r["code"].get("coding"), sort_keys=True))
+            groups.setdefault(key, []).append(r)
+    orders: dict[str, list[dict[str, Any]]] = {}
+    for r in resources:
+        if r["resourceType"] == "ServiceRequest":
+            orders.setdefault(r["subject"]["reference"], []).append(r)
+    kept = {id(r) for group in groups.values()
+            for r in sorted(group, key=when, reverse=True)[:OBSERVATIONS_PER_CODE]}
+    kept |= {id(r) for group in orders.values()
+             for r in sorted(group, key=lambda r: r.get("authoredOn", ""), reverse=True)[:ORDERS_PER_PATIENT]}
+    return [r for r in resources if r["resourceType"] not in ("Observation", "ServiceRequest") or id(r) in kept]
+
+
+def referenced_only(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop directory resources (organizations, locations, practitioners, roles) nothing kept refers to."""
+    directory = {"Organization", "Location", "Practitioner", "PractitionerRole"}
+    by_key = {f"{r['resourceType']}/{r['id']}": r for r in resources}
+    wanted = {key for key, r in by_key.items() if r["resourceType"] not in directory}
+    frontier = set(wanted)
+    while frontier:
+        found = set().union(*(references(by_key[key]) for key in frontier)) & set(by_key)
+        frontier = found - wanted
+        wanted |= frontier
+    roles = {key for key, r in by_key.items() if r["resourceType"] == "PractitionerRole"
+             and r.get("practitioner", {}).get("reference") in wanted}
+    wanted |= roles | (set().union(*(references(by_key[key]) for key in roles)) & set(by_key))
+    return [r for key, r in by_key.items() if key in wanted]
 
 
 def rewrite(value: Any, mapping: dict[str, tuple[str, str]]) -> Any:
@@ -221,7 +273,16 @@ def build(clinosim_dir: Path) -> dict[str, Any]:
     source = {t: read_ndjson(clinosim_dir, t) for t in KEPT_TYPES}
     richness = Counter(pid for t, items in source.items() if t not in ("Patient",) for r in items
                        for pid in patient_refs(r))
-    chosen = [pid for pid, _ in richness.most_common(len(EPIC_PATIENTS))]
+    living_adults = {p["id"]: p["gender"] for p in source["Patient"]
+                     if not p.get("deceasedBoolean") and "deceasedDateTime" not in p
+                     and p.get("birthDate", "9999") < ADULT_BORN_BEFORE}
+    chosen: list[str] = []
+    for epic in EPIC_PATIENTS:
+        candidates = [pid for pid, _ in richness.most_common() if living_adults.get(pid) == epic[3]
+                      and pid not in chosen]
+        if not candidates:
+            raise SystemExit(f"no living adult {epic[3]} record left for {epic[1]}; raise --population")
+        chosen.append(candidates[0])
     mapping = {old: (new[0], " ".join([*new[2], new[1]])) for old, new in zip(chosen, EPIC_PATIENTS, strict=True)}
 
     resources: list[dict[str, Any]] = []
@@ -242,6 +303,7 @@ def build(clinosim_dir: Path) -> dict[str, Any]:
                 record_of[pid].setdefault(resource_type, []).append(resource)
             resources.append(resource)
 
+    resources = referenced_only(thin_observations(resources))
     practitioners = [r for r in resources if r["resourceType"] == "Practitioner"]
     resources += shared_resources()
     for index, (pid, family, given, *_rest) in enumerate(EPIC_PATIENTS):
@@ -256,23 +318,22 @@ def build(clinosim_dir: Path) -> dict[str, Any]:
     return {
         "description": "Synthetic data for epic-mcp's local sandbox: clinosim 0.6.5 records mapped onto the "
                        "names and FHIR ids of Epic's sandbox test patients. Not real patients.",
-        "patients": [{"id": p[0], "name": " ".join([*p[2], p[1]]), "mrn": p[5]} for p in EPIC_PATIENTS],
+        "patients": [{"id": p[0], "name": " ".join([*p[2], p[1]]), "mrn": p[4]} for p in EPIC_PATIENTS],
         "resources": resources,
     }
 
 
-def epic_patient(resource: dict[str, Any], epic: tuple[str, str, list[str], str, str, str]) -> dict[str, Any]:
-    pid, family, given, gender, birth_date, mrn = epic
-    patient = {k: v for k, v in resource.items() if k not in ("identifier", "name", "gender", "birthDate")}
+def epic_patient(resource: dict[str, Any], epic: tuple[str, str, list[str], str, str]) -> dict[str, Any]:
+    pid, family, given, gender, mrn = epic
+    patient = {k: v for k, v in resource.items() if k not in ("identifier", "name", "gender")}
     patient.update({
         "id": pid,
         "identifier": [{"use": "usual", "type": codeable("http://terminology.hl7.org/CodeSystem/v2-0203", "MR",
                                                          "Medical Record Number"),
                         "system": MRN_SYSTEM, "value": mrn}],
         "name": [{"use": "official", "family": family, "given": given}],
-        "gender": gender, "birthDate": birth_date,
+        "gender": gender,
     })
-    patient["extension"] = [e for e in patient.get("extension", []) if "birthsex" not in e.get("url", "")]
     return patient
 
 

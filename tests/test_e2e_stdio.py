@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from epic_mcp.catalog import CATALOG, Operation
+from epic_mcp.profiles import ALL_TOOLS
 from epic_mcp.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import load_settings
@@ -241,7 +242,7 @@ def test_inspector_strict_lists_tools(env_file: Path) -> None:
     result = _inspector(env_file, "--method", "tools/list", "--strict")
     assert result.returncode == 0, result.stderr[-2000:]
     names = {tool["name"] for tool in json.loads(result.stdout)["tools"]}
-    assert {op.tool for op in CATALOG} | {"next_page", "find_test_patients", "check_connection"} == names
+    assert names == set(ALL_TOOLS)
 
 
 def test_inspector_calls_a_tool(env_file: Path, data) -> None:
@@ -253,3 +254,33 @@ def test_inspector_calls_a_tool(env_file: Path, data) -> None:
     structured = json.loads(result.stdout)["structuredContent"]
     assert structured["total"] == len(active) > 0
     assert {item["id"] for item in structured["items"]} == {r["id"] for r in active}
+
+
+async def test_patient_summary_matches_the_record(env_file: Path, data) -> None:
+    mine = [r for r in data["resources"] if linked_patient(r) == CAMILA]
+    active_problems = {r["id"] for r in mine if r["resourceType"] == "Condition"
+                       and has_code(r["clinicalStatus"], "active")}
+    lab_codes = {json.dumps(r["code"]["coding"][0]["code"]) for r in mine if r["resourceType"] == "Observation"
+                 and has_code(r["category"], "laboratory")}
+    async with Client(like_claude_desktop(env_file)) as client:
+        result = await client.call_tool("patient_summary", {"patient_id": CAMILA})
+    assert not result.is_error, result.content[0].text
+    summary = result.structured_content
+    sections = {s["name"]: s for s in summary["sections"]}
+    assert summary["unavailable"] == [] and summary["patient"]["name"] == "Camila Maria Lopez"
+    assert {item["id"] for item in sections["problems"]["items"]} == active_problems
+    assert len(sections["labs"]["items"]) == min(len(lab_codes), 25)
+    assert "## Active problems" in result.content[0].text
+
+
+async def test_document_text_and_latest_values_on_the_sandbox(env_file: Path, data) -> None:
+    note = next(r for r in data["resources"] if r["id"] == "note-1")
+    readings = sorted((r for r in data["resources"] if r["resourceType"] == "Observation"
+                       and linked_patient(r) == CAMILA and has_code(r["code"], "85354-9")),
+                      key=lambda r: r["effectiveDateTime"], reverse=True)
+    async with Client(like_claude_desktop(env_file)) as client:
+        text = await client.call_tool("get_document_text", {"document_id": note["id"]})
+        trend = await client.call_tool("get_latest_values", {"patient_id": CAMILA, "code": "85354-9", "limit": 3})
+    assert text.structured_content["text"]["patient_text"].startswith("Progress note\n\nSeen for follow-up of")
+    assert [v["id"] for v in trend.structured_content["values"]] == [r["id"] for r in readings[:3]]
+    assert trend.structured_content["found"] == len(readings)

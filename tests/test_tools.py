@@ -12,6 +12,7 @@ import respx
 from mcp import Client
 
 from epic_mcp.catalog import CATALOG, Operation
+from epic_mcp.profiles import ALL_TOOLS
 from epic_mcp.server import EPIC_TEST_PATIENTS, build_server
 
 from .conftest import ACCESS_TOKEN, EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
@@ -328,7 +329,7 @@ async def test_check_connection_reports_version_and_token_status(server, epic, t
 async def test_tools_are_read_only_titled_and_typed(server) -> None:
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
-    assert len(tools) == len(CATALOG) + 3
+    assert {tool.name for tool in tools} == set(ALL_TOOLS)
     for tool in tools:
         assert tool.title and tool.description
         assert tool.annotations.read_only_hint and tool.annotations.idempotent_hint

@@ -80,11 +80,11 @@ def need(*alternatives: str) -> tuple[frozenset[str], ...]:
 
 # Shared parameters -----------------------------------------------------------------------------------------
 
-PATIENT = Param("patient_id", "patient", "id", "FHIR id of the patient (from search_patients or get_patient).")
+PATIENT = Param("patient_id", "patient", "id", "FHIR id of the patient.")
 
 
 def date_param(what: str, fhir: str = "date") -> Param:
-    return Param("date", fhir, "date", f"Limit to {what} in this range; YYYY, YYYY-MM, YYYY-MM-DD or a datetime.")
+    return Param("date", fhir, "date", f"Date of the {what}")
 
 
 OBSERVATION_CATEGORIES = (
@@ -181,7 +181,7 @@ CATALOG: tuple[Operation, ...] = (
         Param("category", "category", "token", "Observation category.", OBSERVATION_CATEGORIES),
         Param("code", "code", "token", "LOINC code, e.g. 8480-6 or http://loinc.org|8480-6; comma-separate "
               "several codes to get any of them."),
-        date_param("observations taken"),
+        date_param("observation"),
         requires=need("patient_id category", "patient_id code"),
     ),
     read("get_observation", "Observation", "Get observation", "One observation by FHIR id."),
@@ -196,13 +196,13 @@ CATALOG: tuple[Operation, ...] = (
     # Encounters
     patient_search(
         "search_encounters", "Encounter", "Search encounters", "A patient's visits and admissions.",
-        date_param("encounters"),
+        date_param("encounter"),
         Param("status", "status", "token", "Encounter status.", ENCOUNTER_STATUSES),
     ),
     read("get_encounter", "Encounter", "Get encounter", "One encounter by FHIR id."),
     # Procedures
     patient_search("search_procedures", "Procedure", "Search procedures", "Procedures a patient had.",
-                   date_param("procedures performed")),
+                   date_param("procedure")),
     read("get_procedure", "Procedure", "Get procedure", "One procedure by FHIR id."),
     # Documents
     patient_search(
@@ -210,13 +210,13 @@ CATALOG: tuple[Operation, ...] = (
         "Clinical notes and other documents of a patient (metadata and attachment links).",
         Param("category", "category", "token", "Document category.", DOCUMENT_CATEGORIES),
         Param("type", "type", "token", "Document type code, e.g. LOINC 11506-3 (progress note)."),
-        date_param("documents"),
+        date_param("document"),
     ),
     read("get_document", "DocumentReference", "Get document", "One document reference by FHIR id."),
     # Appointments
     patient_search(
         "search_appointments", "Appointment", "Search appointments", "A patient's past and upcoming appointments.",
-        date_param("appointments"),
+        date_param("appointment"),
         Param("status", "status", "token", "Appointment status.", APPOINTMENT_STATUSES),
     ),
     read("get_appointment", "Appointment", "Get appointment", "One appointment by FHIR id."),
@@ -292,7 +292,7 @@ CATALOG: tuple[Operation, ...] = (
     ),
     read("get_allergy", "AllergyIntolerance", "Get allergy", "One allergy or intolerance by FHIR id."),
     patient_search("search_immunizations", "Immunization", "Search immunizations",
-                   "A patient's immunizations (CVX codes) with dates.", date_param("immunizations given")),
+                   "A patient's immunizations (CVX codes) with dates.", date_param("immunization")),
     read("get_immunization", "Immunization", "Get immunization", "One immunization by FHIR id."),
     # Reports, goals, teams, orders, family history
     patient_search(
@@ -300,7 +300,7 @@ CATALOG: tuple[Operation, ...] = (
         "A patient's lab panels, imaging and pathology reports.",
         Param("category", "category", "token", "Report category.", DIAGNOSTIC_REPORT_CATEGORIES),
         Param("code", "code", "token", "Report code, e.g. LOINC 24323-8 (metabolic panel)."),
-        date_param("reports"),
+        date_param("report"),
     ),
     read("get_diagnostic_report", "DiagnosticReport", "Get diagnostic report", "One diagnostic report by FHIR id."),
     patient_search("search_goals", "Goal", "Search goals", "A patient's care goals."),

@@ -83,12 +83,17 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
                         help="stdio (default) or streamable-http")
     parser.add_argument("--host", default=argparse.SUPPRESS, help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=argparse.SUPPRESS, help="HTTP port (default 8000)")
+    parser.add_argument("--tools", metavar="PROFILE", default=argparse.SUPPRESS,
+                        help="tool profile, overriding EPIC_TOOLS: core, clinical, all (default), or a "
+                             "comma-separated list of tool names")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env_file = getattr(args, "env_file", None)
     overrides = {"epic_env": args.env} if hasattr(args, "env") else {}
+    if hasattr(args, "tools"):
+        overrides["epic_tools"] = args.tools
     try:
         match args.command:
             case "keygen":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import logging
@@ -96,6 +97,25 @@ class FhirClient:
         params: Sequence[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        status, _, body = await self._fetch(url, params, headers)
+        return self._interpret(status, body, resource_type, interaction)
+
+    async def fetch_binary(self, url: httpx.URL) -> tuple[bytes, str | None]:
+        """A Binary's content and type, whether the server sends a FHIR Binary or the content itself."""
+        status, headers, body = await self._fetch(url, None, None)
+        content_type = headers.get("content-type", "")
+        if status == 200 and "json" not in content_type:
+            return body, content_type.split(";")[0].strip() or None
+        binary = self._interpret(status, body, "Binary", "read")
+        try:
+            return base64.b64decode(binary.get("data") or ""), binary.get("contentType")
+        except (ValueError, TypeError):
+            raise FhirError(FhirErrorKind.INVALID_RESPONSE, "the Binary's data is not valid base64") from None
+
+    async def _fetch(
+        self, url: httpx.URL, params: Sequence[tuple[str, str]] | None, headers: dict[str, str] | None
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One GET under the base, with the concurrency bound and retries for 429/502/503/504."""
         if not self.contains(url):
             raise FhirError(FhirErrorKind.REFUSED, "refused a URL outside the configured FHIR base URL")
         async with self._limit:
@@ -106,7 +126,7 @@ class FhirClient:
                     logger.info("FHIR server answered HTTP %d; retrying in %.1fs", status, delay)
                     await self._sleep(delay)
                     continue
-                return self._interpret(status, body, resource_type, interaction)
+                return status, response_headers, body
         raise AssertionError("unreachable")
 
     async def _send(

@@ -44,6 +44,12 @@ def text(value: Any, _: dict[str, Any]) -> Any:
     return value if isinstance(value, (str, int, float, bool)) else None
 
 
+def texts(value: Any, _: dict[str, Any]) -> list[Any] | None:
+    """A repeating primitive, e.g. AllergyIntolerance.category ['medication', 'food']."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, (str, int, float))] or None
+
+
 def untrusted(value: Any, _: dict[str, Any]) -> Any:
     return {UNTRUSTED: value} if isinstance(value, str) and value.strip() else None
 
@@ -591,7 +597,7 @@ SPECS: dict[str, list[Field]] = {
                           f("status_reason", "statusReason", concept), f("note", "note", notes)],
     "Medication": [f("code", "code", concept), f("status", "status"), f("form", "form", concept),
                    f("ingredients", "ingredient", ingredients), f("manufacturer", "manufacturer", reference)],
-    "AllergyIntolerance": [*CLINICAL_STATUS, f("type", "type"), f("category", "category"),
+    "AllergyIntolerance": [*CLINICAL_STATUS, f("type", "type"), f("category", "category", texts),
                            f("criticality", "criticality"), f("code", "code", concept), x("onset", "onset"),
                            f("recorded_date", "recordedDate"), f("last_occurrence", "lastOccurrence"),
                            f("reactions", "reaction", reactions), f("note", "note", notes)],
@@ -655,19 +661,19 @@ def compact(resource: dict[str, Any]) -> dict[str, Any]:
 
 # The text rendering for the model --------------------------------------------------------------------------
 
-def _inline(value: Any) -> str:
+def inline(value: Any) -> str:
     if isinstance(value, dict):
         if set(value) == {UNTRUSTED}:
             return f"<patient-text>{value[UNTRUSTED]}</patient-text>"
         if "value" in value and set(value) <= {"value", "unit", "comparator"}:
             return _qty(value)
         if "code" in value:  # a component: 'code: value (interpretation; ref range)'
-            rest = [f"{k} {_inline(v)}" for k, v in value.items() if k not in ("code", "value")]
-            shown = f"{value['code']}: {_inline(value.get('value', '-'))}"
+            rest = [f"{k} {inline(v)}" for k, v in value.items() if k not in ("code", "value")]
+            shown = f"{value['code']}: {inline(value.get('value', '-'))}"
             return f"{shown} ({'; '.join(rest)})" if rest else shown
-        return "{" + ", ".join(f"{k}: {_inline(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {inline(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "; ".join(_inline(v) for v in value)
+        return "; ".join(inline(v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
@@ -676,7 +682,7 @@ def _inline(value: Any) -> str:
 def record_line(record: dict[str, Any]) -> str:
     """One line per record: 'Type/id | field: value | ...'."""
     head = f"{record.get('resourceType')}/{record.get('id')}"
-    return " | ".join([head, *(f"{k}: {_inline(v)}" for k, v in record.items() if k not in ("id", "resourceType"))])
+    return " | ".join([head, *(f"{k}: {inline(v)}" for k, v in record.items() if k not in ("id", "resourceType"))])
 
 
 def as_json(value: Any) -> str:
@@ -690,12 +696,16 @@ def page_text(resource_type: str, total: int | None, items: list[dict[str, Any]]
              f"{total if total is not None else 'unknown'}"
              + (f"; more with next_page(cursor={next_cursor!r})" if next_cursor else "; no more pages")]
     lines += [f"warning: {w}" for w in warnings]
+    return "\n".join(lines + item_lines(resource_type, items))
+
+
+def item_lines(resource_type: str, items: list[dict[str, Any]]) -> list[str]:
+    """One line per record, after one line with the fields every record shares."""
     shared = {k: v for k, v in items[0].items() if k not in ("id", "resourceType")} if len(items) > 1 else {}
     shared = {k: v for k, v in shared.items() if all(item.get(k) == v for item in items[1:])}
-    if shared:
-        lines.append("every item: " + " | ".join(f"{k}: {_inline(v)}" for k, v in shared.items()))
+    lines = ["every item: " + " | ".join(f"{k}: {inline(v)}" for k, v in shared.items())] if shared else []
     same_type = all(item.get("resourceType") == resource_type for item in items)
     for item in items:
         line = record_line({k: v for k, v in item.items() if k not in shared})
         lines.append("- " + (line.removeprefix(f"{resource_type}/") if same_type else line))
-    return "\n".join(lines)
+    return lines

@@ -11,15 +11,12 @@ from .outcome import outcome_messages
 class SearchResult(BaseModel):
     """One page of search results."""
 
-    resource_type: str = Field(description="The FHIR resource type searched.")
-    total: int | None = Field(description="How many resources match in all, when the server says; else null.")
-    returned: int = Field(description="How many items are on this page.")
-    items: list[dict[str, Any]] = Field(
-        description="The resources on this page: compact records (id, resourceType and the clinically relevant "
-                    "fields; free text from the record as {'patient_text': ...}), or full FHIR with format=raw."
-    )
-    warnings: list[str] = Field(description="Server notes about the search, e.g. 'no results'.")
-    next_cursor: str | None = Field(description="Pass to next_page for the next page; null when this is the last.")
+    resource_type: str
+    total: int | None = Field(description="All matches, if the server says.")
+    returned: int
+    items: list[dict[str, Any]] = Field(description="Compact records, or FHIR with format=raw.")
+    warnings: list[str]
+    next_cursor: str | None = Field(description="For next_page; null on the last page.")
 
 
 class ReadResult(BaseModel):
@@ -27,7 +24,7 @@ class ReadResult(BaseModel):
 
     resource_type: str
     id: str
-    resource: dict[str, Any] = Field(description="The compact record, or the full FHIR resource with format=raw.")
+    resource: dict[str, Any] = Field(description="Compact record, or FHIR with format=raw.")
 
 
 # Elements the FHIR `patient` search parameter follows, for the types the catalog searches by patient.
@@ -54,6 +51,18 @@ def only_patient(items: list[dict[str, Any]], patient_id: str) -> tuple[list[dic
     """Drop items that belong to another patient (a server that ignored the filter); returns how many."""
     kept = [item for item in items if not (linked := linked_patients(item)) or patient_id in linked]
     return kept, len(items) - len(kept)
+
+
+def ignored_parameters(bundle: dict[str, Any], sent: list[tuple[str, str]]) -> set[str]:
+    """Parameters we sent that the Bundle's self link leaves out: FHIR servers list the ones they used."""
+    links = bundle.get("link")
+    self_url = next((link.get("url") for link in (links if isinstance(links, list) else [])
+                     if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str)),
+                    None)
+    if self_url is None or "?" not in self_url:
+        return set()
+    used = {pair.split("=", 1)[0].split(":")[0] for pair in self_url.split("?", 1)[1].split("&")}
+    return {name for name, _ in sent if not name.startswith("_") and name not in used}
 
 
 def bundle_parts(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], int | None, str | None]:

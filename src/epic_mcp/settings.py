@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     epic_page_size: int = Field(20, ge=1, le=200, description="Default number of results per search page.")
     epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")
     epic_log_level: LogLevel = "INFO"
+    epic_tools: str = Field("all", description="Tool profile: core, clinical, all, or a list of tool names.")
 
     epic_sandbox_dir: Path = Field(default_factory=_default_sandbox_dir,
                                    description="Data directory of the local sandbox (EPIC_ENV=local).")

@@ -17,12 +17,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from .catalog import Operation, Param
+from .catalog import Choice, Operation, Param
 from .errors import EpicMcpError
 from .fhir_client import FhirClient
 from .paging import CursorCodec, InvalidCursor
 from .render import as_json, compact, page_text, record_line
-from .results import ReadResult, SearchResult, bundle_parts, only_patient
+from .results import ReadResult, SearchResult, bundle_parts, ignored_parameters, only_patient
 from .validation import check_date, check_id, check_value
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,7 @@ class Runtime:
 
 
 Format = Literal["compact", "raw"]
-FORMAT_FIELD = Field(description="compact (default): the clinically relevant fields, small; raw: the full FHIR "
-                                 "JSON as the server sent it.")
+FORMAT_FIELD = Field(description="compact (default) or raw (the FHIR JSON as sent).")
 
 
 def tool_result(model: BaseModel, text: str | None = None) -> CallToolResult:
@@ -113,10 +112,12 @@ def _param_type(param: Param) -> Any:
 
 
 def _describe(param: Param) -> str:
-    if not param.choices:
-        return param.description
-    labels = "; ".join(f"{c.value} = {c.label}" for c in param.choices)
-    return f"{param.description} One of: {labels}."
+    """The description, with the labels of the choices that say more than their value."""
+    def says_more(choice: Choice) -> bool:
+        return choice.label.lower().replace(" ", "-") != choice.value.lower()
+
+    labels = "; ".join(f"{c.value} = {c.label}" for c in param.choices if says_more(c))
+    return f"{param.description} {labels}." if labels else param.description
 
 
 def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
@@ -128,19 +129,20 @@ def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     arguments = []
     for param in op.params:
         if param.kind == "date":
-            for arg, edge in zip(param.args, ("from (inclusive)", "up to (inclusive)"), strict=True):
-                annotation = Annotated[str | None, Field(description=f"{param.description} Range {edge}.",
-                                                         max_length=40)]
+            for arg, edge in zip(param.args, ("on or after", "on or before"), strict=True):
+                annotation = Annotated[str | None, Field(description=f"{param.description} {edge}: YYYY, "
+                                                         "YYYY-MM, YYYY-MM-DD or a datetime.", max_length=40)]
                 arguments.append(inspect.Parameter(arg, keyword, annotation=annotation, default=None))
             continue
         annotation = Annotated[_param_type(param) | None, Field(description=_describe(param), max_length=300)
                                if not param.choices else Field(description=_describe(param))]
         arguments.append(inspect.Parameter(param.arg, keyword, annotation=annotation, default=None))
-    count = Annotated[int | None, Field(description=f"Results per page (default set by the server "
-                                        f"configuration, at most {max_page_size}).", ge=1, le=max_page_size)]
+    count = Annotated[int | None, Field(description="Results per page.", ge=1, le=max_page_size)]
     arguments.append(inspect.Parameter("count", keyword, annotation=count, default=None))
     arguments.append(inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD],
                                        default="compact"))
+    count_only = Annotated[bool, Field(description="Only count the matches.")]
+    arguments.append(inspect.Parameter("count_only", keyword, annotation=count_only, default=False))
     return arguments
 
 
@@ -159,7 +161,8 @@ def description(op: Operation) -> str:
 
 def search_params(op: Operation, arguments: dict[str, Any], page_size: int) -> list[tuple[str, str]]:
     """The query for a search, or InvalidInput/ToolError naming what is wrong; nothing is sent before."""
-    given = {arg for arg, value in arguments.items() if value is not None and arg not in ("count", "format")}
+    given = {arg for arg, value in arguments.items()
+             if value is not None and arg not in ("count", "format", "count_only")}
     given_params = {p.arg for p in op.params if any(a in given for a in p.args)}
     missing = op.missing_requirement(given_params)
     if missing:
@@ -213,6 +216,8 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 query = search_params(op, arguments, runtime.page_size)
             except EpicMcpError as exc:
                 raise ToolError(str(exc)) from None
+            if arguments["count_only"]:
+                return await count_matches(runtime, op, query)
             bundle = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query))
             scope = arguments.get("patient_id") if op.resource != "Patient" else None
             fmt = arguments["format"]
@@ -225,6 +230,29 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
         _arguments(op, runtime.max_page_size), return_annotation=Annotated[CallToolResult, output]
     )
     return handler
+
+
+async def count_matches(runtime: Runtime, op: Operation, query: list[tuple[str, str]]) -> CallToolResult:
+    """How many match, by _summary=count (else the total of a one-item page); unknown is said, not guessed."""
+    filters = [(name, value) for name, value in query if name != "_count"]
+    warnings: list[str] = []
+    total = None
+    for extra in ([("_summary", "count")], [("_count", "1")]):
+        bundle = await call_fhir(op.tool, lambda extra=extra: runtime.client().search(op.resource, filters + extra))
+        ignored = ignored_parameters(bundle, filters)
+        if ignored:
+            warnings = [f"the server ignored {', '.join(sorted(ignored))}, so its total would count other "
+                        "records; the count is unknown"]
+            break
+        total = bundle_parts(bundle)[2]
+        if total is not None:
+            break
+    if total is None and not warnings:
+        warnings.append("the server did not report a total; page through the search to count")
+    page = SearchResult(resource_type=op.resource, total=total, returned=0, items=[], warnings=warnings,
+                        next_cursor=None)
+    text = f"{op.resource} count: {total if total is not None else 'unknown'}"
+    return tool_result(page, "\n".join([text, *(f"warning: {w}" for w in warnings)]))
 
 
 def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:

@@ -1,0 +1,66 @@
+"""Shared by the benchmarks: a sandbox (sekmet-fhir with the bundled data) on a free loopback port in a temporary
+folder, the settings to reach it, and the machine description every results file starts with."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mcp import StdioServerParameters
+
+from epic_mcp.sandbox import Sandbox
+from epic_mcp.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def sandbox() -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A fresh sandbox with the bundled data; yields its settings and the environment for epic-mcp."""
+    with tempfile.TemporaryDirectory(prefix="epic-mcp-bench-") as folder:
+        env = {"EPIC_SANDBOX_DIR": folder, "EPIC_SANDBOX_PORT": str(free_port())}
+        settings = load_settings(None, epic_env="local", epic_sandbox_dir=folder,
+                                 epic_sandbox_port=int(env["EPIC_SANDBOX_PORT"]))
+        process = Sandbox(settings).start(background=False)
+        try:
+            yield settings, env
+        finally:
+            process.terminate()
+            process.wait()
+
+
+def server_params(env: dict[str, str], *extra: str) -> StdioServerParameters:
+    """epic-mcp over stdio as an MCP client starts it, on the sandbox."""
+    return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--env", "local", *extra],
+                                 env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
+                                      "EPIC_LOG_LEVEL": "WARNING", **env})
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    return (f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}, commit {commit or '?'}.")
+
+
+def write_results(name: str, title: str, command: str, body: str) -> Path:
+    path = DOCS / f"{name}.md"
+    path.write_text(f"# {title}\n\n{machine()}\nReproduce: `{command}`\n\n{body.rstrip()}\n")
+    return path

@@ -1,0 +1,92 @@
+"""Walking a search across pages within bounds, and picking latest values: for tools that answer whole
+questions (patient_summary, get_latest_values) instead of returning one page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .fhir_client import FhirClient
+from .results import bundle_parts, only_patient
+
+PAGE_SIZE = 100
+MAX_PAGES = 5
+ABNORMAL_FLAGS = {"H", "HH", "HU", "L", "LL", "LU", "A", "AA", ">", "<", "POS", "DET"}
+
+
+@dataclass
+class Collected:
+    items: list[dict[str, Any]] = field(default_factory=list)
+    total: int | None = None
+    complete: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+async def collect(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str, str]], patient_id: str,
+                  max_pages: int = MAX_PAGES) -> Collected:
+    """Up to `max_pages` pages of one patient's search; next links are followed only under the FHIR base."""
+    bundle = await fhir.search(resource_type, [*params, ("_count", str(PAGE_SIZE))])
+    result = Collected()
+    for page in range(max_pages):
+        items, warnings, total, next_link = bundle_parts(bundle)
+        items, withheld = only_patient(items, patient_id)
+        result.items += items
+        result.warnings += [w for w in warnings if w != "no results" and w not in result.warnings]
+        if page == 0:
+            result.total = None if withheld else total
+        if next_link is None:
+            return result
+        url = httpx.URL(next_link)
+        if not fhir.contains(url) or page == max_pages - 1:
+            result.complete = False
+            return result
+        bundle = await fhir.get(url, resource_type, "search")
+    return result
+
+
+def effective_time(resource: dict[str, Any]) -> str:
+    """When an observation (or event) happened, as an ISO string that sorts; '' when unknown."""
+    for key in ("effectiveDateTime", "effectiveInstant", "occurrenceDateTime", "issued", "authoredOn",
+                "recordedDate", "date", "start"):
+        if isinstance(resource.get(key), str):
+            return resource[key]
+    for key in ("effectivePeriod", "period", "performedPeriod"):
+        value = resource.get(key)
+        if isinstance(value, dict) and isinstance(value.get("start"), str):
+            return value["start"]
+    return resource.get("performedDateTime") or ""
+
+
+def newest_first(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(resources, key=effective_time, reverse=True)
+
+
+def code_key(resource: dict[str, Any]) -> str:
+    codings = (resource.get("code") or {}).get("coding") or [{}]
+    first = codings[0] if isinstance(codings[0], dict) else {}
+    return f"{first.get('system')}|{first.get('code')}" if first.get("code") else str(resource.get("code"))
+
+
+def latest_per_code(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest observation of each code."""
+    latest: dict[str, dict[str, Any]] = {}
+    for observation in newest_first(observations):
+        latest.setdefault(code_key(observation), observation)
+    return list(latest.values())
+
+
+def is_abnormal(observation: dict[str, Any]) -> bool:
+    """Flagged by the lab (interpretation), or its value lies outside the first reference range."""
+    flags = {c.get("code") for concept in observation.get("interpretation") or [] if isinstance(concept, dict)
+             for c in concept.get("coding") or [] if isinstance(c, dict)}
+    if flags & ABNORMAL_FLAGS:
+        return True
+    value = (observation.get("valueQuantity") or {}).get("value")
+    ranges = observation.get("referenceRange") or []
+    if not isinstance(value, (int, float)) or not ranges or not isinstance(ranges[0], dict):
+        return False
+    low, high = ((ranges[0].get(k) or {}).get("value") for k in ("low", "high"))
+    return (isinstance(low, (int, float)) and value < low) or (isinstance(high, (int, float)) and value > high)

@@ -1,0 +1,138 @@
+"""A clinical note's text: DocumentReference -> attachment (inline data, or a Binary on the same FHIR server),
+converted from HTML, RTF or plain text to clean text, within a stated size cap."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field
+from striprtf.striprtf import rtf_to_text
+
+from .errors import FhirError, FhirErrorKind
+from .fhir_client import FhirClient
+from .render import UNTRUSTED
+
+DEFAULT_MAX_CHARS = 20_000
+PREFERRED_TYPES = ("text/plain", "text/html", "application/xhtml+xml", "text/rtf", "application/rtf")
+BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "pre",
+              "section", "article", "header", "footer", "blockquote"}
+
+
+class DocumentText(BaseModel):
+    document_id: str
+    title: str | None
+    date: str | None
+    content_type: str | None = Field(description="The attachment's type before conversion to text.")
+    characters: int = Field(description="Length of the whole converted text.")
+    truncated: bool = Field(description="True when only the first max_chars characters are returned.")
+    text: dict[str, str] = Field(description="{'patient_text': ...}: the note's text, data from the record.")
+
+
+class _TextOfHtml(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+        elif tag in BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    parser = _TextOfHtml()
+    parser.feed(markup)
+    parser.close()
+    return html.unescape("".join(parser.parts))
+
+
+def clean(text: str) -> str:
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def to_text(content: bytes, content_type: str | None) -> str:
+    kind = (content_type or "text/plain").split(";")[0].strip().lower()
+    charset = re.search(r"charset=([\w-]+)", content_type or "")
+    try:
+        decoded = content.decode(charset.group(1) if charset else "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        decoded = content.decode("latin-1")
+    if kind in ("text/html", "application/xhtml+xml") or decoded.lstrip().lower().startswith(("<html", "<!doctype")):
+        return clean(html_to_text(decoded))
+    if kind in ("text/rtf", "application/rtf") or decoded.lstrip().startswith("{\\rtf"):
+        return clean(rtf_to_text(decoded, errors="ignore"))
+    return clean(decoded)
+
+
+def _attachments(document: dict[str, Any]) -> list[dict[str, Any]]:
+    content = document.get("content")
+    found = [c.get("attachment") for c in content if isinstance(c, dict)] if isinstance(content, list) else []
+    found = [a for a in found if isinstance(a, dict) and ("data" in a or "url" in a)]
+
+    def rank(attachment: dict[str, Any]) -> int:
+        kind = str(attachment.get("contentType", "")).split(";")[0].lower()
+        return PREFERRED_TYPES.index(kind) if kind in PREFERRED_TYPES else len(PREFERRED_TYPES)
+
+    return sorted(found, key=rank)
+
+
+async def document_text(fhir: FhirClient, document_id: str, max_chars: int = DEFAULT_MAX_CHARS) -> DocumentText:
+    document = await fhir.read("DocumentReference", document_id)
+    attachments = _attachments(document)
+    if not attachments:
+        raise FhirError(FhirErrorKind.NOT_FOUND, "this document has no attachment with content or a URL")
+    attachment = attachments[0]
+    content_type = attachment.get("contentType")
+    if "data" in attachment:
+        try:
+            content = base64.b64decode(attachment["data"], validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise FhirError(FhirErrorKind.INVALID_RESPONSE, "the attachment's inline data is not base64") from None
+    else:
+        url = httpx.URL(fhir.base_url + "/").join(str(attachment["url"]))
+        if not fhir.contains(url):
+            raise FhirError(FhirErrorKind.REFUSED, "the note's content is on another server; it was not fetched "
+                                                   "(the access token only goes to the configured FHIR server)")
+        content, served_type = await fhir.fetch_binary(url)
+        content_type = content_type or served_type
+    text = to_text(content, content_type)
+    return DocumentText(
+        document_id=document_id, title=attachment.get("title") or _type_text(document),
+        date=document.get("date") or attachment.get("creation"), content_type=content_type,
+        characters=len(text), truncated=len(text) > max_chars, text={UNTRUSTED: text[:max_chars]},
+    )
+
+
+def _type_text(document: dict[str, Any]) -> str | None:
+    kind = document.get("type")
+    if not isinstance(kind, dict):
+        return None
+    codings = kind.get("coding") or [{}]
+    return kind.get("text") or (codings[0].get("display") if isinstance(codings[0], dict) else None)
+
+
+def document_text_rendering(result: DocumentText) -> str:
+    cap = (f"; truncated to the first {len(result.text[UNTRUSTED])} of {result.characters} characters "
+           "(ask for a larger max_chars)" if result.truncated else "")
+    head = f"DocumentReference/{result.document_id}: {result.title or 'untitled'}, {result.date or 'undated'}, " \
+           f"from {result.content_type or 'unknown type'}{cap}"
+    return f"{head}\n<patient-text>\n{result.text[UNTRUSTED]}\n</patient-text>"

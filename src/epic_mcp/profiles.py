@@ -1,0 +1,35 @@
+"""Tool profiles: how much of the catalog a client sees (each tool's schema costs the model context)."""
+
+from __future__ import annotations
+
+from .catalog import CATALOG
+from .errors import ConfigError
+
+HELPER_TOOLS = ("next_page", "find_test_patients", "check_connection", "patient_summary", "get_document_text",
+                "get_latest_values")
+ALL_TOOLS = tuple(op.tool for op in CATALOG) + HELPER_TOOLS
+
+CORE = (
+    "patient_summary", "search_patients", "get_patient", "search_observations", "get_latest_values",
+    "search_conditions", "search_medication_requests", "search_allergies", "search_encounters",
+    "search_documents", "get_document_text", "next_page", "find_test_patients", "check_connection",
+)
+CLINICAL_READS = ("get_observation", "get_condition", "get_encounter", "get_procedure", "get_document",
+                  "get_medication_request", "get_medication", "get_allergy", "get_immunization",
+                  "get_diagnostic_report", "get_care_plan", "get_appointment", "get_coverage")
+CLINICAL = CORE + tuple(op.tool for op in CATALOG if op.interaction == "search" and op.tool not in CORE) \
+    + CLINICAL_READS
+PROFILES = {"core": CORE, "clinical": CLINICAL, "all": ALL_TOOLS}
+
+
+def select_tools(spec: str) -> frozenset[str]:
+    """A profile name (core, clinical, all) or a comma-separated list of tool names."""
+    spec = spec.strip()
+    if spec in PROFILES:
+        return frozenset(PROFILES[spec])
+    names = {name.strip() for name in spec.split(",") if name.strip()}
+    unknown = sorted(names - set(ALL_TOOLS))
+    if unknown or not names:
+        raise ConfigError(f"EPIC_TOOLS: unknown tool(s) {', '.join(unknown) or '(none given)'}; use core, "
+                          "clinical, all, or tool names from the README's tool table")
+    return frozenset(names)
