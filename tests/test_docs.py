@@ -45,3 +45,12 @@ def test_readme_quick_start_is_the_two_commands_ci_runs() -> None:
     assert ci.index("./scripts/test") < ci.index("./scripts/demo")
     for command in commands:
         assert (ROOT / command).stat().st_mode & 0o111
+
+
+def test_every_test_security_md_cites_exists() -> None:
+    security = (ROOT / "SECURITY.md").read_text()
+    cited = re.findall(r"`(test_\w+\.py)(?:::(test_\w+))?", security)
+    assert len(cited) > 10
+    for module, name in cited:
+        source = (ROOT / "tests" / module).read_text()
+        assert not name or f"def {name}(" in source, f"SECURITY.md cites {module}::{name}, which does not exist"

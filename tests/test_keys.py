@@ -96,11 +96,13 @@ def test_key_that_does_not_match_the_algorithm_fails_at_start(tmp_path: Path, ma
 def test_small_rsa_keys_and_missing_files_are_refused(tmp_path: Path, make_settings) -> None:
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     (tmp_path / "small.key").write_bytes(_pem(small, serialization.PrivateFormat.PKCS8))
+    (tmp_path / "small.key").chmod(0o600)
     with pytest.raises(ConfigError, match="1024 bits"):
         KeyRing.from_settings(make_settings(private_key_path=str(tmp_path / "small.key")))
     with pytest.raises(ConfigError, match="^PRIVATE_KEY_PATH: no key file at .*epic-mcp keygen"):
         KeyRing.from_settings(make_settings(private_key_path=str(tmp_path / "absent.key")))
     (tmp_path / "junk.key").write_text("not a key")
+    (tmp_path / "junk.key").chmod(0o600)
     with pytest.raises(ConfigError, match="not a PEM private key"):
         KeyRing.from_settings(make_settings(private_key_path=str(tmp_path / "junk.key")))
 
@@ -110,10 +112,14 @@ def test_unknown_active_kid_is_an_error(make_settings) -> None:
         KeyRing.from_settings(make_settings(epic_active_kid="nope"))
 
 
-def test_group_readable_key_file_warns(key_file: Path, make_settings, caplog: pytest.LogCaptureFixture) -> None:
-    key_file.chmod(0o640)
-    with caplog.at_level(logging.WARNING):
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_a_key_file_readable_by_others_is_refused_unless_allowed(key_file: Path, make_settings, mode: int,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    key_file.chmod(mode)
+    with pytest.raises(ConfigError, match=r"^PRIVATE_KEY_PATH: .* readable by other users .*chmod 600"):
         KeyRing.from_settings(make_settings())
+    with caplog.at_level(logging.WARNING):
+        KeyRing.from_settings(make_settings(epic_allow_insecure_key_file=True))
     assert "readable by other users" in caplog.text
     assert "PRIVATE KEY" not in caplog.text
 

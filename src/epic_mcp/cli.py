@@ -183,9 +183,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     transport = getattr(args, "transport", "stdio")
     host = getattr(args, "host", "127.0.0.1")
     port = getattr(args, "port", 8000)
-    if transport == "streamable-http" and not is_loopback_host(host):
-        raise ConfigError(f"--host: refusing to serve patient data on {host}; bind 127.0.0.1 and put an "
-                          "authenticating TLS proxy in front")
+    if transport == "streamable-http" and not is_loopback_host(host) and settings.epic_mcp_http_token is None:
+        raise ConfigError(f"--host: refusing to serve patient data on {host} without EPIC_MCP_HTTP_TOKEN; "
+                          "bind 127.0.0.1, or set a token that every MCP client must send (and use TLS)")
     if settings.epic_env == "local":
         from .sandbox import Sandbox
 
@@ -196,6 +196,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if transport == "stdio":
         server.run("stdio")
     else:
-        server.run("streamable-http", host=host, port=port)
+        import uvicorn
+
+        from .http import http_app
+
+        uvicorn.run(http_app(server, settings, host, port), host=host, port=port, log_level="warning")
     return 0
 

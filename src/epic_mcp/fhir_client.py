@@ -77,6 +77,11 @@ class FhirClient:
     def contains(self, url: httpx.URL) -> bool:
         return is_within_base(url, self._base)
 
+    def masked_path(self, url: httpx.URL) -> str:
+        """The path for logs: the resource type, then '*' for ids (which may identify a patient); no query."""
+        below = url.path[len(self._base.path):].split("/")
+        return "/".join([below[0], *("*" for _ in below[1:])])
+
     async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
         return await self.get(self.url_for(resource_type, resource_id), resource_type, "read")
 
@@ -148,7 +153,7 @@ class FhirClient:
                             "check the network and EPIC_FHIR_BASE_URL, or run `epic-mcp doctor`") from None
         except TokenError as exc:
             raise FhirError(FhirErrorKind.UNAUTHORIZED, f"could not get an access token: {exc}") from None
-        logger.debug("GET %s -> %d in %.0f ms", request.url.path, response.status_code,
+        logger.debug("GET %s -> %d in %.0f ms", self.masked_path(request.url), response.status_code,
                      (time.perf_counter() - started) * 1000)
         return response.status_code, response.headers, body
 

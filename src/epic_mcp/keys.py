@@ -94,9 +94,13 @@ def _signing_key(key: PrivateKey, source: str, created: float, alg: str) -> Sign
     return SigningKey(kid=kid, public_jwk=jwk, source=source, created=created, private_key=key)
 
 
-def _warn_if_exposed(path: Path) -> None:
+def _check_exposure(path: Path, allow: bool) -> None:
+    """A private key readable by other users is refused (or, when explicitly allowed, warned about)."""
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if not allow:
+            raise ConfigError(f"PRIVATE_KEY_PATH: {path} is readable by other users (mode {stat.S_IMODE(mode):o}); "
+                              f"run `chmod 600 {path}` (or set EPIC_ALLOW_INSECURE_KEY_FILE=true)")
         logger.warning("key file %s is readable by other users (mode %o); run: chmod 600 %s", path,
                        stat.S_IMODE(mode), path)
 
@@ -121,7 +125,7 @@ class KeyRing:
                     raise ConfigError(
                         f"PRIVATE_KEY_PATH: no key file at {path}; run `epic-mcp keygen` or fix the path"
                     )
-                _warn_if_exposed(path)
+                _check_exposure(path, settings.epic_allow_insecure_key_file)
                 key = _load_pem(path.read_bytes(), str(path))
                 keys.append(_signing_key(key, str(path), path.stat().st_mtime, settings.epic_jwt_alg))
         if not keys:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from . import __version__
+from .audit import AuditLog
 from .catalog import CATALOG, READ_BY_RESOURCE
 from .connection import EpicConnection
 from .errors import EpicMcpError
@@ -125,9 +126,13 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
              for op in CATALOG if op.tool in enabled]
     tools += [lean(Tool.from_function(fn, title=title, annotations=READ_ONLY))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
+    middleware = []
+    if settings.epic_audit_log is not None and settings.epic_audit_hmac_key is not None:
+        audit = AuditLog(settings.epic_audit_log, settings.epic_audit_hmac_key.get_secret_value())
+        middleware.append(audit.middleware)
     server: MCPServer[ServerState] = MCPServer(
         "epic-mcp", title="Epic FHIR (read-only)", version=__version__, instructions=INSTRUCTIONS,
-        lifespan=lifespan, log_level=settings.epic_log_level, tools=tools,
+        lifespan=lifespan, log_level=settings.epic_log_level, tools=tools, middleware=middleware,
     )
     _add_resources(server, state)
     _add_prompts(server)

@@ -25,6 +25,7 @@ SANDBOX_TOKEN_URL = "https://fhir.epic.com/interconnect-fhir-oauth/oauth2/token"
 
 SIGNING_ALGORITHMS = ("RS384", "RS256", "RS512", "ES384")
 MAX_ASSERTION_LIFETIME_SECONDS = 300
+MIN_SECRET_LENGTH = 32
 
 Environment = Literal["sandbox", "production", "custom", "local"]
 LOCAL_CLIENT_ID = "epic-mcp-local"
@@ -97,6 +98,12 @@ class Settings(BaseSettings):
     epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")
     epic_log_level: LogLevel = "INFO"
     epic_tools: str = Field("all", description="Tool profile: core, clinical, all, or a list of tool names.")
+    epic_allow_insecure_key_file: bool = Field(False, description="Start even if a key file is readable by others.")
+    epic_audit_log: Path | None = Field(None, description="Append one JSON line per tool call to this file.")
+    epic_audit_hmac_key: SecretStr | None = Field(None, description="Key for the HMAC of patient ids in the audit.")
+    epic_mcp_http_token: SecretStr | None = Field(None, description="Bearer token MCP clients must send over HTTP.")
+    epic_mcp_http_allowed_hosts: str | None = Field(None, description="Extra Host values the HTTP transport "
+                                                    "accepts (comma-separated), e.g. behind a proxy.")
 
     epic_sandbox_dir: Path = Field(default_factory=_default_sandbox_dir,
                                    description="Data directory of the local sandbox (EPIC_ENV=local).")
@@ -128,7 +135,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "epic_client_id", "epic_fhir_base_url", "epic_token_url", "production_fhir_base_url",
-        "production_token_url", "epic_active_kid", "epic_scopes", "epic_jwks_url", mode="before",
+        "production_token_url", "epic_active_kid", "epic_scopes", "epic_jwks_url", "epic_audit_log",
+        "epic_audit_hmac_key", "epic_mcp_http_token", "epic_mcp_http_allowed_hosts", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -152,6 +160,17 @@ class Settings(BaseSettings):
             raise ValueError("EPIC_JWKS_URL: required when EPIC_JWT_JKU=true; set it to your hosted JWKS URL")
         if self.epic_page_size > self.epic_max_page_size:
             raise ValueError("EPIC_PAGE_SIZE: must not exceed EPIC_MAX_PAGE_SIZE")
+        if self.epic_audit_log is not None:
+            key = self.epic_audit_hmac_key.get_secret_value() if self.epic_audit_hmac_key else ""
+            if len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(f"EPIC_AUDIT_HMAC_KEY: required with EPIC_AUDIT_LOG, at least {MIN_SECRET_LENGTH} "
+                                 "random characters (e.g. `openssl rand -hex 32`)")
+            if not self.epic_audit_log.is_absolute():
+                self.epic_audit_log = self.config_dir / self.epic_audit_log
+        token = self.epic_mcp_http_token
+        if token is not None and len(token.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"EPIC_MCP_HTTP_TOKEN: use at least {MIN_SECRET_LENGTH} random characters "
+                             "(e.g. `openssl rand -hex 32`)")
         return self
 
     @property

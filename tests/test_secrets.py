@@ -1,0 +1,146 @@
+"""Secrets and PHI never leak: a canary run over the whole flow, patient data kept out of logs, the audit trail."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from mcp import Client
+
+from epic_mcp.cli import main
+from epic_mcp.doctor import Doctor
+from epic_mcp.server import build_server
+
+from .conftest import CLIENT_ID, EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
+
+pytestmark = pytest.mark.anyio
+CANARY_TOKEN = "CANARY-access-token-7f3b9c2e1d"
+PID = "eCanaryPatient42"
+PATIENT = {"resourceType": "Patient", "id": PID, "name": [{"family": "Zebulonsky", "given": ["Quintessa"]}],
+           "birthDate": "1971-03-14", "gender": "female"}
+NOTE = "Patient confided a private family matter"
+PHI = [PID, "Zebulonsky", "Quintessa", "1971-03-14", NOTE]
+
+
+def secrets_of(pem: bytes) -> list[str]:
+    """The private key's PEM body lines and its private exponent, as they could leak."""
+    key = load_pem_private_key(pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    d = key.private_numbers().d
+    d_b64 = base64.urlsafe_b64encode(d.to_bytes((d.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+    body_lines = [line for line in pem.decode().splitlines() if not line.startswith("-----")]
+    return [CANARY_TOKEN, d_b64[:40], str(d)[:40], *body_lines[2:5]]
+
+
+def mock_epic(epic, *, patient_status: int = 200) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(access_token=CANARY_TOKEN))
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(patient_status, json=PATIENT)
+    epic.get(f"{EPIC_BASE}/Patient").respond(200, json=searchset([PATIENT], total=1))
+    epic.get(f"{EPIC_BASE}/Observation").respond(200, json=searchset([{
+        "resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": f"Patient/{PID}"},
+        "code": {"text": "Glucose"}, "valueQuantity": {"value": 99, "unit": "mg/dL"}, "note": [{"text": NOTE}]}],
+        total=1))
+    epic.get(f"{EPIC_BASE}/Condition").respond(403, json=outcome("error", "forbidden", "4118", "Not authorized"))
+    epic.get(f"{EPIC_BASE}/metadata").respond(200, json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"})
+
+
+async def whole_flow(server) -> list[str]:
+    """Every kind of output a client can see."""
+    seen: list[str] = []
+    async with Client(server) as client:
+        calls = [("search_patients", {"family": "Zebulonsky", "given": "Quintessa", "birthdate": "1971-03-14"}),
+                 ("get_patient", {"id": PID}), ("get_patient", {"id": PID, "format": "raw"}),
+                 ("search_observations", {"patient_id": PID, "code": "2345-7"}),
+                 ("search_conditions", {"patient_id": PID}), ("get_patient", {"id": "../etc"}),
+                 ("check_connection", {}), ("next_page", {"cursor": "forged.cursor"})]
+        for tool, arguments in calls:
+            result = await client.call_tool(tool, arguments)
+            seen += [block.text for block in result.content] + [json.dumps(result.structured_content)]
+        for uri in ("epic://config", "epic://status", "epic://jwks", f"fhir://Patient/{PID}"):
+            seen += [c.text for c in (await client.read_resource(uri)).contents]
+        seen += [str((await client.list_tools()).tools)]
+    return seen
+
+
+async def test_canary_key_and_token_never_appear_in_logs_results_or_errors(settings, key_file: Path, epic,
+                                                                          caplog: pytest.LogCaptureFixture,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    canaries = secrets_of(key_file.read_bytes())
+    mock_epic(epic)
+    with caplog.at_level(logging.DEBUG):
+        seen = await whole_flow(build_server(settings))
+        epic.post(EPIC_TOKEN_URL).respond(400, json={"error": "invalid_client", "error_description": None})
+        async with Client(build_server(settings)) as client:
+            failed = await client.call_tool("get_patient", {"id": PID})
+        env_file = key_file.parent.parent / "canary.env"
+        env_file.write_text(f"EPIC_CLIENT_ID={CLIENT_ID}\nPRIVATE_KEY_PATH={key_file}\n")
+        doctor_lines: list[str] = []
+        await Doctor(doctor_lines.append).run(str(env_file))
+        main(["--env-file", str(env_file), "jwks"])
+    captured = capsys.readouterr()
+    everything = "\n".join([*seen, failed.content[0].text, caplog.text, captured.out, captured.err,
+                            *doctor_lines, repr(settings)])
+    assert "invalid_client" in everything and any(line.startswith("FAIL  token") for line in doctor_lines)
+    leaked = [canary for canary in canaries if canary in everything]
+    assert not leaked
+
+
+async def test_canary_key_given_inline_never_appears(make_settings, rsa_pem: bytes, epic,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(private_key_path="unused.key", epic_private_key_pem=rsa_pem.decode())
+    mock_epic(epic)
+    with caplog.at_level(logging.DEBUG):
+        seen = await whole_flow(build_server(settings))
+    everything = "\n".join([*seen, caplog.text, repr(settings), str(settings.model_dump())])
+    assert not [canary for canary in secrets_of(rsa_pem) if canary in everything]
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+async def test_logs_carry_no_patient_data(settings, epic, caplog: pytest.LogCaptureFixture, level: int) -> None:
+    mock_epic(epic)
+    with caplog.at_level(level):
+        await whole_flow(build_server(settings))
+    assert "get_patient answered" in caplog.text, "the tools did log"
+    assert not [value for value in PHI if value in caplog.text]
+    if level == logging.DEBUG:
+        assert "GET Patient/* -> 200" in caplog.text, "paths are logged with ids masked"
+
+
+async def test_audit_log_records_calls_with_an_hmac_instead_of_the_patient_id(make_settings, epic,
+                                                                              tmp_path: Path) -> None:
+    key = "k" * 40
+    audit = tmp_path / "audit" / "calls.jsonl"
+    mock_epic(epic)
+    server = build_server(make_settings(epic_audit_log=str(audit), epic_audit_hmac_key=key))
+    async with Client(server) as client:
+        await client.call_tool("get_patient", {"id": PID})
+        await client.call_tool("search_observations", {"patient_id": PID, "code": "2345-7"})
+        await client.call_tool("search_conditions", {"patient_id": PID})
+        await client.call_tool("get_patient", {"id": "../x"})
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600
+    expected = hmac.new(key.encode(), PID.encode(), hashlib.sha256).hexdigest()
+    summary = [(e["tool"], e["resource_type"], e["outcome"], e["count"], e["patient"]) for e in lines]
+    assert summary == [("get_patient", "Patient", "ok", 1, expected),
+                       ("search_observations", "Observation", "ok", 1, expected),
+                       ("search_conditions", "Condition", "error", None, expected),
+                       ("get_patient", "Patient", "error", None, hmac.new(key.encode(), b"../x",
+                                                                         hashlib.sha256).hexdigest())]
+    assert all(isinstance(e["latency_ms"], float) and e["time"].endswith("+00:00") for e in lines)
+    assert not [value for value in PHI if value in audit.read_text()]
+
+
+def test_audit_log_needs_a_real_key(make_settings, tmp_path: Path) -> None:
+    from epic_mcp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^EPIC_AUDIT_HMAC_KEY: required with EPIC_AUDIT_LOG"):
+        make_settings(epic_audit_log=str(tmp_path / "a.jsonl"), epic_audit_hmac_key="short")
+
