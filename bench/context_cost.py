@@ -103,7 +103,7 @@ def main() -> None:
     with sandbox() as (_, env):
         body = asyncio.run(measure(env))
     print(body)
-    path = write_results("context-cost", "Context cost: raw vs compact", "python bench/context_cost.py", body)
+    path = write_results("bench-context-cost", "Context cost: raw vs compact", "python bench/context_cost.py", body)
     print(f"\nwritten to {path}")
 
 

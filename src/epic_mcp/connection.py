@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -11,6 +13,12 @@ from .fhir_client import FhirClient
 from .keys import KeyRing
 from .settings import Settings
 from .token import TokenManager
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One certificate-verifying TLS context per process (loading the CA bundle costs ~50 ms each time)."""
+    return httpx.create_ssl_context()
 
 
 @dataclass
@@ -29,10 +37,10 @@ class EpicConnection:
         signer = AssertionSigner(settings, keys)
         token_http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.epic_http_timeout, connect=settings.epic_connect_timeout),
-            follow_redirects=False,
+            follow_redirects=False, verify=tls_context(),
         )
         tokens = TokenManager(settings, signer, token_http)
-        fhir = FhirClient(settings, tokens)
+        fhir = FhirClient(settings, tokens, verify=tls_context())
         return cls(settings, keys, signer, tokens, fhir, token_http)
 
     async def aclose(self) -> None:

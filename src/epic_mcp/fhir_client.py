@@ -7,6 +7,7 @@ import base64
 import email.utils
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -53,6 +54,7 @@ class FhirClient:
         tokens: TokenManager,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.base_url = settings.fhir_base_url
         self._base = httpx.URL(self.base_url + "/")
@@ -64,6 +66,7 @@ class FhirClient:
             headers={"Accept": FHIR_JSON},
             timeout=httpx.Timeout(settings.epic_http_timeout, connect=settings.epic_connect_timeout),
             follow_redirects=False,
+            verify=verify,
         )
         self.timeout = settings.epic_http_timeout
 

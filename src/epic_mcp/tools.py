@@ -36,18 +36,14 @@ OTHER_PATIENTS = ("the server returned {n} record(s) of other patients (it ignor
 
 
 class Runtime:
-    """What tools need at call time; `fhir` is set by the server's lifespan."""
+    """What tools need at call time: paging cursors, page sizes, and the shared FHIR client."""
 
-    def __init__(self, cursors: CursorCodec, page_size: int, max_page_size: int) -> None:
+    def __init__(self, cursors: CursorCodec, page_size: int, max_page_size: int,
+                 client: Callable[[], FhirClient]) -> None:
         self.cursors = cursors
         self.page_size = page_size
         self.max_page_size = max_page_size
-        self.fhir: FhirClient | None = None
-
-    def client(self) -> FhirClient:
-        if self.fhir is None:
-            raise ToolError("the server is not connected yet; try again")
-        return self.fhir
+        self.client = client
 
 
 Format = Literal["compact", "raw"]
@@ -123,7 +119,7 @@ def _describe(param: Param) -> str:
 def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     keyword = inspect.Parameter.KEYWORD_ONLY
     if op.interaction == "read":
-        annotation = Annotated[str, Field(description=f"FHIR id of the {op.resource}.", max_length=200)]
+        annotation = Annotated[str, Field(description="FHIR id of the resource.", max_length=200)]
         return [inspect.Parameter("id", keyword, annotation=annotation),
                 inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD], default="compact")]
     arguments = []
