@@ -295,9 +295,9 @@ def build(clinosim_dir: Path) -> dict[str, Any]:
                     continue
                 resource = epic_patient(resource, EPIC_PATIENTS[chosen.index(resource["id"])])
             elif refs and not refs <= set(mapping):
-                continue
+                continue  # another patient's record
             elif not refs and resource_type not in LOAD_ORDER[:4] and resource_type != "Device":
-                continue
+                continue  # not the directory, and no patient of ours
             resource = rewrite(resource, mapping)
             for pid in patient_refs(resource):
                 record_of[pid].setdefault(resource_type, []).append(resource)

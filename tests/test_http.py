@@ -27,9 +27,9 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 async def http_client(settings) -> AsyncIterator[httpx.AsyncClient]:
     server = build_server(settings)
     app = http_app(server, settings, "127.0.0.1", 8000)
-    async with server.session_manager.run():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8000") as http:
-            yield http
+    async with server.session_manager.run(), httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                                               base_url="http://127.0.0.1:8000") as http:
+        yield http
 
 
 async def test_jwks_is_served_with_a_cache_lifetime_without_a_token(make_settings) -> None:

@@ -235,4 +235,4 @@ async def test_token_value_is_not_in_repr_or_status(settings, epic) -> None:
     assert ACCESS_TOKEN not in repr(token)
     assert ACCESS_TOKEN not in str(tokens.status())
     assert tokens.status()["granted_scopes"] == ["system/Patient.read", "system/Observation.read"]
-    assert CLIENT_ID == tokens.last_assertion.claims["iss"]
+    assert tokens.last_assertion.claims["iss"] == CLIENT_ID

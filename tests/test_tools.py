@@ -370,10 +370,9 @@ async def test_one_token_serves_many_concurrent_tool_calls(server, epic, token_r
     import anyio
 
     epic.get(f"{EPIC_BASE}/Patient/{PATIENT_ID}").respond(200, json=resource("Patient", PATIENT_ID))
-    async with Client(server) as client:
-        async with anyio.create_task_group() as group:
-            for _ in range(20):
-                group.start_soon(client.call_tool, "get_patient", {"id": PATIENT_ID})
+    async with Client(server) as client, anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(client.call_tool, "get_patient", {"id": PATIENT_ID})
     assert token_route.call_count == 1
 
 

@@ -12,7 +12,7 @@ import hmac
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class AuditLog:
         patient_id = arguments.get("patient_id") or (arguments.get("id") if tool == "get_patient" else None)
         op = BY_TOOL.get(tool)
         entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "tool": tool,
             "resource_type": op.resource if op else HELPER_RESOURCES.get(tool),
             "outcome": _outcome(result),

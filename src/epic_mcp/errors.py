@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
 class EpicMcpError(Exception):
@@ -21,7 +21,7 @@ class InvalidClientError(TokenError):
     """The token endpoint answered invalid_client: it rejected our client assertion."""
 
 
-class FhirErrorKind(str, Enum):
+class FhirErrorKind(StrEnum):
     """What went wrong, in terms the caller can act on."""
 
     BAD_REQUEST = "bad_request"

@@ -227,7 +227,7 @@ def identifiers(value: Any, _: dict[str, Any]) -> list[str] | None:
         if not isinstance(item, dict) or not item.get("value"):
             continue
         label = (concept(item.get("type")) or "").split(" [")[0].split(" (")[0]
-        system = SYSTEMS.get(item.get("system"), None)
+        system = SYSTEMS.get(item.get("system"))
         out.append(f"{label or system or item.get('system') or 'id'} {item['value']}")
     return out or None
 

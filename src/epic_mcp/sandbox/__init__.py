@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ConfigError, EpicMcpError
+from ..errors import EpicMcpError
 from ..keys import KeyRing, generate_key, write_private_key
 from ..settings import Settings
 
