@@ -54,3 +54,11 @@ def test_every_test_security_md_cites_exists() -> None:
     for module, name in cited:
         source = (ROOT / "tests" / module).read_text()
         assert not name or f"def {name}(" in source, f"SECURITY.md cites {module}::{name}, which does not exist"
+
+
+def test_env_example_loads_as_valid_settings() -> None:
+    from epic_mcp.settings import load_settings
+
+    settings = load_settings(ROOT / ".env.example")
+    assert settings.epic_env == "sandbox" and settings.epic_client_id == "your-epic-client-id-here"
+    assert settings.key_paths == [ROOT / "keys" / "private.key"]
