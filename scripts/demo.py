@@ -29,7 +29,7 @@ async def ask(client: Client, question: str, tool: str, **arguments: Any) -> dic
 
 async def conversation(client: Client) -> None:
     found = await ask(client, "Find Camila Lopez.", "search_patients", family="Lopez", given="Camila",
-                      gender="female")
+                      legal_sex="female")
     patient_id = found["items"][0]["id"]
     await ask(client, "Her latest vitals and labs, active problems and medications, allergies and coverage?",
               "patient_summary", patient_id=patient_id)

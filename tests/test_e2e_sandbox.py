@@ -78,3 +78,12 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     assert not (folder / "data").exists() and (folder / "keys" / "client.key").exists()
     again = epic_mcp(sandbox_env, "sandbox", "--background")
     assert again.returncode == 0 and f"loaded {len(data_set()['resources'])} synthetic resources" in again.stderr
+
+
+def test_env_local_without_the_sandbox_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from epic_mcp import sandbox
+    from epic_mcp.sandbox import SandboxError, sekmet_command
+
+    monkeypatch.setattr(sandbox.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SandboxError, match=r"pip install 'epic-mcp\[sandbox\]'"):
+        sekmet_command()

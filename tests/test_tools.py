@@ -122,6 +122,15 @@ async def test_observation_rule_names_what_to_add(server, epic, token_route) -> 
     assert "search_observations needs patient_id + category, or patient_id + code" in message
 
 
+async def test_epic_minimum_patient_search_sends_legal_sex(server, epic, token_route) -> None:
+    route = epic.get(f"{EPIC_BASE}/Patient").respond(200, json=searchset([]))
+    await call(server, "search_patients", {"family": "Lopez", "given": "Camila", "legal_sex": "female"})
+    assert dict(parse_qsl(route.calls.last.request.url.query.decode())) == {
+        "family": "Lopez", "given": "Camila", "legal-sex": "female", "_count": "20"}
+    message = error_text(await call(server, "search_patients", {"family": "Lopez", "given": "Camila"}))
+    assert "family + given + legal_sex" in message and route.call_count == 1
+
+
 async def test_care_plan_category_is_sent_as_epic_snomed_code(server, epic, token_route) -> None:
     route = epic.get(f"{EPIC_BASE}/CarePlan").respond(200, json=searchset([]))
     await call(server, "search_care_plans", {"patient_id": PATIENT_ID, "category": "longitudinal"})

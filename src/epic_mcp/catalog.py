@@ -165,13 +165,16 @@ CATALOG: tuple[Operation, ...] = (
             Param("family", "family", "string", "Family (last) name."),
             Param("given", "given", "string", "Given (first) name."),
             Param("birthdate", "birthdate", "day", "Birth date as YYYY-MM-DD."),
-            Param("gender", "gender", "token", "Legal sex.", GENDERS),
+            Param("legal_sex", "legal-sex", "token", "Legal sex, as Epic records it (Epic's minimum set is "
+                  "family + given + legal sex, or + birth date).", GENDERS),
+            Param("gender", "gender", "token", "Administrative gender (FHIR's parameter, for other servers).",
+                  GENDERS),
             Param("identifier", "identifier", "token", "An identifier such as an MRN, as value or system|value."),
             Param("phone", "phone", "string", "Phone number."),
             Param("email", "email", "string", "Email address."),
             Param("patient_id", "_id", "id", "A FHIR patient id, to check that it exists."),
         ),
-        need("patient_id", "identifier", "family given birthdate", "family given gender"),
+        need("patient_id", "identifier", "family given birthdate", "family given legal_sex", "family given gender"),
     ),
     # Observations
     patient_search(

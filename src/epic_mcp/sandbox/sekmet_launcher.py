@@ -1,8 +1,9 @@
 """Runs sekmet-fhir with the search parameters Epic supports that sekmet 0.1.1 lacks.
 
 sekmet ignores (with only a warning) a `patient` search on Goal, CareTeam, FamilyMemberHistory,
-QuestionnaireResponse, List and DeviceUseStatement, and then returns every patient's records. Epic filters
-those searches by patient, so the sandbox adds the parameters to sekmet's table before it serves.
+QuestionnaireResponse, List and DeviceUseStatement, and then returns every patient's records, and it does not
+know Epic's `legal-sex` Patient parameter. Epic supports both, so the sandbox adds them to sekmet's table before
+it serves (the synthetic patients' legal sex is their administrative gender).
 Usage: python -m epic_mcp.sandbox.sekmet_launcher serve -c CONFIG
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 
 EPIC_SEARCH_PARAMS: dict[str, list[tuple[str, str, str, str | None]]] = {
+    "Patient": [("legal-sex", "token", "gender", None)],
     "Goal": [("patient", "reference", "subject", "Patient"), ("subject", "reference", "subject", None),
              ("lifecycle-status", "token", "lifecycleStatus", None)],
     "CareTeam": [("patient", "reference", "subject", "Patient"), ("subject", "reference", "subject", None),
