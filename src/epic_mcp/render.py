@@ -478,7 +478,9 @@ CLINICAL_STATUS = [f("clinical_status", "clinicalStatus", code_only),
                    f("verification_status", "verificationStatus", code_only)]
 
 SPECS: dict[str, list[Field]] = {
-    "Patient": [f("name", "name", human_name), f("legal_sex", "extension", lambda v, r: _legal_sex(v)),
+    "Patient": [f("name", "name", human_name),
+                f("legal_sex", "extension", lambda v, r: _extension(v, EPIC_LEGAL_SEX)),
+                f("birth_sex", "extension", lambda v, r: _extension(v, US_CORE_BIRTH_SEX)),
                 f("gender", "gender"), f("birth_date", "birthDate"), x("deceased", "deceased"),
                 f("identifiers", "identifier", identifiers), f("telecom", "telecom", telecoms),
                 f("address", "address", addresses), f("marital_status", "maritalStatus", concept),
@@ -631,13 +633,14 @@ SPECS: dict[str, list[Field]] = {
                             f("conditions", "condition", family_conditions), f("note", "note", notes)],
 }
 
-LEGAL_SEX_URLS = ("http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex",
-                  "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex")
+EPIC_LEGAL_SEX = "http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex"
+US_CORE_BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
 
 
-def _legal_sex(extensions: Any) -> str | None:
+def _extension(extensions: Any, url: str) -> str | None:
+    """The value of one (simple) extension, e.g. Epic's legal sex or US Core's birth sex."""
     for extension in extensions if isinstance(extensions, list) else []:
-        if isinstance(extension, dict) and extension.get("url") in LEGAL_SEX_URLS:
+        if isinstance(extension, dict) and extension.get("url") == url:
             value = extension.get("valueCodeableConcept") or extension.get("valueCode")
             return concept(value) if isinstance(value, dict) else value
     return None
