@@ -250,16 +250,20 @@ def addresses(value: Any, _: dict[str, Any]) -> list[str] | None:
     return out or None
 
 
+def each(value: Any, record: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """A repeating backbone element as a list of records, empty fields and empty records left out."""
+    records = [_clean(record(item)) for item in (value if isinstance(value, list) else []) if isinstance(item, dict)]
+    return [r for r in records if r] or None
+
+
 def components(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
     """Each component with its own code, value, interpretation and range (blood pressure keeps both)."""
-    out = []
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, dict):
-            out.append(_clean({"code": concept(item.get("code")), "value": choice_of(item, "value", resource),
-                               "interpretation": concepts(item.get("interpretation"), resource),
-                               "reference_range": reference_ranges(item.get("referenceRange"), resource),
-                               "data_absent": concept(item.get("dataAbsentReason"))}))
-    return [c for c in out if c] or None
+    return each(value, lambda item: {
+        "code": concept(item.get("code")), "value": choice_of(item, "value", resource),
+        "interpretation": concepts(item.get("interpretation"), resource),
+        "reference_range": reference_ranges(item.get("referenceRange"), resource),
+        "data_absent": concept(item.get("dataAbsentReason")),
+    })
 
 
 def dosages(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -283,14 +287,11 @@ def dosages(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None
 
 
 def reactions(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
-    out = []
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, dict):
-            out.append(_clean({"manifestations": concepts(item.get("manifestation"), resource),
-                               "severity": item.get("severity"), "substance": concept(item.get("substance")),
-                               "onset": item.get("onset"),
-                               "description": untrusted(item.get("description"), resource)}))
-    return [r for r in out if r] or None
+    return each(value, lambda item: {
+        "manifestations": concepts(item.get("manifestation"), resource), "severity": item.get("severity"),
+        "substance": concept(item.get("substance")), "onset": item.get("onset"),
+        "description": untrusted(item.get("description"), resource),
+    })
 
 
 def attachments(value: Any, _: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -378,22 +379,17 @@ def questions(value: Any, _: dict[str, Any]) -> list[str] | None:
 
 
 def targets(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
-    out = []
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, dict):
-            out.append(_clean({"measure": concept(item.get("measure")), "detail": choice_of(item, "detail", resource),
-                               "due": item.get("dueDate") or choice_of(item, "due", resource)}))
-    return [t for t in out if t] or None
+    return each(value, lambda item: {
+        "measure": concept(item.get("measure")), "detail": choice_of(item, "detail", resource),
+        "due": item.get("dueDate") or choice_of(item, "due", resource),
+    })
 
 
 def family_conditions(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
-    out = []
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, dict):
-            out.append(_clean({"code": concept(item.get("code")), "outcome": concept(item.get("outcome")),
-                               "onset": choice_of(item, "onset", resource),
-                               "contributed_to_death": item.get("contributedToDeath")}))
-    return [c for c in out if c] or None
+    return each(value, lambda item: {
+        "code": concept(item.get("code")), "outcome": concept(item.get("outcome")),
+        "onset": choice_of(item, "onset", resource), "contributed_to_death": item.get("contributedToDeath"),
+    })
 
 
 def ingredients(value: Any, resource: dict[str, Any]) -> list[str] | None:
@@ -431,16 +427,12 @@ def device_names(value: Any, _: dict[str, Any]) -> list[str] | None:
 
 
 def eob_items(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
-    out = []
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, dict):
-            out.append(_clean({"service": concept(item.get("productOrService")),
-                               "date": item.get("servicedDate") or period(item.get("servicedPeriod")),
-                               "net": money(item.get("net")),
-                               "adjudication": totals([{"category": a.get("category"), "amount": a.get("amount")}
-                                                       for a in item.get("adjudication") or []
-                                                       if isinstance(a, dict)], resource)}))
-    return [i for i in out if i] or None
+    return each(value, lambda item: {
+        "service": concept(item.get("productOrService")),
+        "date": item.get("servicedDate") or period(item.get("servicedPeriod")), "net": money(item.get("net")),
+        "adjudication": totals([{"category": a.get("category"), "amount": a.get("amount")}
+                                for a in item.get("adjudication") or [] if isinstance(a, dict)], resource),
+    })
 
 
 # Element lookup ------------------------------------------------------------------------------------------
