@@ -30,6 +30,9 @@ async def ask(client: Client, question: str, tool: str, **arguments: Any) -> dic
 async def conversation(client: Client) -> None:
     found = await ask(client, "Find Camila Lopez.", "search_patients", family="Lopez", given="Camila",
                       legal_sex="female")
+    if not found["items"]:
+        raise SystemExit("Camila Lopez was not found: the sandbox data looks stale; run "
+                         "`.venv/bin/epic-mcp sandbox --reset` and try again")
     patient_id = found["items"][0]["id"]
     await ask(client, "Her latest vitals and labs, active problems and medications, allergies and coverage?",
               "patient_summary", patient_id=patient_id)

@@ -70,6 +70,13 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     restarted = epic_mcp(sandbox_env, "sandbox", "--background")
     assert restarted.returncode == 0 and "loaded" not in restarted.stderr
     assert marker.stat().st_mtime_ns == loaded_at
+
+    # After an upgrade that changes the data set or its search parameters, a restart loads and re-indexes it.
+    assert epic_mcp(sandbox_env, "sandbox", "--stop").returncode == 0
+    marker.write_text("indexed-by-an-older-epic-mcp")
+    upgraded = epic_mcp(sandbox_env, "sandbox", "--background")
+    assert upgraded.returncode == 0 and "synthetic resources" in upgraded.stderr
+    assert marker.read_text() != "indexed-by-an-older-epic-mcp"
     doctor = epic_mcp(sandbox_env, "--env", "local", "doctor")
     assert doctor.returncode == 0, doctor.stdout
 

@@ -29,6 +29,7 @@ import httpx
 from ..errors import EpicMcpError
 from ..keys import KeyRing, generate_key, write_private_key
 from ..settings import Settings
+from .sekmet_launcher import EPIC_SEARCH_PARAMS
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,9 @@ class Sandbox:
         return process
 
     def _load_if_new(self) -> None:
-        digest = hashlib.sha256(bundled_data()).hexdigest()
+        """Load the data set unless this exact data was loaded and indexed with these search parameters: a new
+        data set or new parameters (after an upgrade) loads it again, which re-indexes every resource."""
+        digest = hashlib.sha256(bundled_data() + json.dumps(EPIC_SEARCH_PARAMS, sort_keys=True).encode()).hexdigest()
         marker = self.data_dir / "loaded.sha256"
         if marker.exists() and marker.read_text().strip() == digest:
             return
