@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import respx
+from hypothesis import settings as hypothesis_settings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -20,6 +21,12 @@ CLIENT_ID = "a1b2c3d4-0000-4000-8000-epicmcptests"
 ACCESS_TOKEN = "epic-access-token-CANARY-5f2d9c1e"
 EPIC_OID = "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369"
 SETTINGS_PREFIXES = ("EPIC_", "PRIVATE_KEY_PATH", "PRODUCTION_", "JWT_EXPIRY")
+
+# CI runs the same generated examples every time (a failure there is reproducible); local runs explore anew,
+# and EPIC_MCP_PROPERTY_EXAMPLES=400 explores deeper.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
