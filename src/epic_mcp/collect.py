@@ -20,9 +20,7 @@ ABNORMAL_FLAGS = {"H", "HH", "HU", "L", "LL", "LU", "A", "AA", ">", "<", "POS", 
 @dataclass
 class Collected:
     items: list[dict[str, Any]] = field(default_factory=list)
-    total: int | None = None
     complete: bool = True
-    warnings: list[str] = field(default_factory=list)
 
 
 async def collect(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str, str]], patient_id: str,
@@ -31,12 +29,8 @@ async def collect(fhir: FhirClient, resource_type: str, params: Sequence[tuple[s
     bundle = await fhir.search(resource_type, [*params, ("_count", str(PAGE_SIZE))])
     result = Collected()
     for page in range(max_pages):
-        items, warnings, total, next_link = bundle_parts(bundle)
-        items, withheld = only_patient(items, patient_id)
-        result.items += items
-        result.warnings += [w for w in warnings if w != "no results" and w not in result.warnings]
-        if page == 0:
-            result.total = None if withheld else total
+        items, _, _, next_link = bundle_parts(bundle)
+        result.items += only_patient(items, patient_id)[0]
         if next_link is None:
             return result
         url = httpx.URL(next_link)

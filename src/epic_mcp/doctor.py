@@ -10,6 +10,7 @@ import httpx
 
 from .connection import EpicConnection
 from .errors import EpicMcpError, InvalidClientError
+from .fhir_client import software_of
 from .settings import Settings, load_settings
 from .token import TokenManager
 
@@ -87,9 +88,8 @@ class Doctor:
             capability = await connection.fhir.metadata()
         except EpicMcpError as exc:
             return self.record("metadata", False, str(exc))
-        software = capability.get("software") if isinstance(capability.get("software"), dict) else {}
         self.record("metadata", True, f"FHIR {capability.get('fhirVersion', '?')}, "
-                    f"{software.get('name', 'unknown software')} {software.get('version', '')}".rstrip())
+                    f"{software_of(capability) or 'unknown software'}")
         return self.passed
 
     def _show_assertion(self, tokens: TokenManager) -> None:

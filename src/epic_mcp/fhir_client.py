@@ -45,6 +45,14 @@ def retry_after_seconds(response: httpx.Response, attempt: int, now: float | Non
     return max(0.0, min(MAX_RETRY_AFTER_SECONDS, when - (time.time() if now is None else now)))
 
 
+def software_of(capability: dict[str, Any] | None) -> str | None:
+    """'name version' of the server software a CapabilityStatement names, if it names any."""
+    software = (capability or {}).get("software")
+    if not isinstance(software, dict):
+        return None
+    return " ".join(str(v) for v in (software.get("name"), software.get("version")) if v) or None
+
+
 class FhirClient:
     """Reads and searches one FHIR server; every failure becomes a FhirError with a usable message."""
 

@@ -56,6 +56,19 @@ def tool_result(model: BaseModel, text: str | None = None) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text or as_json(data))], structured_content=data)
 
 
+def output_model(op: Operation) -> type[BaseModel]:
+    """The envelope a catalog tool returns."""
+    return ReadResult if op.interaction == "read" else SearchResult
+
+
+def checked_id(arg: str, value: str) -> str:
+    """A FHIR id, or a tool error naming the argument; nothing is sent for a bad id."""
+    try:
+        return check_id(arg, value)
+    except EpicMcpError as exc:
+        raise ToolError(str(exc)) from None
+
+
 def present(resource: dict[str, Any], fmt: str) -> dict[str, Any]:
     return compact(resource) if fmt == "compact" else resource
 
@@ -157,10 +170,8 @@ def description(op: Operation) -> str:
 
 def search_params(op: Operation, arguments: dict[str, Any], page_size: int) -> list[tuple[str, str]]:
     """The query for a search, or InvalidInput/ToolError naming what is wrong; nothing is sent before."""
-    given = {arg for arg, value in arguments.items()
-             if value is not None and arg not in ("count", "format", "count_only")}
-    given_params = {p.arg for p in op.params if any(a in given for a in p.args)}
-    missing = op.missing_requirement(given_params)
+    given = {p.arg for p in op.params if any(arguments.get(a) is not None for a in p.args)}
+    missing = op.missing_requirement(given)
     if missing:
         raise ToolError(missing)
     query: list[tuple[str, str]] = []
@@ -193,10 +204,7 @@ def search_params(op: Operation, arguments: dict[str, Any], page_size: int) -> l
 def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:
     if op.interaction == "read":
         async def handler(**arguments: Any) -> CallToolResult:
-            try:
-                resource_id = check_id("id", arguments["id"])
-            except EpicMcpError as exc:
-                raise ToolError(str(exc)) from None
+            resource_id = checked_id("id", arguments["id"])
             resource = await call_fhir(op.tool, lambda: runtime.client().read(op.resource, resource_id))
             if resource.get("resourceType") != op.resource:
                 raise ToolError(f"the FHIR server answered with a {resource.get('resourceType')}, "
@@ -205,7 +213,6 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
             shown = present(resource, fmt)
             result = ReadResult(resource_type=op.resource, id=str(resource.get("id", resource_id)), resource=shown)
             return tool_result(result, record_line(shown) if fmt == "compact" else None)
-        output: type[BaseModel] = ReadResult
     else:
         async def handler(**arguments: Any) -> CallToolResult:
             try:
@@ -218,12 +225,11 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
             scope = arguments.get("patient_id") if op.resource != "Patient" else None
             fmt = arguments["format"]
             return page_result(search_page(runtime, op.resource, bundle, scope, fmt), fmt)
-        output = SearchResult
 
     handler.__name__ = op.tool
     handler.__doc__ = description(op)
     handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        _arguments(op, runtime.max_page_size), return_annotation=Annotated[CallToolResult, output]
+        _arguments(op, runtime.max_page_size), return_annotation=Annotated[CallToolResult, output_model(op)]
     )
     return handler
 
