@@ -22,7 +22,8 @@ MIX = [("search_observations", {"patient_id": PATIENT, "category": "vital-signs"
 
 
 def rss_mb(pid: int) -> float:
-    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS"))
+    line = next(row for row in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if row.startswith("VmRSS"))
     return int(line.split()[1]) / 1024
 
 

@@ -52,7 +52,8 @@ def main() -> None:
         for name, run, calls in (("sequential", sequential, 200), ("concurrent", concurrent, 50)):
             requests, latencies = asyncio.run(run(env, calls))
             first, rest = (latencies[0], latencies[1:]) if name == "sequential" else (max(latencies), latencies)
-            rows.append(f"| {name} | {calls} | {requests} | {first * 1000:.1f} | {statistics.median(rest) * 1000:.1f} |")
+            median = statistics.median(rest) * 1000
+            rows.append(f"| {name} | {calls} | {requests} | {first * 1000:.1f} | {median:.1f} |")
     body = "\n".join(["Each run starts a fresh epic-mcp over stdio (no token cached) against the sandbox; "
                       "get_patient calls. For the concurrent run, 'first call' is the slowest of the 50, which "
                       "waited for the single token request.", "", *rows])

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import respx
-from hypothesis import settings as hypothesis_settings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import settings as hypothesis_settings
 
 from epic_mcp.settings import SANDBOX_FHIR_BASE_URL, SANDBOX_TOKEN_URL, Settings, load_settings
 

@@ -105,7 +105,8 @@ async def test_patient_summary_answers_every_section(server, epic) -> None:
     text = result.content[0].text
     assert "## Active problems: 1 shown" in text and "Type 2 diabetes" in text
     assert "Penicillin G [RxNorm 7980]" in text and "Blue Cross" in text
-    requests = [dict(parse_qsl(c.request.url.query.decode())) for c in epic.calls if "Appointment" in str(c.request.url)]
+    requests = [dict(parse_qsl(c.request.url.query.decode())) for c in epic.calls
+                if "Appointment" in str(c.request.url)]
     assert requests[0]["date"].startswith("ge20")
 
 
@@ -143,7 +144,8 @@ async def test_summary_flags_abnormal_labs(server, epic) -> None:
 
 def document(attachment: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "DocumentReference", "id": "doc1", "status": "current", "subject": SUBJECT,
-            "date": "2026-05-11", "type": cc(LOINC, "11506-3", "Progress note"), "content": [{"attachment": attachment}]}
+            "date": "2026-05-11", "type": cc(LOINC, "11506-3", "Progress note"),
+            "content": [{"attachment": attachment}]}
 
 
 async def test_document_text_from_inline_plain_text(server, epic) -> None:

@@ -86,7 +86,7 @@ def settings_for_property(tmp_path_factory: pytest.TempPathFactory):
 
 @settings(max_examples=int(os.environ.get("EPIC_MCP_PROPERTY_EXAMPLES", "40")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(tool=st.sampled_from(sorted(BY_TOOL) + ["next_page", "patient_summary", "get_document_text",
+@given(tool=st.sampled_from([*sorted(BY_TOOL), "next_page", "patient_summary", "get_document_text",
                                               "get_latest_values"]),
        values=st.dictionaries(st.sampled_from(["id", "patient_id", "code", "family", "given", "category", "cursor",
                                                "date_from", "count", "document_id", "format", "birthdate"]),

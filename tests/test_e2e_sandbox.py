@@ -28,12 +28,12 @@ def sandbox_env(tmp_path: Path) -> Iterator[dict[str, str]]:
            "EPIC_SANDBOX_DIR": str(tmp_path / "sandbox"), "EPIC_SANDBOX_PORT": str(free_port())}
     yield env
     subprocess.run([sys.executable, "-m", "epic_mcp", "sandbox", "--stop"], env=env, capture_output=True,
-                   timeout=60)
+                   timeout=60, check=False)
 
 
 def epic_mcp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "epic_mcp", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 async def test_env_local_takes_a_new_user_from_nothing_to_answers(sandbox_env: dict[str, str]) -> None:

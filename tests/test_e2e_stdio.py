@@ -17,8 +17,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from epic_mcp.catalog import CATALOG, Operation
-from epic_mcp.profiles import ALL_TOOLS
 from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.profiles import ALL_TOOLS
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import load_settings
 
@@ -235,7 +235,8 @@ def _inspector(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
             pytest.fail("the MCP inspector is not installed; scripts/test installs it with npm")
         pytest.skip("the MCP inspector is not installed (scripts/test installs it with npm)")
     command = [str(INSPECTOR), "--cli", sys.executable, "-m", "epic_mcp", "--env-file", str(env_file), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, env={"PATH": os.environ["PATH"]})
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env={"PATH": os.environ["PATH"]},
+                          check=False)
 
 
 def test_inspector_strict_lists_tools(env_file: Path) -> None:

@@ -117,7 +117,8 @@ async def test_error_bodies_that_are_not_json_still_give_the_status_message(serv
 
 async def test_a_10_mb_searchset_bundle_is_handled_and_rendered_small(server, epic) -> None:
     epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
-    notes = [{"resourceType": "Observation", "id": f"o{i}", "status": "final", "subject": {"reference": f"Patient/{PID}"},
+    notes = [{"resourceType": "Observation", "id": f"o{i}", "status": "final",
+              "subject": {"reference": f"Patient/{PID}"},
               "code": {"text": "Glucose"}, "valueQuantity": {"value": i, "unit": "mg/dL"},
               "text": {"status": "generated", "div": "<div>" + "x" * 500_000 + "</div>"}} for i in range(20)]
     bundle = searchset(notes, total=20)

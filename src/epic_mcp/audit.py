@@ -12,7 +12,7 @@ import hmac
 import json
 import os
 import time
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

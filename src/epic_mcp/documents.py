@@ -85,8 +85,8 @@ def to_text(content: bytes, content_type: str | None) -> str:
 
 def _attachments(document: dict[str, Any]) -> list[dict[str, Any]]:
     content = document.get("content")
-    found = [c.get("attachment") for c in content if isinstance(c, dict)] if isinstance(content, list) else []
-    found = [a for a in found if isinstance(a, dict) and ("data" in a or "url" in a)]
+    items = [c.get("attachment") for c in content if isinstance(c, dict)] if isinstance(content, list) else []
+    found: list[dict[str, Any]] = [a for a in items if isinstance(a, dict) and ("data" in a or "url" in a)]
 
     def rank(attachment: dict[str, Any]) -> int:
         kind = str(attachment.get("contentType", "")).split(";")[0].lower()

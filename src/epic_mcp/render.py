@@ -59,7 +59,7 @@ def coding(value: Any, _: dict[str, Any] | None = None) -> str | None:
     if not isinstance(value, dict):
         return None
     code, display = value.get("code"), value.get("display")
-    label = SYSTEMS.get(value.get("system"))
+    label = SYSTEMS.get(str(value.get("system")))
     if label is None:
         return display or code
     tag = f"{label} {code}" if code else None
@@ -227,7 +227,7 @@ def identifiers(value: Any, _: dict[str, Any]) -> list[str] | None:
         if not isinstance(item, dict) or not item.get("value"):
             continue
         label = (concept(item.get("type")) or "").split(" [")[0].split(" (")[0]
-        system = SYSTEMS.get(item.get("system"))
+        system = SYSTEMS.get(str(item.get("system")))
         out.append(f"{label or system or item.get('system') or 'id'} {item['value']}")
     return out or None
 
@@ -271,8 +271,8 @@ def dosages(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, dict):
             continue
-        timing = item.get("timing") if isinstance(item.get("timing"), dict) else {}
-        repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
+        timing: dict[str, Any] = item["timing"] if isinstance(item.get("timing"), dict) else {}
+        repeat: dict[str, Any] = timing["repeat"] if isinstance(timing.get("repeat"), dict) else {}
         frequency = (f"{repeat['frequency']} time(s) per {repeat.get('period', 1)} {repeat.get('periodUnit', '')}"
                      if repeat.get("frequency") else None)
         doses = [_qty(quantity(d.get("doseQuantity"))) if d.get("doseQuantity") else range_text(d.get("doseRange"))
@@ -416,9 +416,10 @@ def provisions(value: Any, resource: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def udi(value: Any, _: dict[str, Any]) -> list[str] | None:
-    return [u.get("carrierHRF") or u.get("deviceIdentifier") for u in value
-            if isinstance(u, dict) and (u.get("carrierHRF") or u.get("deviceIdentifier"))] or None \
-        if isinstance(value, list) else None
+    if not isinstance(value, list):
+        return None
+    found = [u.get("carrierHRF") or u.get("deviceIdentifier") for u in value if isinstance(u, dict)]
+    return [str(u) for u in found if u] or None
 
 
 def device_names(value: Any, _: dict[str, Any]) -> list[str] | None:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from .outcome import outcome_messages
 
+
 class SearchResult(BaseModel):
     """One page of search results."""
 

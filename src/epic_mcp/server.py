@@ -35,8 +35,17 @@ from .profiles import select_tools
 from .settings import SANDBOX_FHIR_BASE_URL, Settings
 from .summary import LatestValues, PatientSummary, latest_values, latest_values_text, summary_text
 from .summary import patient_summary as patient_summary_of
-from .tools import (READ_ONLY, Runtime, call_fhir, checked_id, description, make_next_page, make_tool,
-                    output_model, tool_result)
+from .tools import (
+    READ_ONLY,
+    Runtime,
+    call_fhir,
+    checked_id,
+    description,
+    make_next_page,
+    make_tool,
+    output_model,
+    tool_result,
+)
 from .validation import InvalidInput, check_id, check_value
 
 INSTRUCTIONS = """\
@@ -256,7 +265,7 @@ def _catalog_tool(op: Operation, runtime: Runtime) -> Tool:
     output = output_model(op)
     metadata = FuncMetadata(arg_model=arg_model, output_model=output, output_schema=_output_schema(output, arg_model))
     return Tool(fn=fn, name=op.tool, title=op.title, description=description(op), parameters=parameters,
-                fn_metadata=metadata, is_async=True, annotations=READ_ONLY)
+                fn_metadata=metadata, is_async=True, context_kwarg=None, annotations=READ_ONLY)
 
 
 def _arguments_of(fn: Callable[..., Any]) -> tuple[Any, dict[str, Any]]:
@@ -334,7 +343,8 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
     async def fhir_resource(resource_type: str, id: str) -> str:
         """Any resource type the catalog can read, by type and id (e.g. fhir://Patient/erXuFYUfucBZaryVksYEcMg3)."""
         if resource_type not in READ_BY_RESOURCE:
-            raise ResourceError(f"{resource_type} is not readable here; readable: {', '.join(sorted(READ_BY_RESOURCE))}")
+            readable = ", ".join(sorted(READ_BY_RESOURCE))
+            raise ResourceError(f"{resource_type} is not readable here; readable: {readable}")
         try:
             resource = await state.require_connection().fhir.read(resource_type, check_id("id", id))
         except (InvalidInput, EpicMcpError) as exc:

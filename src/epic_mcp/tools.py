@@ -6,11 +6,12 @@ validates arguments) whose body checks Epic's rules and every value before any r
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
 from mcp.server.mcpserver.exceptions import ToolError
@@ -46,6 +47,7 @@ class Runtime:
         self.client = client
 
 
+T = TypeVar("T")
 Format = Literal["compact", "raw"]
 FORMAT_FIELD = Field(description="compact (default) or raw (the FHIR JSON as sent).")
 
@@ -79,7 +81,7 @@ def page_result(page: SearchResult, fmt: str) -> CallToolResult:
     return tool_result(page, page_text(page.resource_type, page.total, page.items, page.warnings, page.next_cursor))
 
 
-async def call_fhir(tool: str, action: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+async def call_fhir(tool: str, action: Callable[[], Awaitable[T]]) -> T:
     started = time.perf_counter()
     try:
         result = await action()
@@ -116,7 +118,7 @@ def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any], pa
 
 def _param_type(param: Param) -> Any:
     if param.choices:
-        return Literal[tuple(c.value for c in param.choices)]  # type: ignore[misc]
+        return Literal[tuple(c.value for c in param.choices)]
     return str
 
 
@@ -132,10 +134,11 @@ def _describe(param: Param) -> str:
 def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     keyword = inspect.Parameter.KEYWORD_ONLY
     if op.interaction == "read":
-        annotation = Annotated[str, Field(description="FHIR id of the resource.", max_length=200)]
-        return [inspect.Parameter("id", keyword, annotation=annotation),
+        id_annotation = Annotated[str, Field(description="FHIR id of the resource.", max_length=200)]
+        return [inspect.Parameter("id", keyword, annotation=id_annotation),
                 inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD], default="compact")]
     arguments = []
+    annotation: Any
     for param in op.params:
         if param.kind == "date":
             for arg, edge in zip(param.args, ("on or after", "on or before"), strict=True):
@@ -240,7 +243,7 @@ async def count_matches(runtime: Runtime, op: Operation, query: list[tuple[str, 
     warnings: list[str] = []
     total = None
     for extra in ([("_summary", "count")], [("_count", "1")]):
-        bundle = await call_fhir(op.tool, lambda extra=extra: runtime.client().search(op.resource, filters + extra))
+        bundle = await call_fhir(op.tool, functools.partial(runtime.client().search, op.resource, filters + extra))
         ignored = ignored_parameters(bundle, filters)
         if ignored:
             warnings = [f"the server ignored {', '.join(sorted(ignored))}, so its total would count other "
