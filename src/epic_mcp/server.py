@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -170,7 +169,7 @@ def _helper_tools(state: ServerState) -> list[tuple[Callable[..., Awaitable[Call
         not fatal."""
         checked = checked_id("patient_id", patient_id)
         summary = await call_fhir("patient_summary",
-                                  lambda: patient_summary_of(state.runtime.client(), checked, date.today()))
+                                  lambda: patient_summary_of(state.runtime.client(), checked, state.settings.today()))
         return tool_result(summary, summary_text(summary))
 
     async def get_document_text(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -110,6 +111,8 @@ class Settings(BaseSettings):
     epic_sandbox_port: int = Field(8790, ge=1024, le=65535, description="Loopback port of the local sandbox.")
 
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Base for relative key paths.")
+    epic_today: date | None = Field(None, description="Pretend today is this date (YYYY-MM-DD): for tests of "
+                                    "what is recent or upcoming, never for real use.")
 
     @field_validator("epic_jwt_alg", mode="before")
     @classmethod
@@ -172,6 +175,10 @@ class Settings(BaseSettings):
             raise ValueError(f"EPIC_MCP_HTTP_TOKEN: use at least {MIN_SECRET_LENGTH} random characters "
                              "(e.g. `openssl rand -hex 32`)")
         return self
+
+    def today(self) -> date:
+        """The date that "recent", "upcoming" and "current" are measured from: EPIC_TODAY in tests, else today."""
+        return self.epic_today or date.today()
 
     @property
     def sandbox_root_url(self) -> str:
