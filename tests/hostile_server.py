@@ -1,5 +1,6 @@
 """A misbehaving FHIR server on loopback, for faults a mocked transport cannot produce: real timeouts, truncated
-streams, huge bodies. It answers the SMART token endpoint normally and misbehaves on FHIR paths as told."""
+streams, bodies trickled a byte at a time, a hanging token endpoint, huge bodies. It answers as told; paths listed
+in `normal` are answered at once, so a test can check that the same session still works after a fault."""
 
 from __future__ import annotations
 
@@ -14,20 +15,36 @@ TOKEN = json.dumps({"access_token": "hostile-server-token", "token_type": "beare
 
 @dataclass
 class Behaviour:
-    """What FHIR requests get: `hang` seconds of silence, or a status/body, optionally cut short."""
+    """What FHIR requests get: `hang` seconds of silence, then status/body, optionally cut short or trickled."""
 
     hang: float = 0.0
     status: int = 200
     body: bytes = b"{}"
     truncate_to: int | None = None
+    trickle: float = 0.0  # seconds between single bytes of the body
+    token_hang: float = 0.0  # seconds of silence from the token endpoint
+    token_body: bytes = TOKEN
+    normal: dict[str, bytes] = field(default_factory=dict)  # path prefix -> body served at once with 200
     requests: list[str] = field(default_factory=list)
+    token_requests: int = 0
+
+
+def _head(status: int, length: int) -> bytes:
+    return (f"HTTP/1.1 {status} X\r\nContent-Type: application/fhir+json\r\n"
+            f"Content-Length: {length}\r\nConnection: close\r\n\r\n").encode()
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, declared: int | None = None) -> None:
-    head = (f"HTTP/1.1 {status} X\r\nContent-Type: application/fhir+json\r\n"
-            f"Content-Length: {declared if declared is not None else len(body)}\r\nConnection: close\r\n\r\n")
-    writer.write(head.encode() + body)
+    writer.write(_head(status, declared if declared is not None else len(body)) + body)
     await writer.drain()
+
+
+async def _trickle(writer: asyncio.StreamWriter, status: int, body: bytes, interval: float) -> None:
+    writer.write(_head(status, len(body)))
+    for byte in body:
+        writer.write(bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(interval)
 
 
 @asynccontextmanager
@@ -45,13 +62,21 @@ async def hostile_server(behaviour: Behaviour) -> AsyncIterator[str]:
                 await reader.readexactly(int(headers["content-length"]))
             path = request_line.split(" ")[1]
             if path.startswith("/token"):
-                await _respond(writer, 200, TOKEN)
+                behaviour.token_requests += 1
+                await asyncio.sleep(behaviour.token_hang)
+                await _respond(writer, 200, behaviour.token_body)
+                return
+            normal = next((body for prefix, body in behaviour.normal.items() if path.startswith(prefix)), None)
+            if normal is not None:
+                await _respond(writer, 200, normal)
                 return
             behaviour.requests.append(path)
             if behaviour.hang:
                 await asyncio.sleep(behaviour.hang)
             body = behaviour.body
-            if behaviour.truncate_to is not None:
+            if behaviour.trickle:
+                await _trickle(writer, behaviour.status, body, behaviour.trickle)
+            elif behaviour.truncate_to is not None:
                 await _respond(writer, behaviour.status, body[:behaviour.truncate_to], declared=len(body))
             else:
                 await _respond(writer, behaviour.status, body)

@@ -133,7 +133,9 @@ async def all_pages(client: Client, tool: str, arguments: dict[str, Any]) -> tup
     page = result.structured_content
     total, ids = page["total"], [item["id"] for item in page["items"]]
     while page["next_cursor"]:
-        page = (await client.call_tool("next_page", {"cursor": page["next_cursor"]})).structured_content
+        nxt = await client.call_tool("next_page", {"cursor": page["next_cursor"]})
+        assert not nxt.is_error, nxt.content[0].text
+        page = nxt.structured_content
         ids += [item["id"] for item in page["items"]]
     return total, ids
 

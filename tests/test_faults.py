@@ -129,11 +129,15 @@ async def test_a_10_mb_searchset_bundle_is_handled_and_rendered_small(server, ep
     assert len(result.content[0].text) < 5_000
 
 
-async def test_a_body_over_the_size_cap_is_refused(server, epic, monkeypatch) -> None:
-    monkeypatch.setattr("epic_mcp.fhir_client.MAX_RESPONSE_BYTES", 1_000_000)
+async def test_a_body_over_the_size_cap_is_refused_and_the_cap_is_the_setting(make_settings, epic) -> None:
+    server = build_server(make_settings(epic_max_response_mb=1))
     epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
-    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, content=b"{" + b" " * 2_000_000 + b"}")
-    assert "ask for fewer results" in error_of(await call(server, "get_patient", {"id": PID}))
+    padded = json.dumps(PATIENT).encode()[:-1] + b" " * 1_000_000 + b"}"
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").mock(side_effect=[
+        httpx.Response(200, content=padded + b" " * 100_000), httpx.Response(200, content=padded)])
+    message = error_of(await call(server, "get_patient", {"id": PID}))
+    assert "exceeded 1 MB (EPIC_MAX_RESPONSE_MB)" in message and "ask for fewer results" in message
+    assert not (await call(server, "get_patient", {"id": PID})).is_error, "just under the cap is read"
 
 
 async def test_operation_outcome_with_200_is_an_error_not_data(server, epic) -> None:

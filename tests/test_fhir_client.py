@@ -1,13 +1,22 @@
-"""FHIR client details: Retry-After parsing and the response size cap."""
+"""FHIR client details: Retry-After parsing, answer bounds, URL rules, hostile JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+from typing import Any
 
 import httpx
 import pytest
 
-from epic_mcp.fhir_client import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
+from epic_mcp.fhir_client import (
+    MAX_RETRY_AFTER_SECONDS,
+    AnswerGate,
+    keep_first_results,
+    nesting_depth_exceeds,
+    retry_after_seconds,
+)
+from epic_mcp.urls import has_path_tricks, is_within_base
 
 
 def _response(retry_after: str | None) -> httpx.Response:
@@ -32,3 +41,61 @@ def test_retry_after_as_http_date_is_honoured_and_capped() -> None:
 def test_missing_or_unreadable_retry_after_backs_off_exponentially() -> None:
     assert [retry_after_seconds(_response(None), attempt=a) for a in range(3)] == [0.5, 1.0, 2.0]
     assert retry_after_seconds(_response("soon"), attempt=1) == 1.0
+
+
+# Answer bounds, URL rules, hostile JSON --------------------------------------------------------------------------
+
+def test_a_page_is_cut_to_the_limit_and_outcome_entries_are_kept() -> None:
+    bundle = {"resourceType": "Bundle", "entry": [
+        {"resource": {"resourceType": "Observation", "id": f"o{i}"}, "search": {"mode": "match"}} for i in range(5)]
+        + [{"resource": {"resourceType": "OperationOutcome", "issue": []}, "search": {"mode": "outcome"}}]}
+    page = keep_first_results(bundle, 2)
+    assert [e["resource"]["id"] for e in page.bundle["entry"] if "id" in e["resource"]] == ["o0", "o1"]
+    assert page.bundle["entry"][-1]["resource"]["resourceType"] == "OperationOutcome"
+    assert page.dropped == 3 and len(bundle["entry"]) == 6, "the server's document itself is not changed"
+    assert keep_first_results(bundle, 5).dropped == 0
+
+
+@pytest.mark.anyio
+async def test_only_one_large_answer_is_in_flight_at_a_time_and_small_ones_pass_freely() -> None:
+    gate = AnswerGate(threshold=100)
+    events: list[str] = []
+
+    async def answer(name: str, sizes: list[int]) -> None:
+        async with gate.answer() as slot:
+            for size in sizes:
+                await slot.grown_to(size)
+                events.append(f"{name} read {size}")
+                await asyncio.sleep(0.01)
+        events.append(f"{name} done")
+
+    await asyncio.gather(answer("large-1", [50, 150, 5000]), answer("large-2", [60, 200, 300]),
+                         answer("small", [10, 20, 90]))
+    assert events.index("large-2 read 200") > events.index("large-1 done"), "the second large answer waited"
+    assert events.index("small done") < events.index("large-2 read 200"), "a small answer never waits"
+
+
+@pytest.mark.parametrize("path", [
+    "/R4/%2e%2e/%2e%2e/oauth2/token", "/R4/%2E%2E/x", "/R4/Patient%2fx", "/R4/Patient%5Cx", "/R4/Patient\\x",
+    "/R4/%2e/Patient",
+])
+def test_encoded_dots_slashes_and_backslashes_are_never_within_the_base(path: str) -> None:
+    base = httpx.URL("https://epic.example.org/R4/")
+    assert has_path_tricks(httpx.URL(f"https://epic.example.org{path}"))
+    assert not is_within_base(httpx.URL(f"https://epic.example.org{path}"), base)
+
+
+def test_ids_with_dots_and_queries_with_encoded_characters_stay_within_the_base() -> None:
+    base = httpx.URL("https://epic.example.org/R4/")
+    for url in ("https://epic.example.org/R4/Patient/e0w0LEDCYtfckT6N.CkJKCw3",
+                "https://epic.example.org/R4/Observation?code=http%3A%2F%2Floinc.org%7C8480-6&x=%2e%2e"):
+        assert is_within_base(httpx.URL(url), base), url
+
+
+def test_nesting_depth_is_measured_without_recursion() -> None:
+    deep: Any = []
+    for _ in range(50_000):
+        deep = [deep]
+    assert nesting_depth_exceeds({"a": deep}, 100)
+    assert not nesting_depth_exceeds({"a": [[{"b": 1}]]}, 4)
+    assert nesting_depth_exceeds({"a": [[{"b": {}}]]}, 4)

@@ -9,6 +9,7 @@ import json
 import logging
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -144,3 +145,90 @@ def test_audit_log_needs_a_real_key(make_settings, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="^EPIC_AUDIT_HMAC_KEY: required with EPIC_AUDIT_LOG"):
         make_settings(epic_audit_log=str(tmp_path / "a.jsonl"), epic_audit_hmac_key="short")
 
+
+
+def echoing(text: str) -> dict:
+    """An OperationOutcome whose diagnostics echo what the server was sent (a hostile or careless server)."""
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing",
+                                                            "diagnostics": text, "details": {"text": text}}]}
+
+
+async def test_a_token_echoed_by_the_server_is_redacted_from_every_output(make_settings, key_file: Path, epic,
+                                                                         tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    echo = f"request had Authorization: Bearer {CANARY_TOKEN}; raw {CANARY_TOKEN}"
+    jwt_like = "eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    audit = tmp_path / "audit.jsonl"
+    settings = make_settings(epic_audit_log=str(audit), epic_audit_hmac_key="k" * 40)
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(access_token=CANARY_TOKEN))
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(400, json=echoing(echo))
+    epic.get(f"{EPIC_BASE}/Patient/eEcho2").respond(200, json={**PATIENT, "id": "eEcho2",
+                                                               "name": [{"text": f"{CANARY_TOKEN} {jwt_like}"}]})
+    epic.get(f"{EPIC_BASE}/Observation").respond(200, json=searchset(
+        [{"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": f"Patient/{PID}"},
+          "code": {"text": "Glucose"}, "note": [{"text": echo}]}], total=1,
+        warnings=[{**echoing(echo), "issue": [{**echoing(echo)["issue"][0], "severity": "warning"}]}]))
+    epic.get(f"{EPIC_BASE}/Condition").respond(200, json=echoing(echo))
+    epic.get(f"{EPIC_BASE}/Encounter").respond(422, json=echoing(echo))
+    epic.get(f"{EPIC_BASE}/metadata").respond(400, json=echoing(echo))
+    seen: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        async with Client(build_server(settings)) as client:
+            for tool, arguments in [("get_patient", {"id": PID}), ("get_patient", {"id": "eEcho2"}),
+                                    ("get_patient", {"id": "eEcho2", "format": "raw"}),
+                                    ("search_observations", {"patient_id": PID, "code": "2345-7"}),
+                                    ("search_observations", {"patient_id": PID, "code": "2345-7", "format": "raw"}),
+                                    ("search_conditions", {"patient_id": PID}),
+                                    ("search_encounters", {"patient_id": PID}), ("check_connection", {})]:
+                result = await client.call_tool(tool, arguments)
+                seen += [block.text for block in result.content] + [json.dumps(result.structured_content)]
+            seen += [c.text for c in (await client.read_resource("epic://status")).contents]
+            seen += [c.text for c in (await client.read_resource("fhir://Patient/eEcho2")).contents]
+            try:
+                await client.read_resource(f"fhir://Patient/{PID}")
+            except Exception as exc:  # the resource error travels as a protocol error
+                seen.append(str(exc))
+        env_file = key_file.parent.parent / "echo.env"
+        env_file.write_text(f"EPIC_CLIENT_ID={CLIENT_ID}\nPRIVATE_KEY_PATH={key_file}\n")
+        doctor_lines: list[str] = []
+        await Doctor(doctor_lines.append).run(str(env_file))
+    everything = "\n".join([*seen, caplog.text, *doctor_lines, audit.read_text()])
+    assert everything.count("[redacted]") >= 10, "the echoes reached every output, redacted"
+    assert any(line.startswith("FAIL  metadata") and "[redacted]" in line for line in doctor_lines)
+    assert CANARY_TOKEN not in everything and jwt_like not in everything
+
+
+async def test_an_assertion_echoed_by_the_token_endpoint_is_redacted(settings, epic) -> None:
+    def echo_assertion(request) -> Any:
+        from urllib.parse import parse_qs
+
+        import httpx
+
+        assertion = parse_qs(request.content.decode())["client_assertion"][0]
+        return httpx.Response(400, json={"error": "invalid_client", "error_description": f"bad jwt {assertion}"})
+
+    epic.post(EPIC_TOKEN_URL).mock(side_effect=echo_assertion)
+    async with Client(build_server(settings)) as client:
+        text = (await client.call_tool("get_patient", {"id": PID})).content[0].text
+    assert "The server said: bad jwt [redacted]" in text and "eyJ" not in text
+
+
+async def test_resource_reads_are_audited_like_tool_calls(make_settings, epic, tmp_path: Path) -> None:
+    key = "k" * 40
+    audit = tmp_path / "reads.jsonl"
+    mock_epic(epic)
+    epic.get(f"{EPIC_BASE}/Observation/o1").respond(200, json={
+        "resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": f"Patient/{PID}"},
+        "code": {"text": "Glucose"}})
+    epic.get(f"{EPIC_BASE}/Observation/gone").respond(404)
+    async with Client(build_server(make_settings(epic_audit_log=str(audit), epic_audit_hmac_key=key))) as client:
+        for uri in (f"fhir://Patient/{PID}", "fhir://Observation/o1", "epic://config"):
+            await client.read_resource(uri)
+        with pytest.raises(Exception, match="no Observation with that id"):
+            await client.read_resource("fhir://Observation/gone")
+    expected = hmac.new(key.encode(), PID.encode(), hashlib.sha256).hexdigest()
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(e["tool"], e["resource_type"], e["outcome"], e["patient"]) for e in lines] == [
+        ("resource:fhir", "Patient", "ok", expected), ("resource:fhir", "Observation", "ok", expected),
+        ("resource:epic", None, "ok", None), ("resource:fhir", "Observation", "failed", None)]
+    assert PID not in audit.read_text()

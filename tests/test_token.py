@@ -236,3 +236,70 @@ async def test_token_value_is_not_in_repr_or_status(settings, epic) -> None:
     assert ACCESS_TOKEN not in str(tokens.status())
     assert tokens.status()["granted_scopes"] == ["system/Patient.read", "system/Observation.read"]
     assert tokens.last_assertion.claims["iss"] == CLIENT_ID
+
+
+# Shared failures ----------------------------------------------------------------------------------------------
+
+async def test_concurrent_waiters_share_one_failed_exchange(settings, epic) -> None:
+    async def failing(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.2)
+        return httpx.Response(400, json={"error": "invalid_client", "error_description": None})
+
+    route = epic.post(EPIC_TOKEN_URL).mock(side_effect=failing)
+    tokens = manager(settings)
+    outcomes = await asyncio.gather(*(tokens.get_token() for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(o, InvalidClientError) for o in outcomes)
+    assert len({str(o) for o in outcomes}) == 1, "every waiter gets the same failure"
+    assert route.call_count == 1, "one exchange for all waiters, not one each"
+
+
+async def test_a_failure_is_repeated_at_once_during_the_back_off_then_retried(settings, epic) -> None:
+    route = epic.post(EPIC_TOKEN_URL).mock(side_effect=[
+        httpx.Response(400, json={"error": "invalid_client"}), httpx.Response(200, json=token_body())])
+    clock = Clock()
+    tokens = manager(settings, clock)
+    with pytest.raises(InvalidClientError):
+        await tokens.get_token()
+    clock.now += 4.0
+    with pytest.raises(InvalidClientError):
+        await tokens.get_token()
+    assert route.call_count == 1, "no new attempt within the back-off"
+    clock.now += 1.5
+    assert (await tokens.get_token()).value == ACCESS_TOKEN
+    assert route.call_count == 2
+
+
+async def test_a_token_exchange_longer_than_the_call_deadline_fails_with_the_deadline(make_settings, epic) -> None:
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json=token_body())
+
+    epic.post(EPIC_TOKEN_URL).mock(side_effect=hang)
+    tokens = manager(make_settings(epic_call_deadline=1))
+    with pytest.raises(TokenError, match=r"no token within 1 s \(EPIC_CALL_DEADLINE\)"):
+        await asyncio.wait_for(tokens.get_token(), 5)
+
+
+async def test_a_waiter_that_gives_up_does_not_cancel_the_exchange_others_wait_for(settings, epic) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.3)
+        return httpx.Response(200, json=token_body())
+
+    route = epic.post(EPIC_TOKEN_URL).mock(side_effect=slow)
+    tokens = manager(settings)
+    impatient = asyncio.ensure_future(tokens.get_token())
+    patient = asyncio.ensure_future(tokens.get_token())
+    await asyncio.sleep(0.05)
+    impatient.cancel()
+    assert (await patient).value == ACCESS_TOKEN and route.call_count == 1
+
+
+async def test_tokens_and_assertions_are_remembered_for_redaction(settings, epic) -> None:
+    from epic_mcp.redaction import redact
+
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(access_token="opaque-token-without-shape-1234"))
+    tokens = manager(settings)
+    await tokens.get_token()
+    assert tokens.last_assertion is not None
+    said = f"server echo: opaque-token-without-shape-1234 and {tokens.last_assertion.token}"
+    assert redact(said) == "server echo: [redacted] and [redacted]"

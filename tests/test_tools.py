@@ -404,3 +404,36 @@ async def test_records_of_other_patients_are_withheld_when_the_server_ignores_th
         assert page["total"] is None
         assert any("record(s) of other patients" in w for w in page["warnings"])
         assert "eSomeoneElse3" not in json.dumps(page) and "eOther" not in json.dumps(page)
+
+
+async def test_status_read_first_in_a_session_asks_the_server(server, epic, token_route) -> None:
+    epic.get(f"{EPIC_BASE}/metadata").respond(200, json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+                                                          "software": {"name": "Epic", "version": "November 2026"}})
+    async with Client(server) as client:
+        status = json.loads((await client.read_resource("epic://status")).contents[0].text)
+    assert (status["fhir_version"], status["software"], status["metadata_error"]) == ("4.0.1", "Epic November 2026",
+                                                                                      None)
+    assert status["token_cached"] is True
+
+
+@pytest.mark.parametrize(("tool", "arguments", "message"), [
+    ("search_observations", {"patient_id": PATIENT_ID, "category": "labs"},
+     "category must be one of laboratory, vital-signs, social-history"),
+    ("search_observations", {"patient_id": PATIENT_ID, "code": "8480-6", "count": 1000}, "count must be at most 100"),
+    ("search_observations", {"patient_id": PATIENT_ID, "code": "8480-6", "count": 0}, "count must be at least 1"),
+    ("search_observations", {"patient_id": 42, "code": "8480-6"}, "patient_id must be text"),
+    ("search_observations", {"patient_id": PATIENT_ID, "code": "8480-6", "date": "2026"},
+     "unknown argument(s) date; this tool takes category, code, count, count_only, date_from, date_to, format, "
+     "patient_id"),
+    ("get_patient", {}, "id is required"),
+    ("get_patient", {"id": PATIENT_ID, "format": "fhir"}, "format must be one of compact or raw"),
+    ("get_patient", {"id": "e" * 201}, "id is longer than 200 characters"),
+    ("search_conditions", {"patient_id": PATIENT_ID, "count_only": "maybe"}, "count_only must be true or false"),
+])
+async def test_argument_mistakes_are_one_short_line_naming_the_argument_and_the_fix(server, epic, token_route, tool,
+                                                                                     arguments, message) -> None:
+    text = error_text(await call(server, tool, arguments))
+    assert text == f"Error executing tool {tool}: {message}" or text.startswith(f"Error executing tool {tool}: "
+                                                                                f"{message}")
+    assert "\n" not in text and "pydantic" not in text and "validation error" not in text
+    assert len(epic.calls) == 0, "nothing is sent for a mistaken call"

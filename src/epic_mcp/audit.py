@@ -1,6 +1,7 @@
-"""An optional audit trail (EPIC_AUDIT_LOG): one JSON line per tool call, with no patient data in it.
+"""An optional audit trail (EPIC_AUDIT_LOG): one JSON line per tool call or resource read, with no patient data.
 
-Each line: time, tool, resource type, outcome, how many records were returned, latency, and an HMAC-SHA256 of the
+Each line: time, tool (or `resource` and the URI's scheme), resource type, outcome, how many records were returned,
+latency, and an HMAC-SHA256 of the
 patient id (keyed by EPIC_AUDIT_HMAC_KEY) so an operator can link the calls about one patient, and, holding the
 key, check whether a given patient was looked up, without the log ever containing the id.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import BY_TOOL
+from .results import linked_patients
 
 HELPER_RESOURCES = {"patient_summary": "Patient", "get_document_text": "DocumentReference",
                     "get_latest_values": "Observation", "find_test_patients": "Patient"}
@@ -38,20 +40,35 @@ class AuditLog:
     def record(self, tool: str, arguments: dict[str, Any], result: Any, latency_ms: float) -> None:
         patient_id = arguments.get("patient_id") or (arguments.get("id") if tool == "get_patient" else None)
         op = BY_TOOL.get(tool)
+        self._write(tool, op.resource if op else HELPER_RESOURCES.get(tool), _outcome(result), _count(result),
+                    latency_ms, patient_id if isinstance(patient_id, str) else None)
+
+    def record_read(self, uri: str, result: Any, latency_ms: float) -> None:
+        """A resource read: `fhir://Type/id` names the type, and the patient is the resource itself or the one
+        the returned resource belongs to."""
+        scheme, _, rest = uri.partition("://")
+        resource_type, _, resource_id = rest.partition("/") if scheme == "fhir" else (None, "", "")
+        patients = sorted(_linked_patients_of(result))
+        patient = resource_id if resource_type == "Patient" else (patients[0] if len(patients) == 1 else None)
+        self._write(f"resource:{scheme}", resource_type, "ok" if result is not None else "failed",
+                    1 if result is not None and scheme == "fhir" else None, latency_ms, patient)
+
+    def _write(self, tool: str, resource_type: str | None, outcome: str, count: int | None, latency_ms: float,
+               patient_id: str | None) -> None:
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "tool": tool,
-            "resource_type": op.resource if op else HELPER_RESOURCES.get(tool),
-            "outcome": _outcome(result),
-            "count": _count(result),
+            "resource_type": resource_type,
+            "outcome": outcome,
+            "count": count,
             "latency_ms": round(latency_ms, 1),
-            "patient": self.patient_hmac(patient_id) if isinstance(patient_id, str) else None,
+            "patient": self.patient_hmac(patient_id) if patient_id else None,
         }
         self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
 
     async def middleware(self, ctx: Any, call_next: Any) -> Any:
-        """Server middleware: observes tools/call, passes everything through unchanged."""
-        if ctx.method != "tools/call" or not isinstance(ctx.params, dict):
+        """Server middleware: observes tools/call and resources/read, passes everything through unchanged."""
+        if ctx.method not in ("tools/call", "resources/read") or not isinstance(ctx.params, dict):
             return await call_next(ctx)
         started = time.perf_counter()
         result: Any = None
@@ -59,9 +76,27 @@ class AuditLog:
             result = await call_next(ctx)
             return result
         finally:
-            arguments = ctx.params.get("arguments")
-            self.record(str(ctx.params.get("name")), arguments if isinstance(arguments, dict) else {}, result,
-                        (time.perf_counter() - started) * 1000)
+            latency = (time.perf_counter() - started) * 1000
+            if ctx.method == "resources/read":
+                self.record_read(str(ctx.params.get("uri")), result, latency)
+            else:
+                arguments = ctx.params.get("arguments")
+                self.record(str(ctx.params.get("name")), arguments if isinstance(arguments, dict) else {}, result,
+                            latency)
+
+
+def _linked_patients_of(result: Any) -> set[str]:
+    """Patients named by the FHIR resources in a resources/read result."""
+    found: set[str] = set()
+    for content in _field(result, "contents") or []:
+        text = _field(content, "text")
+        try:
+            resource = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            continue
+        if isinstance(resource, dict):
+            found |= linked_patients(resource)
+    return found
 
 
 def _field(result: Any, name: str) -> Any:

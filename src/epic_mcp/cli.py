@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, EpicMcpError
-from .logs import quiet_phi_loggers
+from .logs import protect_logs
 from .settings import ENV_FILE_VARIABLE, Settings, is_loopback_host, load_settings
 
 DESCRIPTION = """\
@@ -37,7 +37,7 @@ def _configure_logging(level: str) -> None:
     """Logs go to stderr only: stdout is the MCP wire."""
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_phi_loggers()
+    protect_logs()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,7 +194,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     server = build_server(settings)
     if transport == "stdio":
-        server.run("stdio")
+        import anyio
+
+        from .stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
     else:
         import uvicorn
 

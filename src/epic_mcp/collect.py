@@ -26,18 +26,20 @@ class Collected:
 async def collect(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str, str]], patient_id: str,
                   max_pages: int = MAX_PAGES) -> Collected:
     """Up to `max_pages` pages of one patient's search; next links are followed only under the FHIR base."""
-    bundle = await fhir.search(resource_type, [*params, ("_count", str(PAGE_SIZE))])
+    page = await fhir.search(resource_type, [*params, ("_count", str(PAGE_SIZE))], PAGE_SIZE)
     result = Collected()
-    for page in range(max_pages):
-        items, _, _, next_link = bundle_parts(bundle)
+    for number in range(max_pages):
+        items, _, _, next_link = bundle_parts(page.bundle)
         result.items += only_patient(items, patient_id)[0]
+        if page.dropped:
+            result.complete = False
         if next_link is None:
             return result
         url = httpx.URL(next_link)
-        if not fhir.contains(url) or page == max_pages - 1:
+        if not fhir.contains(url) or number == max_pages - 1:
             result.complete = False
             return result
-        bundle = await fhir.get(url, resource_type, "search")
+        page = await fhir.follow(url, resource_type, PAGE_SIZE)
     return result
 
 

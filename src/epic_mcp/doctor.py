@@ -11,6 +11,7 @@ import httpx
 from .connection import EpicConnection
 from .errors import EpicMcpError, InvalidClientError
 from .fhir_client import software_of
+from .redaction import redact
 from .settings import Settings, load_settings
 from .token import TokenManager
 
@@ -26,8 +27,12 @@ class Doctor:
     """Runs the checks in order, stops at the first failure that later steps depend on."""
 
     def __init__(self, emit: Callable[[str], None]) -> None:
-        self._emit = emit
+        self._print = emit
         self.steps: list[Step] = []
+
+    def _emit(self, line: str) -> None:
+        """Every line passes the redaction rule: steps quote what servers answered."""
+        self._print(redact(line))
 
     def record(self, name: str, ok: bool, detail: str) -> bool:
         self.steps.append(Step(name, ok, detail))

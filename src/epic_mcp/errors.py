@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .redaction import redact
+
 
 class EpicMcpError(Exception):
-    """Base class; `str(error)` is safe to show to a user or a model."""
+    """Base class; `str(error)` is safe to show to a user or a model: its text is redacted when it is made, since
+    it often quotes what a server said."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact(message))
 
 
 class ConfigError(EpicMcpError):

@@ -9,7 +9,9 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,7 +28,10 @@ FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = {429, 502, 503, 504}
 MAX_RETRIES = 2
 MAX_RETRY_AFTER_SECONDS = 10.0
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# No FHIR resource nests this deep; deeper JSON is hostile, and would exhaust recursion in the renderer.
+MAX_JSON_DEPTH = 100
+# Answers past this size are read and parsed one at a time, process-wide (a parsed answer takes ~5x its size).
+LARGE_ANSWER_BYTES = 2 * 1024 * 1024
 
 
 def retry_after_seconds(response: httpx.Response, attempt: int, now: float | None = None) -> float:
@@ -53,6 +58,82 @@ def software_of(capability: dict[str, Any] | None) -> str | None:
     return " ".join(str(v) for v in (software.get("name"), software.get("version")) if v) or None
 
 
+
+def nesting_depth_exceeds(document: Any, limit: int) -> bool:
+    """True when a parsed JSON value nests deeper than `limit` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+@dataclass
+class Page:
+    """A searchset Bundle, cut to the number of results asked for whatever the server sent."""
+
+    bundle: dict[str, Any]
+    dropped: int = 0  # results the server sent beyond the limit: not shown, and beyond reach of its next link
+
+
+def keep_first_results(bundle: dict[str, Any], limit: int) -> Page:
+    """Keep outcome entries and the first `limit` results: a server that ignores _count cannot flood the answer."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return Page(bundle)
+    kept, results = [], 0
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        search = entry.get("search") if isinstance(entry, dict) else None
+        is_outcome = (isinstance(search, dict) and search.get("mode") == "outcome") or (
+            isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome")
+        if not is_outcome:
+            results += 1
+            if results > limit:
+                continue
+        kept.append(entry)
+    if results <= limit:
+        return Page(bundle)
+    return Page({**bundle, "entry": kept}, dropped=results - limit)
+
+
+class AnswerGate:
+    """Process-wide bound on the memory answers take: an answer that grows past LARGE_ANSWER_BYTES waits for the
+    one large-answer slot before reading on, and keeps it until it has been parsed and cut down, so concurrent
+    calls cannot multiply the per-answer cap."""
+
+    def __init__(self, threshold: int = LARGE_ANSWER_BYTES) -> None:
+        self.threshold = threshold
+        self._large = asyncio.Lock()
+
+    @asynccontextmanager
+    async def answer(self) -> AsyncIterator[AnswerSlot]:
+        slot = AnswerSlot(self)
+        try:
+            yield slot
+        finally:
+            slot.release()
+
+
+class AnswerSlot:
+    def __init__(self, gate: AnswerGate) -> None:
+        self._gate = gate
+        self._holding = False
+
+    async def grown_to(self, size: int) -> None:
+        if size > self._gate.threshold and not self._holding:
+            await self._gate._large.acquire()
+            self._holding = True
+
+    def release(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._gate._large.release()
+
+
 class FhirClient:
     """Reads and searches one FHIR server; every failure becomes a FhirError with a usable message."""
 
@@ -63,12 +144,15 @@ class FhirClient:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         verify: ssl.SSLContext | bool = True,
+        gate: AnswerGate | None = None,
     ) -> None:
         self.base_url = settings.fhir_base_url
         self._base = httpx.URL(self.base_url + "/")
         self._client_id = settings.client_id or ""
         self._sleep = sleep
         self._limit = asyncio.Semaphore(settings.epic_max_concurrency)
+        self._gate = gate or AnswerGate()
+        self.max_response_bytes = settings.epic_max_response_mb * 1024 * 1024
         self._http = httpx.AsyncClient(
             auth=BearerAuth(tokens, self.base_url),
             headers={"Accept": FHIR_JSON},
@@ -94,17 +178,39 @@ class FhirClient:
         return "/".join([below[0], *("*" for _ in below[1:])])
 
     async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
-        return await self.get(self.url_for(resource_type, resource_id), resource_type, "read")
+        document, _ = await self._document(self.url_for(resource_type, resource_id), resource_type, "read")
+        return document
 
-    async def search(self, resource_type: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
-        return await self.get(self.url_for(resource_type), resource_type, "search", params=params)
+    async def search(self, resource_type: str, params: Sequence[tuple[str, str]], limit: int) -> Page:
+        """One page of a search, at most `limit` results."""
+        return await self.follow(self.url_for(resource_type), resource_type, limit, params=params)
+
+    async def follow(self, url: httpx.URL, resource_type: str, limit: int, *,
+                     params: Sequence[tuple[str, str]] | None = None) -> Page:
+        """A search page by URL (a next link under the base), at most `limit` results."""
+        document, dropped = await self._document(url, resource_type, "search", params=params, limit=limit)
+        return Page(document, dropped)
 
     async def metadata(self) -> dict[str, Any]:
         # Epic asks for Epic-Client-ID on metadata calls: customers may route endpoints per client.
-        return await self.get(self.url_for("metadata"), "CapabilityStatement", "read",
-                              headers={"Epic-Client-ID": self._client_id} if self._client_id else None)
+        headers = {"Epic-Client-ID": self._client_id} if self._client_id else None
+        document, _ = await self._document(self.url_for("metadata"), "CapabilityStatement", "read", headers=headers)
+        return document
 
-    async def get(
+    async def fetch_binary(self, url: httpx.URL) -> tuple[bytes, str | None]:
+        """A Binary's content and type, whether the server sends a FHIR Binary or the content itself."""
+        async with self._gate.answer() as slot:
+            status, headers, body = await self._fetch(url, None, None, slot)
+            content_type = headers.get("content-type", "")
+            if status == 200 and "json" not in content_type:
+                return body, content_type.split(";")[0].strip() or None
+            binary = self._interpret(status, body, "Binary", "read")
+        try:
+            return base64.b64decode(binary.get("data") or ""), binary.get("contentType")
+        except (ValueError, TypeError):
+            raise FhirError(FhirErrorKind.INVALID_RESPONSE, "the Binary's data is not valid base64") from None
+
+    async def _document(
         self,
         url: httpx.URL,
         resource_type: str,
@@ -112,31 +218,29 @@ class FhirClient:
         *,
         params: Sequence[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        status, _, body = await self._fetch(url, params, headers)
-        return self._interpret(status, body, resource_type, interaction)
-
-    async def fetch_binary(self, url: httpx.URL) -> tuple[bytes, str | None]:
-        """A Binary's content and type, whether the server sends a FHIR Binary or the content itself."""
-        status, headers, body = await self._fetch(url, None, None)
-        content_type = headers.get("content-type", "")
-        if status == 200 and "json" not in content_type:
-            return body, content_type.split(";")[0].strip() or None
-        binary = self._interpret(status, body, "Binary", "read")
-        try:
-            return base64.b64decode(binary.get("data") or ""), binary.get("contentType")
-        except (ValueError, TypeError):
-            raise FhirError(FhirErrorKind.INVALID_RESPONSE, "the Binary's data is not valid base64") from None
+        limit: int | None = None,
+    ) -> tuple[dict[str, Any], int]:
+        """The parsed answer (a searchset cut to `limit` results) and how many results were cut."""
+        async with self._gate.answer() as slot:
+            status, _, body = await self._fetch(url, params, headers, slot)
+            document = self._interpret(status, body, resource_type, interaction)
+            del body
+            page = keep_first_results(document, limit) if limit is not None else Page(document)
+        if nesting_depth_exceeds(page.bundle, MAX_JSON_DEPTH):
+            raise FhirError(FhirErrorKind.INVALID_RESPONSE, f"the FHIR server's answer nests deeper than "
+                            f"{MAX_JSON_DEPTH} levels, which no FHIR resource does; it was not used")
+        return page.bundle, page.dropped
 
     async def _fetch(
-        self, url: httpx.URL, params: Sequence[tuple[str, str]] | None, headers: dict[str, str] | None
+        self, url: httpx.URL, params: Sequence[tuple[str, str]] | None, headers: dict[str, str] | None,
+        slot: AnswerSlot,
     ) -> tuple[int, httpx.Headers, bytes]:
         """One GET under the base, with the concurrency bound and retries for 429/502/503/504."""
         if not self.contains(url):
             raise FhirError(FhirErrorKind.REFUSED, "refused a URL outside the configured FHIR base URL")
         async with self._limit:
             for attempt in range(MAX_RETRIES + 1):
-                status, response_headers, body = await self._send(url, params, headers)
+                status, response_headers, body = await self._send(url, params, headers, slot)
                 if status in RETRY_STATUSES and attempt < MAX_RETRIES:
                     delay = retry_after_seconds(httpx.Response(status, headers=response_headers), attempt)
                     logger.info("FHIR server answered HTTP %d; retrying in %.1fs", status, delay)
@@ -146,14 +250,15 @@ class FhirClient:
         raise AssertionError("unreachable")
 
     async def _send(
-        self, url: httpx.URL, params: Sequence[tuple[str, str]] | None, headers: dict[str, str] | None
+        self, url: httpx.URL, params: Sequence[tuple[str, str]] | None, headers: dict[str, str] | None,
+        slot: AnswerSlot,
     ) -> tuple[int, httpx.Headers, bytes]:
         request = self._http.build_request("GET", url, params=list(params) if params else None, headers=headers)
         started = time.perf_counter()
         try:
             response = await self._http.send(request, stream=True)
             try:
-                body = await self._read_capped(response)
+                body = await self._read_capped(response, slot)
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
@@ -168,22 +273,26 @@ class FhirClient:
                      (time.perf_counter() - started) * 1000)
         return response.status_code, response.headers, body
 
-    @staticmethod
-    async def _read_capped(response: httpx.Response) -> bytes:
+    async def _read_capped(self, response: httpx.Response, slot: AnswerSlot) -> bytes:
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
+            if size > self.max_response_bytes:
                 raise FhirError(FhirErrorKind.INVALID_RESPONSE,
-                                f"the FHIR server's answer exceeded {MAX_RESPONSE_BYTES // (1024 * 1024)} MB; "
-                                "ask for fewer results with a smaller count")
+                                f"the FHIR server's answer exceeded {self.max_response_bytes // (1024 * 1024)} MB "
+                                "(EPIC_MAX_RESPONSE_MB); ask for fewer results with a smaller count or a "
+                                "narrower date range")
+            await slot.grown_to(size)
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _interpret(self, status: int, body: bytes, resource_type: str, interaction: str) -> dict[str, Any]:
         try:
             document = json.loads(body) if body else None
+        except RecursionError:
+            raise FhirError(FhirErrorKind.INVALID_RESPONSE, f"the FHIR server's answer nests deeper than "
+                            f"{MAX_JSON_DEPTH} levels, which no FHIR resource does; it was not used", status) from None
         except ValueError:
             document = None
         if status == 200:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .redaction import redact
+
 # Epic codes (urn:oid:1.2.840.114350.1.13.0.1.7.2.657369 in the sandbox; the OID differs per customer,
 # so codes are matched without their system).
 EPIC_NO_RESULTS = "4101"
@@ -56,7 +58,7 @@ def outcome_messages(outcome: Any) -> list[str]:
         known = next((EPIC_MESSAGES[c] for c in sorted(codes) if c in EPIC_MESSAGES), None)
         if codes & {EPIC_NO_RESULTS}:
             known = "no results"
-        lines.append((known or _issue_text(issue))[:MAX_TEXT])
+        lines.append((known or redact(_issue_text(issue)))[:MAX_TEXT])
     return lines
 
 

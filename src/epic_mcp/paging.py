@@ -13,6 +13,10 @@ import httpx
 from .urls import is_within_base
 
 
+# Not '.': a signed JSON payload joined by a dot is shaped like a JWT, which the redaction rule removes on the way out.
+SEPARATOR = "~"
+
+
 class InvalidCursor(ValueError):
     """The cursor was forged, truncated, or issued by another server process."""
 
@@ -35,17 +39,17 @@ class CursorCodec:
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
 
-    def encode(self, resource_type: str, next_url: httpx.URL, patient_id: str | None = None) -> str:
+    def encode(self, resource_type: str, next_url: httpx.URL, patient_id: str | None, limit: int) -> str:
         if not is_within_base(next_url, self._base):
             raise InvalidCursor("next link is outside the FHIR base")
-        payload = json.dumps({"t": resource_type, "p": next_url.raw_path.decode("ascii"), "pt": patient_id},
-                             separators=(",", ":")).encode()
-        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        payload = json.dumps({"t": resource_type, "p": next_url.raw_path.decode("ascii"), "pt": patient_id,
+                              "n": limit}, separators=(",", ":")).encode()
+        return f"{_b64(payload)}{SEPARATOR}{_b64(self._sign(payload))}"
 
-    def decode(self, cursor: str) -> tuple[str, httpx.URL, str | None]:
-        """(resource type, next-page URL, the patient the search was scoped to)."""
+    def decode(self, cursor: str) -> tuple[str, httpx.URL, str | None, int]:
+        """(resource type, next-page URL, the patient the search was scoped to, results per page)."""
         try:
-            body, signature = cursor.split(".")
+            body, signature = cursor.split(SEPARATOR)
             payload = _unb64(body)
             valid = hmac.compare_digest(_unb64(signature), self._sign(payload))
         except (ValueError, TypeError):
@@ -57,4 +61,4 @@ class CursorCodec:
         url = self._base.copy_with(raw_path=data["p"].encode("ascii"))
         if not is_within_base(url, self._base):
             raise InvalidCursor("this cursor does not lead to the configured FHIR server; run the search again")
-        return data["t"], url, data.get("pt")
+        return data["t"], url, data.get("pt"), int(data["n"])

@@ -28,7 +28,8 @@ from .documents import DEFAULT_MAX_CHARS, DocumentText, document_text, document_
 from .errors import EpicMcpError
 from .fhir_client import software_of
 from .keys import KeyRing
-from .logs import quiet_phi_loggers
+from .logs import protect_logs
+from .middleware import ArgumentCheck, CallDeadline, redact_answers
 from .paging import CursorCodec
 from .profiles import select_tools
 from .settings import SANDBOX_FHIR_BASE_URL, Settings
@@ -39,6 +40,7 @@ from .tools import (
     Runtime,
     call_fhir,
     checked_id,
+    contained,
     description,
     make_next_page,
     make_tool,
@@ -130,7 +132,7 @@ class ServerState:
 def build_server(settings: Settings) -> MCPServer[ServerState]:
     """Validate the configuration (client id, keys) and build the server; no network I/O happens here."""
     settings.require_client_id()
-    quiet_phi_loggers()
+    protect_logs()
     state = ServerState(settings, KeyRing.from_settings(settings))
 
     @asynccontextmanager
@@ -143,12 +145,14 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
 
     enabled = select_tools(settings.epic_tools)
     tools = [_catalog_tool(op, state.runtime) for op in CATALOG if op.tool in enabled]
-    tools += [lean(Tool.from_function(fn, title=title, annotations=READ_ONLY))
+    tools += [lean(Tool.from_function(contained(fn.__name__, fn), title=title, annotations=READ_ONLY))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
-    middleware = []
+    middleware: list[Any] = [redact_answers]
     if settings.epic_audit_log is not None and settings.epic_audit_hmac_key is not None:
         audit = AuditLog(settings.epic_audit_log, settings.epic_audit_hmac_key.get_secret_value())
         middleware.append(audit.middleware)
+    middleware += [CallDeadline(settings.epic_call_deadline),
+                   ArgumentCheck({tool.name: tool.fn_metadata.arg_model for tool in tools})]
     server: MCPServer[ServerState] = MCPServer(
         "epic-mcp", title="Epic FHIR (read-only)", version=__version__, instructions=INSTRUCTIONS,
         lifespan=lifespan, log_level=settings.epic_log_level, tools=tools, middleware=middleware,
@@ -259,7 +263,7 @@ def _helper_tools(state: ServerState) -> list[tuple[Callable[..., Awaitable[Call
 def _catalog_tool(op: Operation, runtime: Runtime) -> Tool:
     """A catalog tool. Tools with the same signature share one argument model and input schema, and each
     envelope's output schema is generated once: building ~60 of each was most of the server's start-up."""
-    fn = make_tool(op, runtime)
+    fn = contained(op.tool, make_tool(op, runtime))
     arg_model, parameters = _arguments_of(fn)
     output = output_model(op)
     metadata = FuncMetadata(arg_model=arg_model, output_model=output, output_schema=_output_schema(output, arg_model))
@@ -319,11 +323,11 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
 
     @server.resource("epic://status", title="Connection status", mime_type="application/json")
     async def status() -> str:
-        """Token status (cached or not, expiry, granted scopes; never the token) and the FHIR server's version."""
-        connection = state.connection
-        tokens = connection.tokens.status() if connection else {"token_cached": False}
+        """Token status (cached or not, expiry, granted scopes; never the token) and the FHIR server's version,
+        asked for on first read."""
+        connection = state.require_connection()
         capability = state.capability
-        if capability is None and connection is not None:
+        if capability is None:
             try:
                 capability = state.capability = await connection.fhir.metadata()
             except EpicMcpError as exc:
@@ -332,7 +336,7 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
             "environment": state.settings.epic_env,
             "fhir_base_url": state.settings.fhir_base_url,
             "synthetic_data": state.settings.epic_env == "local",
-            **tokens,
+            **connection.tokens.status(),
             "fhir_version": (capability or {}).get("fhirVersion"),
             "software": software_of(capability),
             "metadata_error": (capability or {}).get("error"),

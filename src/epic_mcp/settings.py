@@ -94,6 +94,9 @@ class Settings(BaseSettings):
 
     epic_http_timeout: float = Field(30.0, gt=0, le=300, description="Seconds to wait for a FHIR or token reply.")
     epic_connect_timeout: float = Field(10.0, gt=0, le=120)
+    epic_call_deadline: float = Field(40.0, ge=1, le=600, description="Seconds a whole tool call may take: token "
+                                      "exchange, retries, Retry-After waits and slow answers included.")
+    epic_max_response_mb: int = Field(16, ge=1, le=256, description="Largest answer read from the FHIR server.")
     epic_max_concurrency: int = Field(8, ge=1, le=64, description="Concurrent requests to the FHIR server.")
     epic_page_size: int = Field(20, ge=1, le=200, description="Default number of results per search page.")
     epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")

@@ -13,6 +13,7 @@ import httpx
 
 from .assertion import AssertionSigner, SignedAssertion
 from .errors import FhirError, FhirErrorKind, InvalidClientError, TokenError
+from .redaction import redact, remember_secret
 from .settings import Settings, check_url
 from .urls import is_within_base
 
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_EXPIRES_IN = 300
 RETRY_DELAYS = (0.5, 1.0, 2.0)
+# After a failed exchange, calls in the next few seconds get the same failure at once instead of queueing up
+# behind new attempts against an endpoint that is down.
+FAILURE_BACKOFF_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,19 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     return "timed out" if isinstance(exc, httpx.TimeoutException) else f"could not connect ({type(exc).__name__})"
 
 
+@dataclass(frozen=True)
+class _Failure:
+    error: TokenError
+    until: float
+
+    def again(self) -> TokenError:
+        """A fresh exception with the same type and message, for the next caller."""
+        return type(self.error)(str(self.error))
+
+
 class TokenManager:
-    """One per process: every tool shares its cached token; concurrent callers cause one token request."""
+    """One per process: every tool shares its cached token. Concurrent callers share one exchange and its
+    outcome: its token, or its failure (which is then repeated at once for a short back-off)."""
 
     def __init__(
         self,
@@ -54,6 +69,7 @@ class TokenManager:
         *,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         clock: Callable[[], float] = time.monotonic,
+        failure_backoff: float = FAILURE_BACKOFF_SECONDS,
     ) -> None:
         self._settings = settings
         self._signer = signer
@@ -62,7 +78,10 @@ class TokenManager:
         self._clock = clock
         self._token: AccessToken | None = None
         self._token_url: str | None = settings.configured_token_url
-        self._lock = asyncio.Lock()
+        self._deadline = settings.epic_call_deadline
+        self._failure_backoff = failure_backoff
+        self._exchange: asyncio.Future[AccessToken] | None = None
+        self._failure: _Failure | None = None
         self.token_requests = 0
         self.last_assertion: SignedAssertion | None = None
 
@@ -82,13 +101,35 @@ class TokenManager:
         return await self.refresh(stale=token)
 
     async def refresh(self, stale: AccessToken | None) -> AccessToken:
-        """Replace `stale` with a new token; callers that raced on the same stale token share one request."""
-        async with self._lock:
-            current = self._token
-            if current is not None and current is not stale and current.is_fresh(self._clock()):
-                return current
-            self._token = await self._request_token()
-            return self._token
+        """Replace `stale` with a new token. Callers that race share one exchange; a caller that gives up (its call
+        was cancelled) does not cancel the exchange the others wait for."""
+        current = self._token
+        if current is not None and current is not stale and current.is_fresh(self._clock()):
+            return current
+        failure = self._failure
+        if failure is not None and self._clock() < failure.until:
+            raise failure.again()
+        if self._exchange is None:
+            self._exchange = asyncio.ensure_future(self._exchange_once())
+            self._exchange.add_done_callback(_retrieve)
+        return await asyncio.shield(self._exchange)
+
+    async def _exchange_once(self) -> AccessToken:
+        try:
+            async with asyncio.timeout(self._deadline):
+                token = await self._request_token()
+        except TimeoutError:
+            error = TokenError(f"the token endpoint gave no token within {self._deadline:g} s (EPIC_CALL_DEADLINE); "
+                               "it is slow or unreachable: run `epic-mcp doctor`, or try again later")
+            self._failure = _Failure(error, self._clock() + self._failure_backoff)
+            raise error from None
+        except TokenError as exc:
+            self._failure = _Failure(exc, self._clock() + self._failure_backoff)
+            raise
+        finally:
+            self._exchange = None
+        self._token, self._failure = token, None
+        return token
 
     def status(self) -> dict[str, Any]:
         token = self._token
@@ -130,6 +171,7 @@ class TokenManager:
         def fresh_form() -> dict[str, str]:
             # A new assertion per attempt: a jti must never be reused.
             self.last_assertion = self._signer.sign(token_url)
+            remember_secret(self.last_assertion.token)
             return {**form, "client_assertion": self.last_assertion.token}
 
         self.token_requests += 1
@@ -179,9 +221,11 @@ class TokenManager:
         value = body.get("access_token")
         if not isinstance(value, str) or not value:
             raise TokenError("the token endpoint answered without an access_token")
+        remember_secret(value)
         token_type = body.get("token_type")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise TokenError(f"the token endpoint gave token_type {str(token_type)[:20]!r}; only bearer is supported")
+            raise TokenError(f"the token endpoint gave token_type {redact(str(token_type))[:20]!r}; only bearer is "
+                             "supported")
         expires_in = body.get("expires_in")
         if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
             logger.warning("token response has no usable expires_in; assuming %ss", DEFAULT_EXPIRES_IN)
@@ -193,9 +237,9 @@ class TokenManager:
                            scopes=scopes, obtained_at_wall=time.time())
 
     def _token_failure(self, status: int, body: dict[str, Any]) -> TokenError:
-        error = str(body.get("error") or "unknown_error")[:60]
+        error = redact(str(body.get("error") or "unknown_error"))[:60]
         description = body.get("error_description")
-        said = f" The server said: {str(description)[:200]}" if description else ""
+        said = f" The server said: {redact(str(description))[:200]}" if description else ""
         if error == "invalid_client":
             return InvalidClientError(self._explain_invalid_client() + said)
         if error == "invalid_scope":
@@ -218,6 +262,12 @@ class TokenManager:
             causes.append("ES384 keys are only accepted with a registered JWKS URL (JKU)")
         numbered = "; ".join(f"({i}) {cause}" for i, cause in enumerate(causes, 1))
         return f"the token endpoint rejected our client assertion (invalid_client). Likely causes: {numbered}."
+
+
+def _retrieve(exchange: asyncio.Future[AccessToken]) -> None:
+    """Mark an exchange's failure as seen even when every caller gave up waiting (no 'never retrieved' noise)."""
+    if not exchange.cancelled():
+        exchange.exception()
 
 
 class BearerAuth(httpx.Auth):

@@ -10,7 +10,9 @@ import functools
 import inspect
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
@@ -20,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from .catalog import Choice, Operation, Param
 from .errors import EpicMcpError
-from .fhir_client import FhirClient
+from .fhir_client import FhirClient, Page
 from .paging import CursorCodec, InvalidCursor
 from .render import as_json, compact, page_text, record_line
 from .results import ReadResult, SearchResult, bundle_parts, ignored_parameters, only_patient
@@ -34,6 +36,9 @@ FOREIGN_NEXT_LINK = ("the server's next-page link pointed outside the configured
                      "followed; narrow the search instead")
 OTHER_PATIENTS = ("the server returned {n} record(s) of other patients (it ignored the patient filter); they "
                   "were withheld and the total is unknown")
+OVERSIZED_PAGE = ("the server sent {sent} results on one page although {limit} were asked for; only the first "
+                  "{limit} are shown, and the others on that page cannot be reached with next_page: narrow the "
+                  "search (a date range or a code) to see them")
 
 
 class Runtime:
@@ -81,6 +86,29 @@ def page_result(page: SearchResult, fmt: str) -> CallToolResult:
     return tool_result(page, page_text(page.resource_type, page.total, page.items, page.warnings, page.next_cursor))
 
 
+def contained(name: str, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """A tool whose unexpected failures become one PHI-free tool error and one log line naming the exception's
+    type and place, never its text or a traceback (both may quote a server's answer or a patient id)."""
+
+    @functools.wraps(fn)
+    async def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except EpicMcpError as exc:
+            raise ToolError(str(exc)) from None
+        except Exception as exc:
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+            logger.error("%s failed: unexpected %s at %s (details withheld: they may hold patient data)", name,
+                         type(exc).__name__, where)
+            raise ToolError(f"epic-mcp could not handle this answer (internal {type(exc).__name__}); try again, "
+                            "and report it if it persists") from None
+
+    return run
+
+
 async def call_fhir(tool: str, action: Callable[[], Awaitable[T]]) -> T:
     started = time.perf_counter()
     try:
@@ -93,12 +121,16 @@ async def call_fhir(tool: str, action: Callable[[], Awaitable[T]]) -> T:
     return result
 
 
-def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any], patient_id: str | None,
+def search_page(runtime: Runtime, resource_type: str, page: Page, patient_id: str | None, limit: int,
                 fmt: str = "compact") -> SearchResult:
-    """The envelope for one Bundle; a patient-scoped search never shows another patient's records."""
+    """The envelope for one Bundle: at most `limit` items, and a patient-scoped search never shows another
+    patient's records."""
+    bundle = page.bundle
     if bundle.get("resourceType") != "Bundle":
         raise ToolError("the FHIR server answered a search with something other than a Bundle")
     items, warnings, total, next_link = bundle_parts(bundle)
+    if page.dropped:
+        warnings.append(OVERSIZED_PAGE.format(sent=len(items) + page.dropped, limit=limit))
     if patient_id is not None:
         items, withheld = only_patient(items, patient_id)
         if withheld:
@@ -107,7 +139,7 @@ def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any], pa
     cursor = None
     if next_link is not None:
         try:
-            cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link), patient_id)
+            cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link), patient_id, limit)
         except (InvalidCursor, httpx.InvalidURL):
             warnings.append(FOREIGN_NEXT_LINK)
     return SearchResult(resource_type=resource_type, total=total, returned=len(items),
@@ -224,10 +256,11 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 raise ToolError(str(exc)) from None
             if arguments["count_only"]:
                 return await count_matches(runtime, op, query)
-            bundle = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query))
+            limit = arguments.get("count") or runtime.page_size
+            page = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query, limit))
             scope = arguments.get("patient_id") if op.resource != "Patient" else None
             fmt = arguments["format"]
-            return page_result(search_page(runtime, op.resource, bundle, scope, fmt), fmt)
+            return page_result(search_page(runtime, op.resource, page, scope, limit, fmt), fmt)
 
     handler.__name__ = op.tool
     handler.__doc__ = description(op)
@@ -243,7 +276,8 @@ async def count_matches(runtime: Runtime, op: Operation, query: list[tuple[str, 
     warnings: list[str] = []
     total = None
     for extra in ([("_summary", "count")], [("_count", "1")]):
-        bundle = await call_fhir(op.tool, functools.partial(runtime.client().search, op.resource, filters + extra))
+        found = await call_fhir(op.tool, functools.partial(runtime.client().search, op.resource, filters + extra, 1))
+        bundle = found.bundle
         ignored = ignored_parameters(bundle, filters)
         if ignored:
             warnings = [f"the server ignored {', '.join(sorted(ignored))}, so its total would count other "
@@ -254,10 +288,10 @@ async def count_matches(runtime: Runtime, op: Operation, query: list[tuple[str, 
             break
     if total is None and not warnings:
         warnings.append("the server did not report a total; page through the search to count")
-    page = SearchResult(resource_type=op.resource, total=total, returned=0, items=[], warnings=warnings,
-                        next_cursor=None)
+    result = SearchResult(resource_type=op.resource, total=total, returned=0, items=[], warnings=warnings,
+                          next_cursor=None)
     text = f"{op.resource} count: {total if total is not None else 'unknown'}"
-    return tool_result(page, "\n".join([text, *(f"warning: {w}" for w in warnings)]))
+    return tool_result(result, "\n".join([text, *(f"warning: {w}" for w in warnings)]))
 
 
 def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:
@@ -267,10 +301,10 @@ def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]
     ) -> Annotated[CallToolResult, SearchResult]:
         """Continue any search: returns the next page of the search that gave this cursor."""
         try:
-            resource_type, url, patient_id = runtime.cursors.decode(cursor)
+            resource_type, url, patient_id, limit = runtime.cursors.decode(cursor)
         except InvalidCursor as exc:
             raise ToolError(str(exc)) from None
-        bundle = await call_fhir("next_page", lambda: runtime.client().get(url, resource_type, "search"))
-        return page_result(search_page(runtime, resource_type, bundle, patient_id, format), format)
+        page = await call_fhir("next_page", lambda: runtime.client().follow(url, resource_type, limit))
+        return page_result(search_page(runtime, resource_type, page, patient_id, limit, format), format)
 
     return next_page

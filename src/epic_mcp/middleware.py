@@ -1,0 +1,121 @@
+"""MCP server middleware: what every tool call and resource read passes through, in one place.
+
+Outermost first: redaction (nothing a server sent can carry a secret out), then the audit log (server.py adds it
+when configured), then the call deadline, then the argument check (short errors instead of pydantic's).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from mcp.server.context import CallNext, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, ValidationError
+
+from .redaction import REDACTOR
+
+logger = logging.getLogger(__name__)
+
+GUARDED_METHODS = ("tools/call", "resources/read")
+
+
+def error_result(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+async def redact_answers(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+    """Tool results, resource contents and protocol errors leave with secrets redacted."""
+    if ctx.method not in GUARDED_METHODS:
+        return await call_next(ctx)
+    try:
+        result = await call_next(ctx)
+    except MCPError as exc:
+        raise MCPError(exc.code, REDACTOR.text(exc.message), REDACTOR.data(exc.data)) from None
+    if isinstance(result, BaseModel):
+        result = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return REDACTOR.data(result)
+
+
+class CallDeadline:
+    """A whole tool call or resource read ends within `seconds`, whatever the servers do: token exchange,
+    retries, Retry-After waits and slow answers included. The same session stays usable afterwards."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method not in GUARDED_METHODS:
+            return await call_next(ctx)
+        try:
+            with anyio.fail_after(self.seconds):
+                return await call_next(ctx)
+        except TimeoutError:
+            message = (f"no answer within {self.seconds:g} s (EPIC_CALL_DEADLINE): the FHIR server or its token "
+                       "endpoint is slow or not answering; try again later, or narrow the search")
+            logger.warning("%s stopped at the %g s deadline", ctx.method, self.seconds)
+            if ctx.method == "tools/call":
+                return error_result(f"Error executing tool {_tool_name(ctx.params)}: {message}")
+            raise MCPError(-32001, message) from None
+
+
+class ArgumentCheck:
+    """Arguments are checked against the tool's schema before the SDK does, so a mistake comes back as one short
+    line naming the argument and what it accepts (never pydantic's multi-line text with its documentation link),
+    and an argument the tool does not have is refused instead of silently ignored."""
+
+    def __init__(self, models: Mapping[str, type[BaseModel]]) -> None:
+        self._models = dict(models)
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method != "tools/call" or not isinstance(ctx.params, Mapping):
+            return await call_next(ctx)
+        name = _tool_name(ctx.params)
+        model = self._models.get(name)
+        arguments = ctx.params.get("arguments") or {}
+        if model is None or not isinstance(arguments, Mapping):
+            return await call_next(ctx)
+        problem = argument_problem(model, arguments)
+        if problem is not None:
+            return error_result(f"Error executing tool {name}: {problem}")
+        return await call_next(ctx)
+
+
+def argument_problem(model: type[BaseModel], arguments: Mapping[str, Any]) -> str | None:
+    """None when the arguments fit the model, else one line per problem, joined with '; '."""
+    known = set(model.model_fields)
+    unknown = sorted(set(arguments) - known)
+    problems = []
+    if unknown:
+        problems.append(f"unknown argument(s) {', '.join(unknown)}; this tool takes {', '.join(sorted(known))}")
+    try:
+        model.model_validate({k: v for k, v in arguments.items() if k in known})
+    except ValidationError as exc:
+        problems += [_short(error) for error in exc.errors(include_url=False, include_input=False)]
+    return "; ".join(dict.fromkeys(problems)) or None
+
+
+def _short(error: Any) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ())) or "arguments"
+    kind, context = error.get("type", ""), error.get("ctx") or {}
+    if kind == "missing":
+        return f"{where} is required"
+    if kind == "literal_error":
+        return f"{where} must be one of {context.get('expected', '')}".replace("'", "")
+    if kind in ("less_than_equal", "less_than"):
+        return f"{where} must be at most {context.get('le', context.get('lt'))}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{where} must be at least {context.get('ge', context.get('gt'))}"
+    if kind == "string_too_long":
+        return f"{where} is longer than {context.get('max_length')} characters"
+    if kind.startswith(("string_", "int_", "bool_", "float_")):
+        wanted = {"string": "text", "int": "a whole number", "bool": "true or false", "float": "a number"}
+        return f"{where} must be {wanted[kind.split('_')[0]]}"
+    return f"{where}: {error.get('msg', 'not accepted')}"
+
+
+def _tool_name(params: Any) -> str:
+    return str(params.get("name")) if isinstance(params, Mapping) else "?"

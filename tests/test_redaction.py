@@ -1,0 +1,68 @@
+"""The redaction rule and each place it is applied: a secret a server echoes never leaves the process."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from epic_mcp.doctor import Doctor
+from epic_mcp.errors import FhirError, FhirErrorKind, TokenError
+from epic_mcp.logs import protect_logs
+from epic_mcp.redaction import REDACTED, Redactor
+
+JWT = "eyJhbGciOiJSUzM4NCIsImtpZCI6IngifQ.eyJpc3MiOiJhIiwic3ViIjoiYSJ9.c2lnbmF0dXJlLWJ5dGVz"
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (f"assertion {JWT} rejected", f"assertion {REDACTED} rejected"),
+    (f"cut short {JWT[:60]}", f"cut short {REDACTED}"),
+    ("Authorization: Bearer abcdefgh12345678", f"Authorization: {REDACTED}"),
+    ("authorization: bearer abcdefgh12345678==", f"authorization: {REDACTED}"),
+    (f"key {PEM} end", f"key {REDACTED} end"),
+    ("the word bearer alone, and eyJ without dots", "the word bearer alone, and eyJ without dots"),
+])
+def test_secret_shapes_are_redacted_and_ordinary_text_is_not(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+def test_remembered_secrets_are_redacted_wherever_they_appear_and_short_ones_are_ignored() -> None:
+    redactor = Redactor()
+    redactor.remember("opaque-token-value-1")
+    redactor.remember("short")
+    assert redactor.text("x opaque-token-value-1y short") == f"x {REDACTED}y short"
+    assert redactor.data({"opaque-token-value-1": ["a opaque-token-value-1", 3, None]}) == {
+        REDACTED: [f"a {REDACTED}", 3, None]}
+
+
+def test_error_messages_are_redacted_when_made() -> None:
+    assert str(FhirError(FhirErrorKind.BAD_REQUEST, f"server said {JWT}")) == f"server said {REDACTED}"
+    assert str(TokenError("Bearer abcdefgh12345678 refused")) == f"{REDACTED} refused"
+
+
+def test_log_records_are_redacted_whoever_writes_them(caplog: pytest.LogCaptureFixture) -> None:
+    protect_logs()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("some.library").info("sent %s", f"Bearer {JWT}")
+        try:
+            raise ValueError(f"bad {JWT}")
+        except ValueError:
+            logging.getLogger("some.library").exception("failed")
+    assert JWT not in caplog.text and "sent [redacted]" in caplog.text and "bad [redacted]" in caplog.text
+
+
+def test_doctor_output_is_redacted() -> None:
+    lines: list[str] = []
+    Doctor(lines.append).record("metadata", False, f"the server said {JWT}")
+    assert lines == [f"FAIL  metadata: the server said {REDACTED}"]
+
+
+def test_a_paging_cursor_is_not_mistaken_for_a_secret() -> None:
+    import httpx
+
+    from epic_mcp.paging import CursorCodec
+
+    codec = CursorCodec("https://epic.example.org/R4")
+    cursor = codec.encode("Observation", httpx.URL("https://epic.example.org/R4/Observation?page=2"), "eP1", 20)
+    assert Redactor().text(cursor) == cursor
