@@ -1,0 +1,271 @@
+"""Renderers for FHIR datatypes, shared by every resource type: each takes an element's value and the whole
+resource and returns JSON (or None when there is nothing to show). Free text from the record is wrapped as
+{"patient_text": ...} so a model can tell it is data, never instructions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .terminology import system_label
+
+Renderer = Callable[[Any, dict[str, Any]], Any]
+
+
+UNTRUSTED = "patient_text"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        value = {k: c for k, v in value.items() if (c := _clean(v)) not in (None, "", [], {})}
+    elif isinstance(value, list):
+        value = [c for v in value if (c := _clean(v)) not in (None, "", [], {})]
+    return value or None if isinstance(value, (dict, list, str)) else value
+
+
+def text(value: Any, _: dict[str, Any]) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) else None
+
+
+def texts(value: Any, _: dict[str, Any]) -> list[Any] | None:
+    """A repeating primitive, e.g. AllergyIntolerance.category ['medication', 'food']."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, (str, int, float))] or None
+
+
+def untrusted(value: Any, _: dict[str, Any]) -> Any:
+    return {UNTRUSTED: value} if isinstance(value, str) and value.strip() else None
+
+
+def _codes(codings: list[Any]) -> list[tuple[str | None, str | None]]:
+    """(tag, display) per coding: tag 'LOINC 718-7' for a code worth keeping, None for HL7's own vocabularies."""
+    out = []
+    for item in codings:
+        if not isinstance(item, dict):
+            continue
+        code, display, label = item.get("code"), item.get("display"), system_label(item.get("system"))
+        tag = f"{label} {code}" if label and code else None
+        out.append((tag, display if isinstance(display, str) and display.strip() else (None if tag else code)))
+    return out
+
+
+def concept(value: Any, _: dict[str, Any] | None = None) -> str | None:
+    """A CodeableConcept as one phrase: its text, the codes that name the same thing in brackets, and other names
+    with their codes after it: 'Hemoglobin A1c [LOINC 4548-4; SNOMED 43396009] (PR GLYCOSYLATED HEMOGLOBIN TEST
+    [CPT 83036])'. Every code of every terminology but HL7's own is kept; displays that repeat the text are not."""
+    if not isinstance(value, dict):
+        return None
+    codes = _codes(value.get("coding") or [])
+    text_value = value.get("text")
+    label = text_value.strip() if isinstance(text_value, str) and text_value.strip() else None
+    label = label or next((str(display) for _, display in codes if display), None)
+    same = [tag for tag, display in codes if tag and (display is None or str(display).lower() == (label or "").lower())]
+    others: dict[str, list[str]] = {}
+    for tag, display in codes:
+        if display is not None and str(display).lower() != (label or "").lower():
+            others.setdefault(str(display), []).extend([tag] if tag else [])
+    phrase = label or ""
+    if same:
+        phrase += f" [{'; '.join(dict.fromkeys(same))}]" if label else "; ".join(dict.fromkeys(same))
+    if others:
+        named = [f"{name} [{'; '.join(dict.fromkeys(tags))}]" if tags else name for name, tags in others.items()]
+        phrase += f" ({'; '.join(named)})" if phrase else "; ".join(named)
+    return phrase.strip() or None
+
+
+def coding(value: Any, _: dict[str, Any] | None = None) -> str | None:
+    """One Coding, rendered like a CodeableConcept that holds only it."""
+    return concept({"coding": [value]}) if isinstance(value, dict) else None
+
+
+def concepts(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    items = value if isinstance(value, list) else [value]
+    return [c for c in (concept(v) for v in items) if c] or None
+
+
+def code_only(value: Any, _: dict[str, Any]) -> list[str] | None:
+    """Category-like concepts: the bare codes ('laboratory') are all an agent needs."""
+    items = value if isinstance(value, list) else [value]
+    found = [c.get("code") or c.get("display") for v in items if isinstance(v, dict)
+             for c in v.get("coding") or [] if isinstance(c, dict)]
+    found += [v.get("text") for v in items if isinstance(v, dict) and not v.get("coding")]
+    return list(dict.fromkeys(c for c in found if c)) or None
+
+
+def quantity(value: Any, _: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    if not isinstance(value, dict) or "value" not in value:
+        return None
+    unit = value.get("unit") or value.get("code")
+    out: dict[str, Any] = {"value": value["value"]}
+    if value.get("comparator"):
+        out["comparator"] = value["comparator"]
+    if unit:
+        out["unit"] = unit
+    return out
+
+
+def money(value: Any, _: dict[str, Any] | None = None) -> str | None:
+    if not isinstance(value, dict) or "value" not in value:
+        return None
+    return f"{value['value']} {value.get('currency', '')}".strip()
+
+
+def period(value: Any, _: dict[str, Any] | None = None) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    start, end = value.get("start"), value.get("end")
+    if start and end:
+        same_day = isinstance(start, str) and isinstance(end, str) and start[:10] == end[:10] and len(end) > 10
+        return f"{start} to {end[11:] if same_day else end}"
+    return f"from {start}" if start else (f"until {end}" if end else None)
+
+
+def choice(value: Any, resource: dict[str, Any]) -> Any:
+    """Any value[x]: Quantity, CodeableConcept, Period, Range, string (untrusted), and primitives."""
+    kind, inner = value
+    if kind == "Quantity" or kind == "Age" or kind == "Duration":
+        return quantity(inner)
+    if kind == "CodeableConcept":
+        return concept(inner)
+    if kind == "Coding":
+        return coding(inner)
+    if kind == "Period":
+        return period(inner)
+    if kind == "Range":
+        return range_text(inner)
+    if kind == "String":
+        return untrusted(inner, resource)
+    if kind == "Ratio" and isinstance(inner, dict):
+        numerator, denominator = quantity(inner.get("numerator")), quantity(inner.get("denominator"))
+        return f"{_qty(numerator)} / {_qty(denominator)}" if numerator and denominator else None
+    if kind == "Reference":
+        return reference(inner, resource)
+    return inner if isinstance(inner, (str, int, float, bool)) else None
+
+
+def _qty(value: dict[str, Any] | None) -> str:
+    if not value:
+        return "?"
+    return f"{value.get('comparator', '')}{value['value']} {value.get('unit', '')}".strip()
+
+
+def range_text(value: Any, _: dict[str, Any] | None = None) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    low, high = quantity(value.get("low")), quantity(value.get("high"))
+    if low and high:
+        unit = high.get("unit", "")
+        return f"{low['value']}-{high['value']} {unit}".strip()
+    if low:
+        return f">={_qty(low)}"
+    return f"<={_qty(high)}" if high else value.get("text")
+
+
+def reference_ranges(value: Any, _: dict[str, Any]) -> list[str] | None:
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict):
+            continue
+        label = range_text(item) or item.get("text")
+        kind = concept(item.get("type"))
+        applies = concepts(item.get("appliesTo"), {})
+        out.append(" ".join(p for p in (label, f"({kind})" if kind and "normal" not in kind.lower() else None,
+                                        f"for {', '.join(applies)}" if applies else None) if p))
+    return [r for r in out if r] or None
+
+
+def reference(value: Any, resource: dict[str, Any]) -> str | None:
+    """'Display (Type/id)'; a contained resource ('#x') is shown by its code or name."""
+    if not isinstance(value, dict):
+        return None
+    target = value.get("reference")
+    display = value.get("display")
+    if isinstance(target, str) and target.startswith("#"):
+        contained = next((c for c in resource.get("contained") or []
+                          if isinstance(c, dict) and c.get("id") == target[1:]), None)
+        if contained is not None:
+            inner = concept(contained.get("code")) or _human_name(contained.get("name")) or contained.get("name")
+            return f"{display or inner} (contained {contained.get('resourceType')})"
+    if isinstance(target, str) and "/" in target:
+        target = "/".join(target.rstrip("/").split("/")[-2:])
+    if display and target:
+        return f"{display} ({target})"
+    return display or target or concept(value.get("identifier", {}).get("type")) or None
+
+
+def references(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    items = value if isinstance(value, list) else [value]
+    return [r for r in (reference(v, resource) for v in items) if r] or None
+
+
+def notes(value: Any, _: dict[str, Any]) -> list[dict[str, str]] | None:
+    items = value if isinstance(value, list) else [value]
+    return [{UNTRUSTED: n["text"]} for n in items if isinstance(n, dict) and isinstance(n.get("text"), str)] or None
+
+
+def _human_name(value: Any) -> str | None:
+    names = value if isinstance(value, list) else [value]
+    names = [n for n in names if isinstance(n, dict)]
+    if not names:
+        return None
+    best = next((n for n in names if n.get("use") == "official"), names[0])
+    if best.get("text"):
+        return best["text"]
+    parts = [*best.get("prefix", []), *best.get("given", []), best.get("family"), *best.get("suffix", [])]
+    return " ".join(p for p in parts if p) or None
+
+
+def human_name(value: Any, _: dict[str, Any]) -> str | None:
+    return _human_name(value)
+
+
+def identifiers(value: Any, _: dict[str, Any]) -> list[str] | None:
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict) or not item.get("value"):
+            continue
+        label = (concept(item.get("type")) or "").split(" [")[0].split(" (")[0]
+        system = system_label(item.get("system"))
+        out.append(f"{label or system or item.get('system') or 'id'} {item['value']}")
+    return out or None
+
+
+def telecoms(value: Any, _: dict[str, Any]) -> list[str] | None:
+    items = value if isinstance(value, list) else []
+    return [f"{t.get('system', 'contact')} {t['value']}" + (f" ({t['use']})" if t.get("use") else "")
+            for t in items if isinstance(t, dict) and t.get("value")] or None
+
+
+def addresses(value: Any, _: dict[str, Any]) -> list[str] | None:
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            parts = [*item.get("line", []), item.get("city"), item.get("state"), item.get("postalCode"),
+                     item.get("country")]
+            line = item.get("text") or ", ".join(p for p in parts if p)
+            if line:
+                out.append(line + (f" ({item['use']})" if item.get("use") else ""))
+    return out or None
+
+
+def each(value: Any, record: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """A repeating backbone element as a list of records, empty fields and empty records left out."""
+    records = [_clean(record(item)) for item in (value if isinstance(value, list) else []) if isinstance(item, dict)]
+    return [r for r in records if r] or None
+
+
+def choice_of(resource: dict[str, Any], prefix: str, whole: dict[str, Any]) -> Any:
+    """Render `prefix[x]` (valueQuantity, onsetDateTime, ...) whatever its type."""
+    for key, value in resource.items():
+        if key.startswith(prefix) and key[len(prefix):][:1].isupper():
+            return choice((key[len(prefix):], value), whole)
+    return None
+
+
+def _lookup(resource: dict[str, Any], path: str) -> Any:
+    node: Any = resource
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node

@@ -1,0 +1,254 @@
+"""One declarative spec per resource type: its output fields as (name, FHIR element, renderer), and `compact`,
+which makes the record from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .datatypes import (
+    Renderer,
+    _clean,
+    _lookup,
+    addresses,
+    choice_of,
+    code_only,
+    coding,
+    concept,
+    concepts,
+    human_name,
+    identifiers,
+    money,
+    notes,
+    period,
+    quantity,
+    reference,
+    reference_ranges,
+    references,
+    telecoms,
+    text,
+    texts,
+    untrusted,
+)
+from .elements import (
+    answers,
+    attachments,
+    care_plan_activities,
+    components,
+    coverage_classes,
+    device_names,
+    dosages,
+    eob_items,
+    family_conditions,
+    ingredients,
+    participants,
+    provisions,
+    qualifications,
+    questions,
+    reactions,
+    targets,
+    totals,
+    udi,
+)
+
+Field = tuple[str, str, Renderer]
+
+
+def f(name: str, path: str, renderer: Renderer = text) -> Field:
+    return (name, path, renderer)
+
+
+def x(name: str, prefix: str) -> Field:
+    """A choice element `prefix[x]`."""
+    return (name, prefix + "[x]", text)
+
+
+CLINICAL_STATUS = [f("clinical_status", "clinicalStatus", code_only),
+                   f("verification_status", "verificationStatus", code_only)]
+
+
+SPECS: dict[str, list[Field]] = {
+    "Patient": [f("name", "name", human_name),
+                f("legal_sex", "extension", lambda v, r: _extension(v, EPIC_LEGAL_SEX)),
+                f("birth_sex", "extension", lambda v, r: _extension(v, US_CORE_BIRTH_SEX)),
+                f("gender", "gender"), f("birth_date", "birthDate"), x("deceased", "deceased"),
+                f("identifiers", "identifier", identifiers), f("telecom", "telecom", telecoms),
+                f("address", "address", addresses), f("marital_status", "maritalStatus", concept),
+                f("language", "communication", lambda v, r: concepts([c.get("language") for c in v
+                                                                      if isinstance(c, dict)], r)),
+                f("general_practitioner", "generalPractitioner", references),
+                f("managing_organization", "managingOrganization", reference), f("active", "active")],
+    "Observation": [f("status", "status"), f("category", "category", code_only), f("code", "code", concept),
+                    x("effective", "effective"), x("value", "value"),
+                    f("data_absent", "dataAbsentReason", concept),
+                    f("interpretation", "interpretation", concepts),
+                    f("reference_range", "referenceRange", reference_ranges),
+                    f("components", "component", components), f("body_site", "bodySite", concept),
+                    f("method", "method", concept), f("has_member", "hasMember", references),
+                    f("note", "note", notes)],
+    "Condition": [*CLINICAL_STATUS, f("category", "category", code_only), f("severity", "severity", concept),
+                  f("code", "code", concept), f("body_site", "bodySite", concepts), x("onset", "onset"),
+                  x("abatement", "abatement"), f("recorded_date", "recordedDate"),
+                  f("recorder", "recorder", reference), f("encounter", "encounter", reference),
+                  f("stage", "stage", lambda v, r: concepts([s.get("summary") for s in v if isinstance(s, dict)],
+                                                            r)),
+                  f("note", "note", notes)],
+    "Encounter": [f("status", "status"), f("class", "class", lambda v, r: coding(v)), f("type", "type", concepts),
+                  f("service_type", "serviceType", concept), f("priority", "priority", concept),
+                  f("period", "period", period),
+                  f("length", "length", lambda v, r: None if (r.get("period") or {}).get("end") else quantity(v)),
+                  f("reason", "reasonCode", concepts), f("reason_reference", "reasonReference", references),
+                  f("diagnosis", "diagnosis", lambda v, r: references([d.get("condition") for d in v
+                                                                       if isinstance(d, dict)], r)),
+                  f("participants", "participant", participants),
+                  f("location", "location", lambda v, r: references([loc.get("location") for loc in v
+                                                                     if isinstance(loc, dict)], r)),
+                  f("service_provider", "serviceProvider", reference),
+                  f("discharge_disposition", "hospitalization.dischargeDisposition", concept)],
+    "Procedure": [f("status", "status"), f("category", "category", concept), f("code", "code", concept),
+                  x("performed", "performed"), f("reason", "reasonCode", concepts),
+                  f("reason_reference", "reasonReference", references), f("body_site", "bodySite", concepts),
+                  f("outcome", "outcome", concept), f("performers", "performer", participants),
+                  f("location", "location", reference), f("encounter", "encounter", reference),
+                  f("complication", "complication", concepts), f("note", "note", notes)],
+    "DocumentReference": [f("status", "status"), f("doc_status", "docStatus"), f("type", "type", concept),
+                          f("category", "category", code_only), f("date", "date"),
+                          f("author", "author", references), f("authenticator", "authenticator", reference),
+                          f("description", "description", untrusted),
+                          f("period", "context.period", period),
+                          f("encounter", "context.encounter", references),
+                          f("attachments", "content", attachments)],
+    "Appointment": [f("status", "status"), f("service_type", "serviceType", concepts),
+                    f("appointment_type", "appointmentType", concept), f("start", "start"), f("end", "end"),
+                    f("minutes", "minutesDuration"), f("description", "description", untrusted),
+                    f("reason", "reasonCode", concepts), f("participants", "participant", participants),
+                    f("cancelation_reason", "cancelationReason", concept), f("comment", "comment", untrusted),
+                    f("patient_instruction", "patientInstruction", untrusted)],
+    "Coverage": [f("status", "status"), f("type", "type", concept), f("payor", "payor", references),
+                 f("plan", "class", coverage_classes), f("subscriber_id", "subscriberId"),
+                 f("subscriber", "subscriber", reference), f("beneficiary", "beneficiary", reference),
+                 f("relationship", "relationship", concept), f("period", "period", period),
+                 f("network", "network"), f("order", "order"), f("dependent", "dependent")],
+    "ExplanationOfBenefit": [f("status", "status"), f("type", "type", concept), f("use", "use"),
+                             f("created", "created"), f("billable_period", "billablePeriod", period),
+                             f("insurer", "insurer", reference), f("provider", "provider", reference),
+                             f("outcome", "outcome"), f("coverage", "insurance", lambda v, r: references(
+                                 [i.get("coverage") for i in v if isinstance(i, dict)], r)),
+                             f("total", "total", totals), f("payment", "payment.amount", money),
+                             f("items", "item", eob_items)],
+    "CarePlan": [f("status", "status"), f("intent", "intent"), f("category", "category", concepts),
+                 f("title", "title", untrusted), f("description", "description", untrusted),
+                 f("period", "period", period), f("created", "created"), f("author", "author", reference),
+                 f("addresses", "addresses", references), f("goals", "goal", references),
+                 f("activities", "activity", care_plan_activities), f("note", "note", notes)],
+    "Questionnaire": [f("title", "title"), f("status", "status"), f("code", "code", concepts),
+                      f("date", "date"), f("questions", "item", questions)],
+    "QuestionnaireResponse": [f("status", "status"), f("questionnaire", "questionnaire"),
+                              f("authored", "authored"), f("author", "author", reference),
+                              f("source", "source", reference), f("answers", "item", answers)],
+    "List": [f("status", "status"), f("mode", "mode"), f("title", "title"), f("code", "code", concept),
+             f("date", "date"), f("source", "source", reference),
+             f("entries", "entry", lambda v, r: references([e.get("item") for e in v if isinstance(e, dict)], r)),
+             f("empty_reason", "emptyReason", concept), f("note", "note", notes)],
+    "Consent": [f("status", "status"), f("scope", "scope", concept), f("category", "category", concepts),
+                f("date_time", "dateTime"), f("performer", "performer", references),
+                f("organization", "organization", references), f("policy_rule", "policyRule", concept),
+                f("provision", "provision", provisions)],
+    "Provenance": [f("targets", "target", references), f("recorded", "recorded"),
+                   f("occurred", "occurredPeriod", period), f("activity", "activity", concept),
+                   f("agents", "agent", participants), f("reason", "reason", concepts)],
+    "DeviceUseStatement": [f("status", "status"), f("device", "device", reference), x("timing", "timing"),
+                           f("recorded_on", "recordedOn"), f("reason", "reasonCode", concepts),
+                           f("body_site", "bodySite", concept), f("note", "note", notes)],
+    "Device": [f("status", "status"), f("type", "type", concept), f("names", "deviceName", device_names),
+               f("manufacturer", "manufacturer"), f("model", "modelNumber"), f("udi", "udiCarrier", udi),
+               f("lot_number", "lotNumber"), f("expiration_date", "expirationDate"),
+               f("patient", "patient", reference), f("owner", "owner", reference), f("note", "note", notes)],
+    "Organization": [f("name", "name"), f("active", "active"), f("type", "type", concepts),
+                     f("identifiers", "identifier", identifiers), f("telecom", "telecom", telecoms),
+                     f("address", "address", addresses), f("part_of", "partOf", reference)],
+    "Location": [f("name", "name"), f("status", "status"), f("mode", "mode"), f("type", "type", concepts),
+                 f("address", "address", lambda v, r: addresses([v], r)), f("telecom", "telecom", telecoms),
+                 f("managing_organization", "managingOrganization", reference), f("part_of", "partOf", reference)],
+    "Practitioner": [f("name", "name", human_name), f("active", "active"), f("gender", "gender"),
+                     f("identifiers", "identifier", identifiers), f("telecom", "telecom", telecoms),
+                     f("address", "address", addresses), f("qualifications", "qualification", qualifications)],
+    "PractitionerRole": [f("active", "active"), f("practitioner", "practitioner", reference),
+                         f("organization", "organization", reference), f("roles", "code", concepts),
+                         f("specialty", "specialty", concepts), f("locations", "location", references),
+                         f("telecom", "telecom", telecoms), f("period", "period", period)],
+    "MedicationRequest": [f("status", "status"), f("intent", "intent"), f("category", "category", code_only),
+                          f("priority", "priority"), x("medication", "medication"),
+                          f("authored_on", "authoredOn"), f("requester", "requester", reference),
+                          f("encounter", "encounter", reference), f("reason", "reasonCode", concepts),
+                          f("reason_reference", "reasonReference", references),
+                          f("dosage", "dosageInstruction", dosages),
+                          f("dispense_quantity", "dispenseRequest.quantity", quantity),
+                          f("refills", "dispenseRequest.numberOfRepeatsAllowed"),
+                          f("validity", "dispenseRequest.validityPeriod", period),
+                          f("status_reason", "statusReason", concept), f("note", "note", notes)],
+    "Medication": [f("code", "code", concept), f("status", "status"), f("form", "form", concept),
+                   f("ingredients", "ingredient", ingredients), f("manufacturer", "manufacturer", reference)],
+    "AllergyIntolerance": [*CLINICAL_STATUS, f("type", "type"), f("category", "category", texts),
+                           f("criticality", "criticality"), f("code", "code", concept), x("onset", "onset"),
+                           f("recorded_date", "recordedDate"), f("last_occurrence", "lastOccurrence"),
+                           f("reactions", "reaction", reactions), f("note", "note", notes)],
+    "Immunization": [f("status", "status"), f("status_reason", "statusReason", concept),
+                     f("vaccine", "vaccineCode", concept), x("occurrence", "occurrence"),
+                     f("primary_source", "primarySource"), f("lot_number", "lotNumber"),
+                     f("site", "site", concept), f("route", "route", concept),
+                     f("dose", "doseQuantity", quantity), f("performers", "performer", participants),
+                     f("reason", "reasonCode", concepts), f("note", "note", notes)],
+    "DiagnosticReport": [f("status", "status"), f("category", "category", code_only), f("code", "code", concept),
+                         x("effective", "effective"), f("issued", "issued"), f("performer", "performer", references),
+                         f("results", "result", references), f("conclusion", "conclusion", untrusted),
+                         f("conclusion_code", "conclusionCode", concepts),
+                         f("presented_form", "presentedForm", attachments)],
+    "Goal": [f("lifecycle_status", "lifecycleStatus"), f("achievement_status", "achievementStatus", concept),
+             f("category", "category", concepts), f("priority", "priority", concept),
+             f("description", "description", lambda v, r: untrusted(concept(v), r)),
+             x("start", "start"), f("targets", "target", targets), f("addresses", "addresses", references),
+             f("note", "note", notes)],
+    "CareTeam": [f("status", "status"), f("name", "name"), f("category", "category", concepts),
+                 f("period", "period", period), f("participants", "participant", participants),
+                 f("managing_organization", "managingOrganization", references), f("note", "note", notes)],
+    "ServiceRequest": [f("status", "status"), f("intent", "intent"), f("category", "category", concepts),
+                       f("priority", "priority"), f("code", "code", concept), x("occurrence", "occurrence"),
+                       f("authored_on", "authoredOn"), f("requester", "requester", reference),
+                       f("performer", "performer", references), f("reason", "reasonCode", concepts),
+                       f("reason_reference", "reasonReference", references),
+                       f("patient_instruction", "patientInstruction", untrusted), f("note", "note", notes)],
+    "FamilyMemberHistory": [f("status", "status"), f("relationship", "relationship", concept),
+                            f("sex", "sex", concept), x("deceased", "deceased"), x("age", "age"),
+                            f("conditions", "condition", family_conditions), f("note", "note", notes)],
+}
+
+
+EPIC_LEGAL_SEX = "http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex"
+
+
+US_CORE_BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+
+
+def _extension(extensions: Any, url: str) -> str | None:
+    """The value of one (simple) extension, e.g. Epic's legal sex or US Core's birth sex."""
+    for extension in extensions if isinstance(extensions, list) else []:
+        if isinstance(extension, dict) and extension.get("url") == url:
+            value = extension.get("valueCodeableConcept") or extension.get("valueCode")
+            return concept(value) if isinstance(value, dict) else value
+    return None
+
+
+def compact(resource: dict[str, Any]) -> dict[str, Any]:
+    """The compact record of one resource: id, type and the fields its spec names, empty ones left out."""
+    resource_type = resource.get("resourceType", "")
+    record: dict[str, Any] = {"resourceType": resource_type, "id": resource.get("id")}
+    for name, path, renderer in SPECS.get(resource_type, []):
+        if path.endswith("[x]"):
+            value = choice_of(resource, path[:-3], resource)
+        else:
+            raw = _lookup(resource, path)
+            value = renderer(raw, resource) if raw is not None else None
+        value = _clean(value)
+        if value is not None:
+            record[name] = value
+    return record

@@ -1,0 +1,59 @@
+"""The text the model reads, made from the same compact records as the structured content, so both carry the
+same facts: one line per record, 'Type/id | field: value | ...', fields every item on a page shares said once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .datatypes import UNTRUSTED, _qty
+
+
+def inline(value: Any) -> str:
+    if isinstance(value, dict):
+        if set(value) == {UNTRUSTED}:
+            return f"<patient-text>{value[UNTRUSTED]}</patient-text>"
+        if "value" in value and set(value) <= {"value", "unit", "comparator"}:
+            return _qty(value)
+        if "code" in value:  # a component: 'code: value (interpretation; ref range)'
+            rest = [f"{k} {inline(v)}" for k, v in value.items() if k not in ("code", "value")]
+            shown = f"{value['code']}: {inline(value.get('value', '-'))}"
+            return f"{shown} ({'; '.join(rest)})" if rest else shown
+        return "{" + ", ".join(f"{k}: {inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "; ".join(inline(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def record_line(record: dict[str, Any]) -> str:
+    """One line per record: 'Type/id | field: value | ...'."""
+    head = f"{record.get('resourceType')}/{record.get('id')}"
+    return " | ".join([head, *(f"{k}: {inline(v)}" for k, v in record.items() if k not in ("id", "resourceType"))])
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def page_text(resource_type: str, total: int | None, items: list[dict[str, Any]], warnings: list[str],
+              next_cursor: str | None) -> str:
+    """A compact search page for the model: a header, fields every item shares said once, one line per item."""
+    lines = [f"{resource_type} search: {len(items)} on this page, total "
+             f"{total if total is not None else 'unknown'}"
+             + (f"; more with next_page(cursor={next_cursor!r})" if next_cursor else "; no more pages")]
+    lines += [f"warning: {w}" for w in warnings]
+    return "\n".join(lines + item_lines(resource_type, items))
+
+
+def item_lines(resource_type: str, items: list[dict[str, Any]]) -> list[str]:
+    """One line per record, after one line with the fields every record shares."""
+    shared = {k: v for k, v in items[0].items() if k not in ("id", "resourceType")} if len(items) > 1 else {}
+    shared = {k: v for k, v in shared.items() if all(item.get(k) == v for item in items[1:])}
+    lines = ["every item: " + " | ".join(f"{k}: {inline(v)}" for k, v in shared.items())] if shared else []
+    same_type = all(item.get("resourceType") == resource_type for item in items)
+    for item in items:
+        line = record_line({k: v for k, v in item.items() if k not in shared})
+        lines.append("- " + (line.removeprefix(f"{resource_type}/") if same_type else line))
+    return lines
