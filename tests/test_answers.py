@@ -248,3 +248,57 @@ def test_explicit_tool_lists_and_unknown_names() -> None:
     with pytest.raises(ConfigError, match="^EPIC_TOOLS: unknown tool.*delete_patient"):
         select_tools("get_patient,delete_patient")
     assert len(select_tools("clinical")) > len(select_tools("core"))
+
+
+# The page walker behind the whole-question tools -----------------------------------------------------------------
+
+OTHER = {"reference": "Patient/eSomeoneElse9"}
+
+
+async def test_summary_and_latest_values_withhold_other_patients_records_when_the_filter_is_ignored(server,
+                                                                                                    epic) -> None:
+    theirs = observation("theirs", "4548-4", "Hemoglobin A1c", "2026-06-01", 12.5, "%", "H") | {"subject": OTHER}
+    epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*code=4548-4.*").respond(
+        200, json=searchset([*LABS[:2], theirs], total=3))
+    route_searches(epic)
+    LABS.append(theirs)
+    try:
+        summary_result = await call(server, "patient_summary", {"patient_id": PID})
+        latest = await call(server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})
+    finally:
+        LABS.remove(theirs)
+    for result in (summary_result, latest):
+        assert not result.is_error and "theirs" not in result.content[0].text and "12.5" not in result.content[0].text
+        assert "record(s) of other patients" in result.content[0].text
+    assert [v["id"] for v in latest.structured_content["values"]] == ["a1c-new", "a1c-old"]
+
+
+async def test_the_walker_stops_at_a_foreign_next_link_and_says_so(server, epic) -> None:
+    first = searchset(LABS[:2], total=3, next_url="https://evil.example.org/R4/Observation?page=2")
+    epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").respond(200, json=first)
+    evil = epic.get(url__regex=r"https://evil\.example\.org/.*").respond(200, json=searchset([]))
+    result = await call(server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})
+    data = result.structured_content
+    assert not result.is_error and data["complete"] is False and evil.call_count == 0
+    assert "pointed outside the configured FHIR server" in result.content[0].text
+    assert result.content[0].text.splitlines()[0].endswith("2 newest of 2+ results")
+
+
+async def test_the_walker_reads_at_most_its_page_limit_and_says_the_answer_is_incomplete(server, epic) -> None:
+    def page(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params.get("page", "0"))
+        items = [observation(f"a{number}-{i}", "4548-4", "Hemoglobin A1c", f"2026-01-{i + 1:02d}", 6, "%")
+                 for i in range(2)]
+        return httpx.Response(200, json=searchset(items, total=100,
+                                                  next_url=f"{EPIC_BASE}/Observation?code=4548-4&page={number + 1}"))
+
+    route = epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").mock(side_effect=page)
+    data = (await call(server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})).structured_content
+    assert route.call_count == summary_walker_pages() and data["complete"] is False
+    assert data["found"] == 2 * summary_walker_pages()
+
+
+def summary_walker_pages() -> int:
+    from epic_mcp.collect import MAX_PAGES
+
+    return MAX_PAGES

@@ -224,3 +224,34 @@ async def test_cancelling_a_tool_call_cancels_its_http_request(server, epic) -> 
             await cancelled.wait()
         epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, json=PATIENT)
         assert not (await client.call_tool("get_patient", {"id": PID})).is_error, "the session stays usable"
+
+
+# Epic's error shapes ------------------------------------------------------------------------------------------
+
+async def test_a_400_leads_with_the_fatal_reason_not_epics_harmless_notice(server, epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    body = {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "information", "code": "invalid", "diagnostics": "Unknown parameter: X. Parameter has been "
+         "ignored.", "details": {"text": "Content invalid against the specification or a profile."}},
+        {"severity": "fatal", "code": "business-rule", "diagnostics": "This resource requires demographics or _id "
+         "parameter for searching.", "details": {"text": "The content/operation failed to pass a business rule."}}]}
+    epic.get(f"{EPIC_BASE}/Patient").respond(400, json=body)
+    message = error_of(await call(server, "search_patients", {"family": "Lopez", "given": "Camila",
+                                                              "birthdate": "1987-09-12"}))
+    assert message.endswith("the FHIR server rejected the request: This resource requires demographics or _id "
+                            "parameter for searching.")
+    assert "Unknown parameter" not in message and "\n" not in message
+
+
+async def test_epics_html_404_for_an_endpoint_it_does_not_offer_names_the_endpoint(server, epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    epic.get(f"{EPIC_BASE}/Consent").respond(404, text="<!DOCTYPE html><html><title>404 - File or directory not "
+                                                       "found.</title></html>", headers={"content-type": "text/html"})
+    message = error_of(await call(server, "search_consents", {"patient_id": PID}))
+    assert "does not offer Consent search" in message and "check the id" not in message
+
+
+async def test_an_error_text_stays_short_however_long_the_servers_is(server, epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    epic.get(f"{EPIC_BASE}/Condition").respond(422, json=outcome("error", "processing", "4100", "x" * 5000))
+    assert len(error_of(await call(server, "search_conditions", {"patient_id": PID}))) < 400

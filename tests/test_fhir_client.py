@@ -12,9 +12,10 @@ import pytest
 from epic_mcp.fhir_client import (
     MAX_RETRY_AFTER_SECONDS,
     AnswerGate,
-    keep_first_results,
+    Page,
     nesting_depth_exceeds,
     retry_after_seconds,
+    take_results,
 )
 from epic_mcp.urls import has_path_tricks, is_within_base
 
@@ -45,15 +46,22 @@ def test_missing_or_unreadable_retry_after_backs_off_exponentially() -> None:
 
 # Answer bounds, URL rules, hostile JSON --------------------------------------------------------------------------
 
-def test_a_page_is_cut_to_the_limit_and_outcome_entries_are_kept() -> None:
+def test_a_page_is_cut_to_the_results_asked_for_and_outcome_entries_are_kept() -> None:
     bundle = {"resourceType": "Bundle", "entry": [
         {"resource": {"resourceType": "Observation", "id": f"o{i}"}, "search": {"mode": "match"}} for i in range(5)]
         + [{"resource": {"resourceType": "OperationOutcome", "issue": []}, "search": {"mode": "outcome"}}]}
-    page = keep_first_results(bundle, 2)
-    assert [e["resource"]["id"] for e in page.bundle["entry"] if "id" in e["resource"]] == ["o0", "o1"]
-    assert page.bundle["entry"][-1]["resource"]["resourceType"] == "OperationOutcome"
-    assert page.dropped == 3 and len(bundle["entry"]) == 6, "the server's document itself is not changed"
-    assert keep_first_results(bundle, 5).dropped == 0
+    url = httpx.URL("https://epic.example.org/R4/Observation?patient=p")
+
+    def ids(page: Page) -> list[str]:
+        return [e["resource"]["id"] for e in page.bundle["entry"] if "id" in e["resource"]]
+
+    first, second, last = (take_results(bundle, url, skip, 2) for skip in (0, 2, 4))
+    assert (ids(first), ids(second), ids(last)) == (["o0", "o1"], ["o2", "o3"], ["o4"])
+    assert [(p.results, p.skip, p.remaining) for p in (first, second, last)] == [(5, 0, 3), (5, 2, 1), (5, 4, 0)]
+    assert all(p.bundle["entry"][-1]["resource"]["resourceType"] == "OperationOutcome" for p in (first, last))
+    assert len(bundle["entry"]) == 6, "the server's document itself is not changed"
+    whole = take_results(bundle, url, 0, None)
+    assert whole.bundle is bundle and (whole.results, whole.remaining) == (5, 0)
 
 
 @pytest.mark.anyio

@@ -129,8 +129,11 @@ async def test_a_page_that_ignores_count_is_cut_to_what_was_asked_in_compact_and
                                                                    "count": 20, "format": fmt})
             data = result.structured_content
             assert not result.is_error and data["returned"] == 20 and len(data["items"]) == 20
-            assert any("sent 2000 results on one page although 20 were asked for" in w for w in data["warnings"])
+            assert "the server sent 2000 results on one page although 20 were asked for; these are results 1-20" \
+                in data["warnings"][0]
             assert len(result.content[0].text) < 60_000
+        following = await client.call_tool("next_page", {"cursor": data["next_cursor"]})
+        assert [item["id"] for item in following.structured_content["items"]] == [f"o{i}" for i in range(20, 40)]
         await still_answers(client)
 
 

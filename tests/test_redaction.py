@@ -61,8 +61,9 @@ def test_doctor_output_is_redacted() -> None:
 def test_a_paging_cursor_is_not_mistaken_for_a_secret() -> None:
     import httpx
 
-    from epic_mcp.paging import CursorCodec
+    from epic_mcp.paging import CursorCodec, Position
 
     codec = CursorCodec("https://epic.example.org/R4")
-    cursor = codec.encode("Observation", httpx.URL("https://epic.example.org/R4/Observation?page=2"), "eP1", 20)
+    cursor = codec.encode(Position("Observation", httpx.URL("https://epic.example.org/R4/Observation?page=2"), "eP1",
+                                   20))
     assert Redactor().text(cursor) == cursor

@@ -8,6 +8,7 @@ import pytest
 
 from epic_mcp.catalog import CATALOG
 from epic_mcp.render import SPECS, UNTRUSTED, compact, page_text, record_line
+from epic_mcp.results import SearchResult
 
 LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
 PATIENT = {"reference": "Patient/eCamila3", "display": "Camila Lopez"}
@@ -318,8 +319,20 @@ def test_a_page_states_shared_fields_once() -> None:
                       "category": [cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory", "L")],
                       "code": cc(LOINC, "2345-7", "Glucose"), "valueQuantity": qty(100 + i, "mg/dL")})
              for i in range(3)]
-    text = page_text("Observation", 3, items, ["no more"], None)
+    text = page_text(SearchResult(resource_type="Observation", total=3, returned=len(items), items=items,
+                                  warnings=["no more"], next_cursor=None))
     assert text.count("laboratory") == 1 and text.count("Glucose [LOINC 2345-7]") == 1
     assert "every item: status: final | category: laboratory | code: Glucose [LOINC 2345-7]" in text
     for i in range(3):
         assert f"- o{i} | value: {100 + i} mg/dL" in text
+
+
+def test_line_breaks_inside_values_never_split_a_record_over_lines() -> None:
+    patient = {"resourceType": "Patient", "id": "eP1", "address": [{"text": "123 Main St\r\nMadison, WI 53703"}],
+               "name": [{"text": "Ann Lee"}]}
+    observation = {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "Note"},
+                   "note": [{"text": "line one\nline two"}]}
+    for record in (compact(patient), compact(observation)):
+        line = record_line(record)
+        assert "\n" not in line and "\\n" in line
+    assert compact(observation)["note"] == [{UNTRUSTED: "line one\nline two"}], "structured content keeps the text"

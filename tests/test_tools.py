@@ -396,6 +396,7 @@ async def test_records_of_other_patients_are_withheld_when_the_server_ignores_th
     }
     epic.get(f"{EPIC_BASE}/Goal").mock(
         side_effect=lambda request: httpx.Response(200, json=pages[request.url.params.get("_offset", "0")]))
+    epic.get(f"{EPIC_BASE}/Patient/{PATIENT_ID}").respond(200, json=resource("Patient", PATIENT_ID))
     async with Client(server) as client:
         first = (await client.call_tool("search_goals", {"patient_id": PATIENT_ID})).structured_content
         second = (await client.call_tool("next_page", {"cursor": first["next_cursor"]})).structured_content
@@ -404,6 +405,37 @@ async def test_records_of_other_patients_are_withheld_when_the_server_ignores_th
         assert page["total"] is None
         assert any("record(s) of other patients" in w for w in page["warnings"])
         assert "eSomeoneElse3" not in json.dumps(page) and "eOther" not in json.dumps(page)
+
+
+async def test_records_under_the_current_id_of_a_patient_named_by_an_older_id_are_hers(server, epic,
+                                                                                      token_route) -> None:
+    old, current = "Tzq4j8Zz14GtEj1vkMR1DfKeTpXPttd5-8DvjtsLBdJsB", "eD.LxhDyX35TntF77l7etUA3"
+    hers = [resource("Condition", f"c{i}", subject={"reference": f"Patient/{current}"}) for i in range(3)]
+    epic.get(f"{EPIC_BASE}/Condition").respond(200, json=searchset(hers, total=3))
+    patient_read = epic.get(f"{EPIC_BASE}/Patient/{old}").respond(200, json=resource("Patient", current, identifier=[
+        {"use": "usual", "type": {"text": "FHIR"}, "value": old,
+         "system": "http://open.epic.com/FHIR/StructureDefinition/patient-dstu2-fhir-id"},
+        {"use": "usual", "type": {"text": "EPI"}, "value": "203675", "system": "urn:oid:1.2.840.114350.1.13.0.1.7.5"}]))
+    page = (await call(server, "search_conditions", {"patient_id": old})).structured_content
+    assert [i["id"] for i in page["items"]] == ["c0", "c1", "c2"] and page["total"] == 3 and not page["warnings"]
+    assert patient_read.call_count == 1, "the Patient is read once, to learn her current id"
+
+
+async def test_a_search_needs_no_patient_read_when_every_record_names_the_patient(server, epic, token_route) -> None:
+    epic.get(f"{EPIC_BASE}/Condition").respond(200, json=searchset(
+        [resource("Condition", "c1", subject={"reference": f"Patient/{PATIENT_ID}"})], total=1))
+    patient_read = epic.get(f"{EPIC_BASE}/Patient/{PATIENT_ID}").respond(200, json=resource("Patient", PATIENT_ID))
+    assert not (await call(server, "search_conditions", {"patient_id": PATIENT_ID})).is_error
+    assert patient_read.call_count == 0
+
+
+async def test_records_of_another_type_are_withheld(server, epic, token_route) -> None:
+    epic.get(f"{EPIC_BASE}/Condition").respond(200, json=searchset(
+        [resource("Condition", "c1", subject={"reference": f"Patient/{PATIENT_ID}"}),
+         resource("Observation", "o1", subject={"reference": f"Patient/{PATIENT_ID}"})], total=2))
+    page = (await call(server, "search_conditions", {"patient_id": PATIENT_ID})).structured_content
+    assert [i["id"] for i in page["items"]] == ["c1"]
+    assert "the server returned 1 record(s) that are not Condition; they were withheld" in page["warnings"]
 
 
 async def test_status_read_first_in_a_session_asks_the_server(server, epic, token_route) -> None:
@@ -437,3 +469,40 @@ async def test_argument_mistakes_are_one_short_line_naming_the_argument_and_the_
                                                                                 f"{message}")
     assert "\n" not in text and "pydantic" not in text and "validation error" not in text
     assert len(epic.calls) == 0, "nothing is sent for a mistaken call"
+
+
+# Pages and totals as Epic sends them ------------------------------------------------------------------------
+
+def vitals(count: int, start: int = 0) -> list[dict[str, Any]]:
+    return [resource("Observation", f"eVital{i}", status="final", subject={"reference": f"Patient/{PATIENT_ID}"},
+                     code={"text": "Pulse"}, valueQuantity={"value": 60 + i % 30, "unit": "/min"})
+            for i in range(start, start + count)]
+
+
+async def test_a_page_size_in_bundle_total_is_never_shown_as_the_count(server, epic, token_route) -> None:
+    page_two = f"{EPIC_BASE}/Observation?sessionID=16-ABC&page=2"
+    epic.get(f"{EPIC_BASE}/Observation").mock(side_effect=lambda request: httpx.Response(200, json=searchset(
+        vitals(50) if "sessionID" not in str(request.url) else vitals(7, 50),
+        total=50 if "sessionID" not in str(request.url) else 7,
+        next_url=page_two if "sessionID" not in str(request.url) else None)))
+    async with Client(server) as client:
+        first = await client.call_tool("search_observations", {"patient_id": PATIENT_ID, "category": "vital-signs"})
+        seen = [item["id"] for item in first.structured_content["items"]]
+        assert (first.structured_content["total"], first.structured_content["total_at_least"]) == (None, 50)
+        assert "total at least 50;" in first.content[0].text and "total 50" not in first.content[0].text
+        page, calls = first, 1
+        while page.structured_content["next_cursor"]:
+            page = await client.call_tool("next_page", {"cursor": page.structured_content["next_cursor"]})
+            seen += [item["id"] for item in page.structured_content["items"]]
+            calls += 1
+    assert seen == [f"eVital{i}" for i in range(57)], "every result once, in order, 20 at a time"
+    assert calls == 4 and page.structured_content["total"] == 57, "on the last page the count is exact"
+
+
+async def test_count_only_never_presents_a_page_size_as_the_count(server, epic, token_route) -> None:
+    epic.get(f"{EPIC_BASE}/Observation").respond(200, json=searchset(
+        vitals(1000), total=1000, next_url=f"{EPIC_BASE}/Observation?sessionID=16-ABC&page=2"))
+    result = await call(server, "search_observations", {"patient_id": PATIENT_ID, "category": "vital-signs",
+                                                        "count_only": True})
+    assert result.structured_content["total"] is None and result.structured_content["total_at_least"] == 1000
+    assert result.content[0].text.startswith("Observation count: at least 1000")

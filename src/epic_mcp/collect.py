@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 
 from .fhir_client import FhirClient
-from .results import bundle_parts, only_patient
+from .guard import PatientGuard
+from .results import FOREIGN_NEXT_LINK, bundle_parts
 
 PAGE_SIZE = 100
 MAX_PAGES = 5
@@ -21,25 +22,31 @@ ABNORMAL_FLAGS = {"H", "HH", "HU", "L", "LL", "LU", "A", "AA", ">", "<", "POS", 
 class Collected:
     items: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
+    warnings: list[str] = field(default_factory=list)
 
 
 async def collect(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str, str]], patient_id: str,
                   max_pages: int = MAX_PAGES) -> Collected:
-    """Up to `max_pages` pages of one patient's search; next links are followed only under the FHIR base."""
-    page = await fhir.search(resource_type, [*params, ("_count", str(PAGE_SIZE))], PAGE_SIZE)
+    """Up to `max_pages` whole pages of one patient's search, through the patient guard; next links are followed
+    only under the FHIR base. `complete` says whether every page was read."""
+    guard = PatientGuard(fhir, patient_id)
+    page = await fhir.search(resource_type, [*params, ("_count", str(PAGE_SIZE))], None)
     result = Collected()
     for number in range(max_pages):
         items, _, _, next_link = bundle_parts(page.bundle)
-        result.items += only_patient(items, patient_id)[0]
-        if page.dropped:
-            result.complete = False
+        result.items += await guard.keep(items, resource_type)
         if next_link is None:
-            return result
+            break
         url = httpx.URL(next_link)
-        if not fhir.contains(url) or number == max_pages - 1:
+        if not fhir.contains(url):
             result.complete = False
-            return result
-        page = await fhir.follow(url, resource_type, PAGE_SIZE)
+            result.warnings.append(FOREIGN_NEXT_LINK)
+            break
+        if number == max_pages - 1:
+            result.complete = False
+            break
+        page = await fhir.follow(url, resource_type, None)
+    result.warnings += guard.warnings(resource_type)
     return result
 
 

@@ -40,6 +40,7 @@ class FhirErrorKind(StrEnum):
     UNREACHABLE = "unreachable"
     INVALID_RESPONSE = "invalid_response"
     REFUSED = "refused"
+    UNSUPPORTED = "unsupported"
 
 
 class FhirError(EpicMcpError):

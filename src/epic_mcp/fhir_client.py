@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .errors import FhirError, FhirErrorKind, TokenError
-from .outcome import EPIC_INVALID_ID, EPIC_MESSAGES, is_error_outcome, outcome_codes, outcome_messages
+from .outcome import EPIC_INVALID_ID, EPIC_MESSAGES, error_text, is_error_outcome, outcome_codes
 from .settings import Settings
 from .token import BearerAuth, TokenManager
 from .urls import is_within_base
@@ -73,31 +73,43 @@ def nesting_depth_exceeds(document: Any, limit: int) -> bool:
 
 @dataclass
 class Page:
-    """A searchset Bundle, cut to the number of results asked for whatever the server sent."""
+    """One page of search results as the server sent it, cut to the results asked for.
+
+    `results` counts the results the server put on this page; `skip` of them were shown by earlier calls and
+    `remaining` are left after this cut, for the next call (a server that ignores _count sends more than asked)."""
 
     bundle: dict[str, Any]
-    dropped: int = 0  # results the server sent beyond the limit: not shown, and beyond reach of its next link
+    url: httpx.URL
+    results: int = 0
+    skip: int = 0
+    remaining: int = 0
 
 
-def keep_first_results(bundle: dict[str, Any], limit: int) -> Page:
-    """Keep outcome entries and the first `limit` results: a server that ignores _count cannot flood the answer."""
+def _is_outcome(entry: Any) -> bool:
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    search = entry.get("search") if isinstance(entry, dict) else None
+    return (isinstance(search, dict) and search.get("mode") == "outcome") or (
+        isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome")
+
+
+def take_results(bundle: dict[str, Any], url: httpx.URL, skip: int = 0, limit: int | None = None) -> Page:
+    """Outcome entries and results skip+1 .. skip+limit: whatever a server sends, an answer holds no more than
+    was asked for, and the rest of the page stays reachable."""
     entries = bundle.get("entry")
     if not isinstance(entries, list):
-        return Page(bundle)
-    kept, results = [], 0
+        return Page(bundle, url)
+    results = sum(1 for entry in entries if not _is_outcome(entry))
+    if limit is None and not skip:
+        return Page(bundle, url, results)
+    end = results if limit is None else skip + limit
+    kept, index = [], 0
     for entry in entries:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        search = entry.get("search") if isinstance(entry, dict) else None
-        is_outcome = (isinstance(search, dict) and search.get("mode") == "outcome") or (
-            isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome")
-        if not is_outcome:
-            results += 1
-            if results > limit:
+        if not _is_outcome(entry):
+            index += 1
+            if not skip < index <= end:
                 continue
         kept.append(entry)
-    if results <= limit:
-        return Page(bundle)
-    return Page({**bundle, "entry": kept}, dropped=results - limit)
+    return Page({**bundle, "entry": kept}, url, results, skip, max(0, results - end))
 
 
 class AnswerGate:
@@ -178,29 +190,32 @@ class FhirClient:
         return "/".join([below[0], *("*" for _ in below[1:])])
 
     async def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
-        document, _ = await self._document(self.url_for(resource_type, resource_id), resource_type, "read")
-        return document
+        return await self._document(self.url_for(resource_type, resource_id), resource_type, "read")
 
-    async def search(self, resource_type: str, params: Sequence[tuple[str, str]], limit: int) -> Page:
-        """One page of a search, at most `limit` results."""
-        return await self.follow(self.url_for(resource_type), resource_type, limit, params=params)
+    async def search(self, resource_type: str, params: Sequence[tuple[str, str]], limit: int | None) -> Page:
+        """The first page of a search, at most `limit` results (None: the whole page)."""
+        url = self.url_for(resource_type).copy_merge_params(tuple(params))
+        return await self.follow(url, resource_type, limit)
 
-    async def follow(self, url: httpx.URL, resource_type: str, limit: int, *,
-                     params: Sequence[tuple[str, str]] | None = None) -> Page:
-        """A search page by URL (a next link under the base), at most `limit` results."""
-        document, dropped = await self._document(url, resource_type, "search", params=params, limit=limit)
-        return Page(document, dropped)
+    async def follow(self, url: httpx.URL, resource_type: str, limit: int | None, skip: int = 0) -> Page:
+        """A search page by URL (a next link under the base): results skip+1 .. skip+limit of it."""
+        async with self._gate.answer() as slot:
+            status, _, body = await self._fetch(url, None, slot)
+            document = self._interpret(status, body, resource_type, "search")
+            del body
+            page = take_results(document, url, skip, limit)
+        self._check_depth(page.bundle)
+        return page
 
     async def metadata(self) -> dict[str, Any]:
         # Epic asks for Epic-Client-ID on metadata calls: customers may route endpoints per client.
         headers = {"Epic-Client-ID": self._client_id} if self._client_id else None
-        document, _ = await self._document(self.url_for("metadata"), "CapabilityStatement", "read", headers=headers)
-        return document
+        return await self._document(self.url_for("metadata"), "CapabilityStatement", "read", headers=headers)
 
     async def fetch_binary(self, url: httpx.URL) -> tuple[bytes, str | None]:
         """A Binary's content and type, whether the server sends a FHIR Binary or the content itself."""
         async with self._gate.answer() as slot:
-            status, headers, body = await self._fetch(url, None, None, slot)
+            status, headers, body = await self._fetch(url, None, slot)
             content_type = headers.get("content-type", "")
             if status == 200 and "json" not in content_type:
                 return body, content_type.split(";")[0].strip() or None
@@ -210,37 +225,28 @@ class FhirClient:
         except (ValueError, TypeError):
             raise FhirError(FhirErrorKind.INVALID_RESPONSE, "the Binary's data is not valid base64") from None
 
-    async def _document(
-        self,
-        url: httpx.URL,
-        resource_type: str,
-        interaction: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-        limit: int | None = None,
-    ) -> tuple[dict[str, Any], int]:
-        """The parsed answer (a searchset cut to `limit` results) and how many results were cut."""
+    async def _document(self, url: httpx.URL, resource_type: str, interaction: str, *,
+                        headers: dict[str, str] | None = None) -> dict[str, Any]:
         async with self._gate.answer() as slot:
-            status, _, body = await self._fetch(url, params, headers, slot)
+            status, _, body = await self._fetch(url, headers, slot)
             document = self._interpret(status, body, resource_type, interaction)
-            del body
-            page = keep_first_results(document, limit) if limit is not None else Page(document)
-        if nesting_depth_exceeds(page.bundle, MAX_JSON_DEPTH):
+        self._check_depth(document)
+        return document
+
+    @staticmethod
+    def _check_depth(document: Any) -> None:
+        if nesting_depth_exceeds(document, MAX_JSON_DEPTH):
             raise FhirError(FhirErrorKind.INVALID_RESPONSE, f"the FHIR server's answer nests deeper than "
                             f"{MAX_JSON_DEPTH} levels, which no FHIR resource does; it was not used")
-        return page.bundle, page.dropped
 
-    async def _fetch(
-        self, url: httpx.URL, params: Sequence[tuple[str, str]] | None, headers: dict[str, str] | None,
-        slot: AnswerSlot,
-    ) -> tuple[int, httpx.Headers, bytes]:
+    async def _fetch(self, url: httpx.URL, headers: dict[str, str] | None,
+                     slot: AnswerSlot) -> tuple[int, httpx.Headers, bytes]:
         """One GET under the base, with the concurrency bound and retries for 429/502/503/504."""
         if not self.contains(url):
             raise FhirError(FhirErrorKind.REFUSED, "refused a URL outside the configured FHIR base URL")
         async with self._limit:
             for attempt in range(MAX_RETRIES + 1):
-                status, response_headers, body = await self._send(url, params, headers, slot)
+                status, response_headers, body = await self._send(url, headers, slot)
                 if status in RETRY_STATUSES and attempt < MAX_RETRIES:
                     delay = retry_after_seconds(httpx.Response(status, headers=response_headers), attempt)
                     logger.info("FHIR server answered HTTP %d; retrying in %.1fs", status, delay)
@@ -249,11 +255,9 @@ class FhirClient:
                 return status, response_headers, body
         raise AssertionError("unreachable")
 
-    async def _send(
-        self, url: httpx.URL, params: Sequence[tuple[str, str]] | None, headers: dict[str, str] | None,
-        slot: AnswerSlot,
-    ) -> tuple[int, httpx.Headers, bytes]:
-        request = self._http.build_request("GET", url, params=list(params) if params else None, headers=headers)
+    async def _send(self, url: httpx.URL, headers: dict[str, str] | None,
+                    slot: AnswerSlot) -> tuple[int, httpx.Headers, bytes]:
+        request = self._http.build_request("GET", url, headers=headers)
         started = time.perf_counter()
         try:
             response = await self._http.send(request, stream=True)
@@ -300,16 +304,23 @@ class FhirClient:
                 raise FhirError(FhirErrorKind.INVALID_RESPONSE,
                                 "the FHIR server answered with something that is not a FHIR JSON resource", status)
             if document["resourceType"] == "OperationOutcome" and is_error_outcome(document):
-                raise FhirError(FhirErrorKind.BAD_REQUEST, self._outcome_text(document, "the request failed"), status)
+                raise FhirError(FhirErrorKind.BAD_REQUEST, error_text(document, "the request failed"), status)
             return document
         raise self._failure(status, document, resource_type, interaction)
 
-    @staticmethod
-    def _outcome_text(document: Any, fallback: str) -> str:
-        return "; ".join(outcome_messages(document)) or fallback
-
     def _failure(self, status: int, document: Any, resource_type: str, interaction: str) -> FhirError:
         codes = outcome_codes(document)
+        is_outcome = isinstance(document, dict) and document.get("resourceType") == "OperationOutcome"
+        if status == 404 and not is_outcome and interaction == "search":
+            # A search never 404s for lack of results; a 404 without an OperationOutcome (Epic's is an IIS HTML
+            # page) comes from the web server in front of the FHIR server: the endpoint itself is missing.
+            return FhirError(FhirErrorKind.UNSUPPORTED, f"this FHIR server does not offer {resource_type} search "
+                             "(HTTP 404 from the web server, not a FHIR answer): the API is not enabled on this Epic "
+                             "instance or for this app", status)
+        if status == 404 and not is_outcome:
+            return FhirError(FhirErrorKind.NOT_FOUND, f"no {resource_type} with that id (check the id, or find it with "
+                             f"a search); a 404 without a FHIR answer can also mean this server does not offer "
+                             f"{resource_type} read", status)
         if status == 404 or (status == 400 and codes & EPIC_INVALID_ID):
             what = "no such resource" if interaction == "search" else f"no {resource_type} with that id"
             return FhirError(FhirErrorKind.NOT_FOUND, f"{what} (check the id, or find it with a search)", status)
@@ -331,5 +342,5 @@ class FhirClient:
                              "followed so the access token stays on the configured server", status)
         if status == 400 or status == 422:
             return FhirError(FhirErrorKind.BAD_REQUEST, "the FHIR server rejected the request: "
-                             + self._outcome_text(document, f"HTTP {status}"), status)
+                             + error_text(document, f"HTTP {status}"), status)
         return FhirError(FhirErrorKind.INVALID_RESPONSE, f"unexpected HTTP {status} from the FHIR server", status)

@@ -41,25 +41,46 @@ def outcome_codes(outcome: Any) -> set[str]:
     return codes
 
 
+SEVERITY_ORDER = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
+MAX_ERROR_TEXT = 300
+
+
 def _issue_text(issue: dict[str, Any]) -> str:
+    """The specific reason (diagnostics) when there is one, else the generic text of the issue's code."""
     details = issue.get("details")
     text = details.get("text") if isinstance(details, dict) else None
     diagnostics = issue.get("diagnostics")
-    parts = [p for p in (text, diagnostics) if isinstance(p, str) and p.strip()]
+    for part in (diagnostics, text):
+        if isinstance(part, str) and part.strip():
+            return " ".join(part.split())
     code = issue.get("code")
-    return " - ".join(dict.fromkeys(parts)) or (f"issue code {code}" if isinstance(code, str) else "no details")
+    return f"issue code {code}" if isinstance(code, str) else "no details"
+
+
+def _severity(issue: dict[str, Any]) -> int:
+    return SEVERITY_ORDER.get(str(issue.get("severity")), len(SEVERITY_ORDER))
+
+
+def error_text(outcome: Any, fallback: str) -> str:
+    """Why a request failed, in one short line: the error and fatal issues first (Epic often leads with a
+    harmless notice such as 'Unknown parameter ... ignored'), notices only when nothing worse was said."""
+    issues = sorted(_issues(outcome), key=_severity)
+    worst = [i for i in issues if _severity(i) <= SEVERITY_ORDER["error"]] or issues
+    text = "; ".join(dict.fromkeys(_message(i) for i in worst)) or fallback
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1].rstrip() + "…"
+
+
+def _message(issue: dict[str, Any]) -> str:
+    codes = outcome_codes({"resourceType": "OperationOutcome", "issue": [issue]})
+    known = next((EPIC_MESSAGES[c] for c in sorted(codes) if c in EPIC_MESSAGES), None)
+    if codes & {EPIC_NO_RESULTS}:
+        known = "no results"
+    return (known or redact(_issue_text(issue)))[:MAX_TEXT]
 
 
 def outcome_messages(outcome: Any) -> list[str]:
-    """One short line per issue: Epic's meaning when the code is known, else the server's text."""
-    lines = []
-    for issue in _issues(outcome):
-        codes = outcome_codes({"resourceType": "OperationOutcome", "issue": [issue]})
-        known = next((EPIC_MESSAGES[c] for c in sorted(codes) if c in EPIC_MESSAGES), None)
-        if codes & {EPIC_NO_RESULTS}:
-            known = "no results"
-        lines.append((known or redact(_issue_text(issue)))[:MAX_TEXT])
-    return lines
+    """One short line per issue, worst first: Epic's meaning when the code is known, else the server's text."""
+    return [_message(issue) for issue in sorted(_issues(outcome), key=_severity)]
 
 
 def is_error_outcome(outcome: Any) -> bool:

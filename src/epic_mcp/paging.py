@@ -7,11 +7,11 @@ import hashlib
 import hmac
 import json
 import secrets
+from dataclasses import dataclass
 
 import httpx
 
 from .urls import is_within_base
-
 
 # Not '.': a signed JSON payload joined by a dot is shaped like a JWT, which the redaction rule removes on the way out.
 SEPARATOR = "~"
@@ -29,8 +29,21 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a search continues: a page URL under the base, how many of its results were already shown (`skip`,
+    when a server sent more than asked), and how many results came on earlier pages (`seen`, for totals)."""
+
+    resource_type: str
+    url: httpx.URL
+    patient_id: str | None
+    limit: int
+    skip: int = 0
+    seen: int = 0
+
+
 class CursorCodec:
-    """Signs (resource type, next-page path, patient scope) with a per-process key; no host in the cursor."""
+    """Signs a Position with a per-process key; the cursor holds a path, never a host."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
         self._base = httpx.URL(base_url.rstrip("/") + "/")
@@ -39,15 +52,15 @@ class CursorCodec:
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
 
-    def encode(self, resource_type: str, next_url: httpx.URL, patient_id: str | None, limit: int) -> str:
-        if not is_within_base(next_url, self._base):
+    def encode(self, position: Position) -> str:
+        if not is_within_base(position.url, self._base):
             raise InvalidCursor("next link is outside the FHIR base")
-        payload = json.dumps({"t": resource_type, "p": next_url.raw_path.decode("ascii"), "pt": patient_id,
-                              "n": limit}, separators=(",", ":")).encode()
+        payload = json.dumps({"t": position.resource_type, "p": position.url.raw_path.decode("ascii"),
+                              "pt": position.patient_id, "n": position.limit, "s": position.skip,
+                              "c": position.seen}, separators=(",", ":")).encode()
         return f"{_b64(payload)}{SEPARATOR}{_b64(self._sign(payload))}"
 
-    def decode(self, cursor: str) -> tuple[str, httpx.URL, str | None, int]:
-        """(resource type, next-page URL, the patient the search was scoped to, results per page)."""
+    def decode(self, cursor: str) -> Position:
         try:
             body, signature = cursor.split(SEPARATOR)
             payload = _unb64(body)
@@ -61,4 +74,4 @@ class CursorCodec:
         url = self._base.copy_with(raw_path=data["p"].encode("ascii"))
         if not is_within_base(url, self._base):
             raise InvalidCursor("this cursor does not lead to the configured FHIR server; run the search again")
-        return data["t"], url, data.get("pt"), int(data["n"])
+        return Position(data["t"], url, data.get("pt"), int(data["n"]), int(data["s"]), int(data["c"]))

@@ -13,7 +13,8 @@ class SearchResult(BaseModel):
     """One page of search results."""
 
     resource_type: str
-    total: int | None = Field(description="All matches, if the server says.")
+    total: int | None = Field(description="All matches, when known: never a page size presented as a count.")
+    total_at_least: int | None = Field(None, description="When the total is unknown: at least this many match.")
     returned: int
     items: list[dict[str, Any]] = Field(description="Compact records, or FHIR with format=raw.")
     warnings: list[str]
@@ -27,6 +28,9 @@ class ReadResult(BaseModel):
     id: str
     resource: dict[str, Any] = Field(description="Compact record, or FHIR with format=raw.")
 
+
+FOREIGN_NEXT_LINK = ("the server's next-page link pointed outside the configured FHIR server, so it was not "
+                     "followed; narrow the search instead")
 
 # Elements the FHIR `patient` search parameter follows, for the types the catalog searches by patient.
 PATIENT_LINKS = ("subject", "patient", "beneficiary")
@@ -48,12 +52,6 @@ def linked_patients(resource: dict[str, Any]) -> set[str]:
     return {pid for pid in map(_patient_id, links) if pid}
 
 
-def only_patient(items: list[dict[str, Any]], patient_id: str) -> tuple[list[dict[str, Any]], int]:
-    """Drop items that belong to another patient (a server that ignored the filter); returns how many."""
-    kept = [item for item in items if not (linked := linked_patients(item)) or patient_id in linked]
-    return kept, len(items) - len(kept)
-
-
 def ignored_parameters(bundle: dict[str, Any], sent: list[tuple[str, str]]) -> set[str]:
     """Parameters we sent that the Bundle's self link leaves out: FHIR servers list the ones they used."""
     links = bundle.get("link")
@@ -64,6 +62,21 @@ def ignored_parameters(bundle: dict[str, Any], sent: list[tuple[str, str]]) -> s
         return set()
     used = {pair.split("=", 1)[0].split(":")[0] for pair in self_url.split("?", 1)[1].split("&")}
     return {name for name, _ in sent if not name.startswith("_") and name not in used}
+
+
+def reported_total(server_total: int | None, seen: int, results: int, more_pages: bool) -> tuple[int | None,
+                                                                                                 int | None]:
+    """(total, at least) from what a server reported, `seen` results on earlier pages and `results` on this one.
+
+    Epic puts the page's own size in Bundle.total on a paged search (a 1,000-entry page says total 1000 and has a
+    next link): a total equal to this page's results while more pages follow is a page size, not a count. On the
+    last page the count is exact however the server reported it."""
+    if not more_pages:
+        return (server_total if server_total is not None and server_total >= seen + results else seen + results,
+                None)
+    if server_total is not None and server_total > seen + results:
+        return server_total, None
+    return None, seen + results
 
 
 def bundle_parts(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], int | None, str | None]:

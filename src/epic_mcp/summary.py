@@ -81,6 +81,7 @@ class SummarySection(BaseModel):
                                                     "active_orders.")
     found: int = Field(description="How many records the server returned for this section before selection.")
     complete: bool = Field(description="False when more records existed than the summary reads.")
+    warnings: list[str] = Field(description="What was withheld or not followed, and why.")
 
 
 class PatientSummary(BaseModel):
@@ -102,7 +103,7 @@ async def _section(fhir: FhirClient, section: Section, patient_id: str, today: d
             record["active_orders"] = resource["_active_orders"]
         records.append(record)
     return SummarySection(name=section.name, title=section.title, items=records, found=len(found.items),
-                          complete=found.complete and len(found.items) <= section.limit)
+                          complete=found.complete and len(found.items) <= section.limit, warnings=found.warnings)
 
 
 async def patient_summary(fhir: FhirClient, patient_id: str, today: date) -> PatientSummary:
@@ -145,6 +146,7 @@ def summary_text(summary: PatientSummary) -> str:
     for section in summary.sections:
         more = "" if section.complete else f"; more on file than shown, {section.found} read"
         lines.append(f"## {section.title}: {len(section.items)} shown{more}")
+        lines += [f"warning: {w}" for w in section.warnings]
         lines += item_lines("", section.items) if section.items else ["- none on file"]
     if summary.unavailable:
         lines.append("## Not available")
@@ -168,6 +170,7 @@ class LatestValues(BaseModel):
     values: list[LatestValue] = Field(description="Newest first.")
     found: int = Field(description="How many results of this code were read.")
     complete: bool = Field(description="False when more results existed than were read.")
+    warnings: list[str] = Field(description="What was withheld or not followed, and why.")
 
 
 async def latest_values(fhir: FhirClient, patient_id: str, code: str, limit: int) -> LatestValues:
@@ -185,18 +188,19 @@ async def latest_values(fhir: FhirClient, patient_id: str, code: str, limit: int
         ))
     name = compact(newest[0]).get("code") if newest else None
     return LatestValues(patient_id=patient_id, code=code, name=name, values=rows, found=len(found.items),
-                        complete=found.complete)
+                        complete=found.complete, warnings=found.warnings)
 
 
 def latest_values_text(result: LatestValues) -> str:
     head = f"{result.name or result.code} for Patient/{result.patient_id}: {len(result.values)} newest of " \
            f"{result.found}{'' if result.complete else '+'} results"
-    lines = [head, "date | value | flag | reference range | id"]
+    lines = [head, *(f"warning: {w}" for w in result.warnings), "date | value | flag | reference range | id"]
     for row in result.values:
         flag = ", ".join(row.interpretation or []) or ("abnormal" if row.abnormal else "")
         lines.append(f"{row.date or '?'} | {_value_text(row.value)} | {flag} | "
                      f"{'; '.join(row.reference_range or [])} | {row.id}")
-    return "\n".join(lines) if result.values else f"{head}\nno results of {result.code} on file"
+    return "\n".join(lines) if result.values else "\n".join([head, *(f"warning: {w}" for w in result.warnings),
+                                                             f"no results of {result.code} on file"])
 
 
 def _value_text(value: Any) -> str:

@@ -12,6 +12,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -23,22 +24,18 @@ from pydantic import BaseModel, Field
 from .catalog import Choice, Operation, Param
 from .errors import EpicMcpError
 from .fhir_client import FhirClient, Page
-from .paging import CursorCodec, InvalidCursor
+from .guard import PatientGuard
+from .paging import CursorCodec, InvalidCursor, Position
 from .render import as_json, compact, page_text, record_line
-from .results import ReadResult, SearchResult, bundle_parts, ignored_parameters, only_patient
+from .results import FOREIGN_NEXT_LINK, ReadResult, SearchResult, bundle_parts, ignored_parameters, reported_total
 from .validation import check_date, check_id, check_value
 
 logger = logging.getLogger(__name__)
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True,
                             destructive_hint=False)
-FOREIGN_NEXT_LINK = ("the server's next-page link pointed outside the configured FHIR server, so it was not "
-                     "followed; narrow the search instead")
-OTHER_PATIENTS = ("the server returned {n} record(s) of other patients (it ignored the patient filter); they "
-                  "were withheld and the total is unknown")
-OVERSIZED_PAGE = ("the server sent {sent} results on one page although {limit} were asked for; only the first "
-                  "{limit} are shown, and the others on that page cannot be reached with next_page: narrow the "
-                  "search (a date range or a code) to see them")
+OVERSIZED_PAGE = ("the server sent {sent} results on one page although {limit} were asked for; these are results "
+                  "{first}-{last} of that page, and next_page continues with the rest")
 
 
 class Runtime:
@@ -83,7 +80,7 @@ def present(resource: dict[str, Any], fmt: str) -> dict[str, Any]:
 def page_result(page: SearchResult, fmt: str) -> CallToolResult:
     if fmt == "raw":
         return tool_result(page)
-    return tool_result(page, page_text(page.resource_type, page.total, page.items, page.warnings, page.next_cursor))
+    return tool_result(page, page_text(page))
 
 
 def contained(name: str, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -121,28 +118,33 @@ async def call_fhir(tool: str, action: Callable[[], Awaitable[T]]) -> T:
     return result
 
 
-def search_page(runtime: Runtime, resource_type: str, page: Page, patient_id: str | None, limit: int,
-                fmt: str = "compact") -> SearchResult:
-    """The envelope for one Bundle: at most `limit` items, and a patient-scoped search never shows another
-    patient's records."""
+async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "compact") -> SearchResult:
+    """The envelope for one page: at most `at.limit` items, the rest of an oversized page and the server's next
+    page reachable by cursor, a total that is a count or said to be a lower bound, and, for a patient-scoped
+    search, never another patient's records."""
     bundle = page.bundle
     if bundle.get("resourceType") != "Bundle":
         raise ToolError("the FHIR server answered a search with something other than a Bundle")
-    items, warnings, total, next_link = bundle_parts(bundle)
-    if page.dropped:
-        warnings.append(OVERSIZED_PAGE.format(sent=len(items) + page.dropped, limit=limit))
-    if patient_id is not None:
-        items, withheld = only_patient(items, patient_id)
-        if withheld:
-            warnings.append(OTHER_PATIENTS.format(n=withheld))
-            total = None
+    items, warnings, server_total, next_link = bundle_parts(bundle)
+    total, at_least = reported_total(server_total, at.seen, page.results, next_link is not None)
+    shown = len(items)
+    guard = PatientGuard(runtime.client(), at.patient_id)
+    items = await guard.keep(items, at.resource_type)
+    warnings += guard.warnings(at.resource_type)
+    if guard.withheld_patients:
+        total, at_least = None, None
     cursor = None
-    if next_link is not None:
+    if page.remaining:
+        warnings.append(OVERSIZED_PAGE.format(sent=page.results, limit=at.limit, first=page.skip + 1,
+                                              last=page.skip + shown))
+        cursor = runtime.cursors.encode(replace(at, url=page.url, skip=page.skip + at.limit))
+    elif next_link is not None:
         try:
-            cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link), patient_id, limit)
+            cursor = runtime.cursors.encode(replace(at, url=httpx.URL(next_link), skip=0,
+                                                    seen=at.seen + page.results))
         except (InvalidCursor, httpx.InvalidURL):
             warnings.append(FOREIGN_NEXT_LINK)
-    return SearchResult(resource_type=resource_type, total=total, returned=len(items),
+    return SearchResult(resource_type=at.resource_type, total=total, total_at_least=at_least, returned=len(items),
                         items=[present(item, fmt) for item in items], warnings=warnings, next_cursor=cursor)
 
 
@@ -256,11 +258,13 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 raise ToolError(str(exc)) from None
             if arguments["count_only"]:
                 return await count_matches(runtime, op, query)
-            limit = arguments.get("count") or runtime.page_size
-            page = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query, limit))
-            scope = arguments.get("patient_id") if op.resource != "Patient" else None
+            url = runtime.client().url_for(op.resource).copy_merge_params(tuple(query))
+            at = Position(op.resource, url,
+                          arguments.get("patient_id") if op.resource != "Patient" else None,
+                          arguments.get("count") or runtime.page_size)
+            page = await call_fhir(op.tool, lambda: runtime.client().follow(at.url, op.resource, at.limit))
             fmt = arguments["format"]
-            return page_result(search_page(runtime, op.resource, page, scope, limit, fmt), fmt)
+            return page_result(await search_page(runtime, page, at, fmt), fmt)
 
     handler.__name__ = op.tool
     handler.__doc__ = description(op)
@@ -271,26 +275,31 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
 
 
 async def count_matches(runtime: Runtime, op: Operation, query: list[tuple[str, str]]) -> CallToolResult:
-    """How many match, by _summary=count (else the total of a one-item page); unknown is said, not guessed."""
+    """How many match, by _summary=count (else the total of a one-item page); unknown is said, not guessed, and
+    a page size is never presented as a count."""
     filters = [(name, value) for name, value in query if name != "_count"]
     warnings: list[str] = []
-    total = None
+    total = at_least = None
     for extra in ([("_summary", "count")], [("_count", "1")]):
         found = await call_fhir(op.tool, functools.partial(runtime.client().search, op.resource, filters + extra, 1))
-        bundle = found.bundle
-        ignored = ignored_parameters(bundle, filters)
+        ignored = ignored_parameters(found.bundle, filters)
         if ignored:
             warnings = [f"the server ignored {', '.join(sorted(ignored))}, so its total would count other "
                         "records; the count is unknown"]
             break
-        total = bundle_parts(bundle)[2]
-        if total is not None:
+        _, _, server_total, next_link = bundle_parts(found.bundle)
+        if server_total is not None:
+            total, at_least = reported_total(server_total, 0, found.results, next_link is not None)
             break
-    if total is None and not warnings:
+    if at_least is not None:
+        warnings.append(f"the server reported the size of one page ({at_least}), not a count; at least {at_least} "
+                        "match: page through the search to count them all")
+    elif total is None and not warnings:
         warnings.append("the server did not report a total; page through the search to count")
-    result = SearchResult(resource_type=op.resource, total=total, returned=0, items=[], warnings=warnings,
-                          next_cursor=None)
-    text = f"{op.resource} count: {total if total is not None else 'unknown'}"
+    result = SearchResult(resource_type=op.resource, total=total, total_at_least=at_least, returned=0, items=[],
+                          warnings=warnings, next_cursor=None)
+    count = total if total is not None else (f"at least {at_least}" if at_least is not None else "unknown")
+    text = f"{op.resource} count: {count}"
     return tool_result(result, "\n".join([text, *(f"warning: {w}" for w in warnings)]))
 
 
@@ -301,10 +310,11 @@ def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]
     ) -> Annotated[CallToolResult, SearchResult]:
         """Continue any search: returns the next page of the search that gave this cursor."""
         try:
-            resource_type, url, patient_id, limit = runtime.cursors.decode(cursor)
+            at = runtime.cursors.decode(cursor)
         except InvalidCursor as exc:
             raise ToolError(str(exc)) from None
-        page = await call_fhir("next_page", lambda: runtime.client().follow(url, resource_type, limit))
-        return page_result(search_page(runtime, resource_type, page, patient_id, limit, format), format)
+        page = await call_fhir("next_page", lambda: runtime.client().follow(at.url, at.resource_type, at.limit,
+                                                                           at.skip))
+        return page_result(await search_page(runtime, page, at, format), format)
 
     return next_page

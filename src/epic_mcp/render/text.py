@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..results import SearchResult
 from .datatypes import UNTRUSTED, _qty
 
 
 def inline(value: Any) -> str:
     if isinstance(value, dict):
         if set(value) == {UNTRUSTED}:
-            return f"<patient-text>{value[UNTRUSTED]}</patient-text>"
+            return f"<patient-text>{one_line(str(value[UNTRUSTED]))}</patient-text>"
         if "value" in value and set(value) <= {"value", "unit", "comparator"}:
             return _qty(value)
         if "code" in value:  # a component: 'code: value (interpretation; ref range)'
@@ -24,7 +25,12 @@ def inline(value: Any) -> str:
         return "; ".join(inline(v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return one_line(str(value))
+
+
+def one_line(text: str) -> str:
+    """Line breaks inside a value (Epic's address.text, comments) as a visible \\n: one line per record, always."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
 
 
 def record_line(record: dict[str, Any]) -> str:
@@ -37,14 +43,14 @@ def as_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def page_text(resource_type: str, total: int | None, items: list[dict[str, Any]], warnings: list[str],
-              next_cursor: str | None) -> str:
+def page_text(page: SearchResult) -> str:
     """A compact search page for the model: a header, fields every item shares said once, one line per item."""
-    lines = [f"{resource_type} search: {len(items)} on this page, total "
-             f"{total if total is not None else 'unknown'}"
-             + (f"; more with next_page(cursor={next_cursor!r})" if next_cursor else "; no more pages")]
-    lines += [f"warning: {w}" for w in warnings]
-    return "\n".join(lines + item_lines(resource_type, items))
+    total = (page.total if page.total is not None
+             else f"at least {page.total_at_least}" if page.total_at_least is not None else "unknown")
+    lines = [f"{page.resource_type} search: {len(page.items)} on this page, total {total}"
+             + (f"; more with next_page(cursor={page.next_cursor!r})" if page.next_cursor else "; no more pages")]
+    lines += [f"warning: {w}" for w in page.warnings]
+    return "\n".join(lines + item_lines(page.resource_type, page.items))
 
 
 def item_lines(resource_type: str, items: list[dict[str, Any]]) -> list[str]:
