@@ -197,7 +197,7 @@ FIXTURES: dict[str, tuple[dict[str, Any], list[str]]] = {
                                                   "doseAndRate": [{"doseQuantity": qty(500, "mg")}]}],
                            "dispenseRequest": {"numberOfRepeatsAllowed": 3, "quantity": qty(60)}},
                           ["active", "order", "metformin 500 MG Oral Tablet [RxNorm 860975]", "contained Medication",
-                           "2026-02-01", "Dr Ann Smith", "Take 1 tablet twice daily", "2 time(s) per 1 d",
+                           "2026-02-01", "Dr Ann Smith", "Take 1 tablet twice daily", "2 time(s) per day",
                            "Oral route", "500 mg", "refills: 3", "dispense_quantity: 60"]),
     "Medication": ({"resourceType": "Medication", "id": "med2",
                     "code": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "861007", "metformin 500 MG"),
@@ -336,3 +336,82 @@ def test_line_breaks_inside_values_never_split_a_record_over_lines() -> None:
         line = record_line(record)
         assert "\n" not in line and "\\n" in line
     assert compact(observation)["note"] == [{UNTRUSTED: "line one\nline two"}], "structured content keeps the text"
+
+
+# Code systems: pinned to the HL7 OID registry and the systems' own URLs, not to the table under test ------------
+
+@pytest.mark.parametrize(("system", "code", "label"), [
+    ("urn:oid:2.16.840.1.113883.6.1", "4548-4", "LOINC"), ("http://loinc.org", "4548-4", "LOINC"),
+    ("urn:oid:2.16.840.1.113883.6.96", "43396009", "SNOMED"), ("urn:oid:2.16.840.1.113883.6.12", "83036", "CPT"),
+    ("urn:oid:2.16.840.1.113883.6.88", "860975", "RxNorm"), ("urn:oid:2.16.840.1.113883.6.90", "E11.9", "ICD-10-CM"),
+    ("urn:oid:2.16.840.1.113883.6.3", "E11", "ICD-10"), ("urn:oid:2.16.840.1.113883.6.103", "250.00", "ICD-9-CM"),
+    ("urn:oid:2.16.840.1.113883.12.292", "08", "CVX"), ("urn:oid:2.16.840.1.113883.6.69", "0093-1048", "NDC"),
+    ("urn:oid:2.16.840.1.113883.4.6", "1234567893", "NPI"), ("urn:oid:2.16.840.1.113883.6.285", "J1100", "HCPCS"),
+    ("urn:oid:2.16.840.1.113883.6.8", "mg", "UCUM"), ("http://www.ama-assn.org/go/cpt", "83036", "CPT"),
+    ("urn:oid:1.2.840.114350.1.13.0.1.7.2.696580", "1696", "Epic"),
+    ("http://open.epic.com/FHIR/StructureDefinition/observation-flowsheet-id", "tBdNY", "Epic"),
+    ("urn:oid:1.2.392.200119.4.504", "3D010", "OID 1.2.392.200119.4.504"),
+    ("http://jpfhir.jp/fhir/core/CodeSystem/JP_JLAC10", "3D010", "JP_JLAC10"),
+])
+def test_every_code_outside_hl7s_own_vocabularies_keeps_its_code_and_a_short_label(system: str, code: str,
+                                                                                   label: str) -> None:
+    rendered = record_line(compact({"resourceType": "Observation", "id": "o", "code": {
+        "coding": [{"system": system, "code": code, "display": "Some test"}]}}))
+    assert f"Some test [{label} {code}]" in rendered
+
+
+def test_hl7s_own_vocabularies_show_their_display_alone() -> None:
+    severity = cc("http://terminology.hl7.org/CodeSystem/v3-ActCode", "SEV", "Severe")
+    rendered = record_line(compact({"resourceType": "Condition", "id": "c", "code": {"text": "Diabetes"},
+                                    "severity": severity}))
+    assert "severity: Severe" in rendered and "SEV" not in rendered
+
+
+# Facts a clinician would cite, in compact form --------------------------------------------------------------------
+
+def test_infusion_rate_weekly_frequency_and_course_of_therapy_are_kept() -> None:
+    order = {"resourceType": "MedicationRequest", "id": "mr", "status": "active", "intent": "order",
+             "medicationCodeableConcept": {"text": "alendronate 70 MG tablet"},
+             "courseOfTherapyType": cc("http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy",
+                                       "continuous", "Continuous long term therapy"),
+             "dosageInstruction": [
+                 {"timing": {"code": {"text": "0700"}, "repeat": {"frequency": 1, "period": 1, "periodUnit": "wk",
+                                                                  "dayOfWeek": ["sun"]}},
+                  "doseAndRate": [{"doseQuantity": qty(70, "mg")}]},
+                 {"timing": {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}},
+                  "doseAndRate": [{"rateQuantity": qty(125, "mL/h")},
+                                  {"rateRatio": {"numerator": qty(10, "ug"), "denominator": qty(1, "min")}}]}]}
+    line = record_line(compact(order))
+    assert "0700 (1 time(s) per week; on sun)" in line and "70 mg" in line
+    assert "1 time(s) every 8 hour" in line and "rate: 125 mL/h; 10 ug / 1 min" in line
+    assert "course_of_therapy: Continuous long term therapy" in line
+
+
+def test_dose_number_care_team_reason_and_when_a_result_was_released() -> None:
+    shot = {"resourceType": "Immunization", "id": "i", "status": "completed", "vaccineCode": {"text": "MMR"},
+            "occurrenceDateTime": "2021-01-05", "protocolApplied": [{"doseNumberPositiveInt": 2,
+                                                                    "seriesDosesPositiveInt": 2, "series": "MMR"}]}
+    team = {"resourceType": "CareTeam", "id": "t", "status": "active",
+            "reasonCode": [cc(SNOMED, "44054006", "Diabetes mellitus type 2")]}
+    lab = {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "Potassium"},
+           "effectiveDateTime": "2026-01-01T08:00:00Z", "issued": "2026-01-03T10:00:00Z",
+           "encounter": {"reference": "Encounter/e1", "display": "Office Visit"},
+           "performer": [DOCTOR], "valueQuantity": qty(4.1, "mmol/L")}
+    same_day = {**lab, "id": "o2", "issued": "2026-01-01T09:30:00Z"}
+    assert "dose_number: dose 2 of 2 (MMR)" in record_line(compact(shot))
+    assert "reason: Diabetes mellitus type 2 [SNOMED 44054006]" in record_line(compact(team))
+    line = record_line(compact(lab))
+    assert "issued: 2026-01-03T10:00:00Z" in line and "encounter: Office Visit (Encounter/e1)" in line
+    assert "performer: Dr Ann Smith (Practitioner/eDoc1)" in line
+    assert "issued: 09:30:00Z" in record_line(compact(same_day))
+    assert "issued" not in record_line(compact({**lab, "issued": lab["effectiveDateTime"]}))
+
+
+def test_a_value_every_item_on_a_page_shares_is_said_once() -> None:
+    from epic_mcp.render import item_lines
+
+    items = [compact({"resourceType": "Observation", "id": f"o{i}", "status": "final", "code": {"text": "Pulse"},
+                      "performer": [DOCTOR], "valueQuantity": qty(60 + i, "/min")}) for i in range(3)]
+    lines = item_lines("Observation", items)
+    assert lines[0].startswith("every item:") and "Dr Ann Smith" in lines[0]
+    assert not any("Dr Ann Smith" in line for line in lines[1:])

@@ -59,7 +59,8 @@ def concept(value: Any, _: dict[str, Any] | None = None) -> str | None:
     text_value = value.get("text")
     label = text_value.strip() if isinstance(text_value, str) and text_value.strip() else None
     label = label or next((str(display) for _, display in codes if display), None)
-    same = [tag for tag, display in codes if tag and (display is None or str(display).lower() == (label or "").lower())]
+    same = [tag for tag, display in codes if tag and (display is None or str(display).lower() == (label or "").lower())
+            and tag.split(" ", 1)[-1].lower() != (label or "").lower()]
     others: dict[str, list[str]] = {}
     for tag, display in codes:
         if display is not None and str(display).lower() != (label or "").lower():
@@ -70,7 +71,45 @@ def concept(value: Any, _: dict[str, Any] | None = None) -> str | None:
     if others:
         named = [f"{name} [{'; '.join(dict.fromkeys(tags))}]" if tags else name for name, tags in others.items()]
         phrase += f" ({'; '.join(named)})" if phrase else "; ".join(named)
+    extra = qualifiers(value)
+    if extra and phrase:
+        phrase += f" ({'; '.join(extra)})"
     return phrase.strip() or None
+
+
+def extension_value(extension: Any, resource: dict[str, Any]) -> Any:
+    """A simple extension's value[x], rendered; a complex one (nested extensions) as 'part: value' pairs."""
+    if not isinstance(extension, dict):
+        return None
+    simple = choice_of(extension, "value", resource)
+    if simple is not None:
+        return simple
+    parts = [(str(part.get("url")), extension_value(part, resource)) for part in extension.get("extension") or []
+             if isinstance(part, dict)]
+    return "; ".join(f"{name}: {inline_value(value)}" for name, value in parts if value is not None) or None
+
+
+def inline_value(value: Any) -> str:
+    if isinstance(value, dict) and UNTRUSTED in value:
+        return str(value[UNTRUSTED])
+    if isinstance(value, dict) and "value" in value:
+        return _qty(value)
+    return str(value)
+
+
+def extension_name(url: str) -> str:
+    """'http://nictiz.nl/fhir/StructureDefinition/BodySite-Qualifier' -> 'BodySite-Qualifier'."""
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def qualifiers(value: dict[str, Any]) -> list[str]:
+    """Extensions on a CodeableConcept that qualify it (Epic's laterality on a body site)."""
+    found = []
+    for extension in value.get("extension") or []:
+        rendered = extension_value(extension, {})
+        if rendered is not None and isinstance(extension, dict):
+            found.append(f"{extension_name(str(extension.get('url')))}: {inline_value(rendered)}")
+    return found
 
 
 def coding(value: Any, _: dict[str, Any] | None = None) -> str | None:

@@ -13,6 +13,7 @@ from .datatypes import (
     concept,
     concepts,
     each,
+    extension_value,
     money,
     period,
     quantity,
@@ -33,24 +34,85 @@ def components(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | N
     })
 
 
+UNITS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
+
+
+def _span(low: Any, high: Any) -> str:
+    return f"{low}-{high}" if high not in (None, low) else str(low)
+
+
+def timing(value: Any, _: dict[str, Any] | None = None) -> str | None:
+    """A Timing as words: its code, and what its repeat says ('0900 (at 09:00; 365 doses; from 2019-04-29)').
+    The repeat is kept even when a code is given: Epic's codes are often a time of day that says nothing of how
+    often, and weekly versus daily is the classic dosing error."""
+    if not isinstance(value, dict):
+        return None
+    repeat: dict[str, Any] = value["repeat"] if isinstance(value.get("repeat"), dict) else {}
+    parts = []
+    frequency, period_value = repeat.get("frequency"), repeat.get("period")
+    if frequency is not None or period_value is not None:
+        unit = UNITS.get(str(repeat.get("periodUnit")), repeat.get("periodUnit") or "")
+        every = (f"per {unit}" if period_value in (None, 1) and repeat.get("periodMax") is None
+                 else f"every {_span(period_value, repeat.get('periodMax'))} {unit}")
+        parts.append(f"{_span(frequency or 1, repeat.get('frequencyMax'))} time(s) {every}")
+    if repeat.get("dayOfWeek"):
+        parts.append("on " + ", ".join(map(str, repeat["dayOfWeek"])))
+    if repeat.get("timeOfDay"):
+        parts.append("at " + ", ".join(str(t)[:5] for t in repeat["timeOfDay"]))
+    if repeat.get("when"):
+        offset = f" {repeat['offset']} min" if repeat.get("offset") else ""
+        parts.append("at " + ", ".join(map(str, repeat["when"])) + offset)
+    if repeat.get("duration") is not None:
+        parts.append(f"lasting {_span(repeat['duration'], repeat.get('durationMax'))} "
+                     f"{UNITS.get(str(repeat.get('durationUnit')), repeat.get('durationUnit') or '')}".rstrip())
+    if repeat.get("count") is not None:
+        parts.append(f"{_span(repeat['count'], repeat.get('countMax'))} doses")
+    bounds = period(repeat.get("boundsPeriod")) or range_text(repeat.get("boundsRange"))
+    duration = quantity(repeat.get("boundsDuration"))
+    parts += [bounds] if bounds else [f"for {_qty(duration)}"] if duration else []
+    code = concept(value.get("code"))
+    words = "; ".join(parts)
+    return f"{code} ({words})" if code and words else code or words or None
+
+
 def dosages(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
     out = []
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, dict):
             continue
-        timing: dict[str, Any] = item["timing"] if isinstance(item.get("timing"), dict) else {}
-        repeat: dict[str, Any] = timing["repeat"] if isinstance(timing.get("repeat"), dict) else {}
-        frequency = (f"{repeat['frequency']} time(s) per {repeat.get('period', 1)} {repeat.get('periodUnit', '')}"
-                     if repeat.get("frequency") else None)
-        doses = [_qty(quantity(d.get("doseQuantity"))) if d.get("doseQuantity") else range_text(d.get("doseRange"))
-                 for d in item.get("doseAndRate") or [] if isinstance(d, dict)]
+        steps = [d for d in item.get("doseAndRate") or [] if isinstance(d, dict)]
+        doses: dict[str, list[str]] = {}
+        for step in steps:
+            dose = (_qty(quantity(step.get("doseQuantity"))) if step.get("doseQuantity")
+                    else range_text(step.get("doseRange")))
+            if dose:
+                doses.setdefault(dose, []).extend([kind] if (kind := concept(step.get("type"))) else [])
+        rates = [choice_of(d, "rate", resource) for d in steps]
         out.append(_clean({
-            "text": item.get("text"), "timing": concept(timing.get("code")) or frequency,
+            "text": item.get("text"), "timing": timing(item.get("timing")),
             "as_needed": item.get("asNeededBoolean") or concept(item.get("asNeededCodeableConcept")),
-            "route": concept(item.get("route")), "dose": doses or None,
+            "route": concept(item.get("route")), "method": concept(item.get("method")),
+            "dose": [f"{dose} ({', '.join(kinds)})" if kinds else dose for dose, kinds in doses.items()] or None,
+            "rate": [_qty(r) if isinstance(r, dict) else r for r in rates if r] or None,
+            "max_dose": choice(("Ratio", item.get("maxDosePerPeriod")), resource)
+            if isinstance(item.get("maxDosePerPeriod"), dict) else None,
             "patient_instruction": untrusted(item.get("patientInstruction"), resource),
         }))
     return [d for d in out if d] or None
+
+
+def doses_applied(value: Any, _: dict[str, Any]) -> list[str] | None:
+    """Immunization.protocolApplied: 'dose 2 of 2 (MMR series)'."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict):
+            continue
+        number = item.get("doseNumberPositiveInt", item.get("doseNumberString"))
+        of = item.get("seriesDosesPositiveInt", item.get("seriesDosesString"))
+        series = item.get("series")
+        if number is not None:
+            out.append(f"dose {number}" + (f" of {of}" if of is not None else "") + (f" ({series})" if series else ""))
+    return out or None
 
 
 def reactions(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -90,7 +152,10 @@ def participants(value: Any, resource: dict[str, Any]) -> list[str] | None:
                         resource)
         if who:
             status = f" [{item['status']}]" if item.get("status") else ""
-            roles.setdefault(who + status, []).extend(concepts(item.get("role") or item.get("type"), resource) or [])
+            found = concepts(item.get("role") or item.get("type") or item.get("function"), resource) or []
+            specialty = [extension_value(e, resource) for e in item.get("extension") or []
+                         if isinstance(e, dict) and str(e.get("url", "")).endswith("/specialty")]
+            roles.setdefault(who + status, []).extend([*found, *(f"specialty {s}" for s in specialty if s)])
     return [who + (f" as {', '.join(dict.fromkeys(r))}" if r else "") for who, r in roles.items()] or None
 
 
@@ -201,3 +266,13 @@ def eob_items(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | No
         "adjudication": totals([{"category": a.get("category"), "amount": a.get("amount")}
                                 for a in item.get("adjudication") or [] if isinstance(a, dict)], resource),
     })
+
+
+def issued_if_later(value: Any, resource: dict[str, Any]) -> str | None:
+    """When a result was released, if not when it was taken: the time alone when it is the same day."""
+    taken = resource.get("effectiveDateTime") or resource.get("effectiveInstant") or (
+        (resource.get("effectivePeriod") or {}).get("start"))
+    if not isinstance(value, str) or value == taken:
+        return None
+    same_day = isinstance(taken, str) and taken[:10] == value[:10] and len(value) > 10
+    return value[11:] if same_day else value

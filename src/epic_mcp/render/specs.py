@@ -15,6 +15,7 @@ from .datatypes import (
     coding,
     concept,
     concepts,
+    extension_value,
     human_name,
     identifiers,
     money,
@@ -37,9 +38,11 @@ from .elements import (
     coverage_classes,
     device_names,
     dosages,
+    doses_applied,
     eob_items,
     family_conditions,
     ingredients,
+    issued_if_later,
     participants,
     provisions,
     qualifications,
@@ -57,9 +60,34 @@ def f(name: str, path: str, renderer: Renderer = text) -> Field:
     return (name, path, renderer)
 
 
+def ext(name: str, url_suffix: str, renderer: Renderer | None = None) -> Field:
+    """A field taken from the resource's extension whose URL ends with `url_suffix`."""
+    def render(extensions: Any, resource: dict[str, Any]) -> Any:
+        value = _extension(extensions, url_suffix, resource)
+        return renderer(value, resource) if renderer and value is not None else value
+
+    return (name, "extension", render)
+
+
 def x(name: str, prefix: str) -> Field:
     """A choice element `prefix[x]`."""
     return (name, prefix + "[x]", text)
+
+
+US_CORE_SEX = {"248152002": "Female", "248153007": "Male", "32570681000036106": "Indeterminate sex"}
+
+
+def _extension(extensions: Any, url_suffix: str, resource: dict[str, Any]) -> Any:
+    """The rendered value of the first extension whose URL ends with `url_suffix`."""
+    for extension in extensions if isinstance(extensions, list) else []:
+        if isinstance(extension, dict) and str(extension.get("url", "")).endswith(url_suffix):
+            return extension_value(extension, resource)
+    return None
+
+
+def us_core_sex(value: Any, _: dict[str, Any]) -> Any:
+    """US Core's sex extension carries a bare SNOMED CT code."""
+    return f"{US_CORE_SEX.get(value, value)} [SNOMED {value}]" if isinstance(value, str) else value
 
 
 CLINICAL_STATUS = [f("clinical_status", "clinicalStatus", code_only),
@@ -68,9 +96,11 @@ CLINICAL_STATUS = [f("clinical_status", "clinicalStatus", code_only),
 
 SPECS: dict[str, list[Field]] = {
     "Patient": [f("name", "name", human_name),
-                f("legal_sex", "extension", lambda v, r: _extension(v, EPIC_LEGAL_SEX)),
-                f("birth_sex", "extension", lambda v, r: _extension(v, US_CORE_BIRTH_SEX)),
+                ext("legal_sex", "/extension/legal-sex"), ext("sex_for_clinical_use", "/sex-for-clinical-use"),
+                ext("birth_sex", "/us-core-birthsex"), ext("sex", "/us-core-sex", us_core_sex),
                 f("gender", "gender"), f("birth_date", "birthDate"), x("deceased", "deceased"),
+                ext("race", "/us-core-race"), ext("ethnicity", "/us-core-ethnicity"),
+                ext("pronouns", "/calculated-pronouns-to-use-for-text"),
                 f("identifiers", "identifier", identifiers), f("telecom", "telecom", telecoms),
                 f("address", "address", addresses), f("marital_status", "maritalStatus", concept),
                 f("language", "communication", lambda v, r: concepts([c.get("language") for c in v
@@ -78,13 +108,14 @@ SPECS: dict[str, list[Field]] = {
                 f("general_practitioner", "generalPractitioner", references),
                 f("managing_organization", "managingOrganization", reference), f("active", "active")],
     "Observation": [f("status", "status"), f("category", "category", code_only), f("code", "code", concept),
-                    x("effective", "effective"), x("value", "value"),
+                    x("effective", "effective"), f("issued", "issued", issued_if_later), x("value", "value"),
                     f("data_absent", "dataAbsentReason", concept),
                     f("interpretation", "interpretation", concepts),
                     f("reference_range", "referenceRange", reference_ranges),
                     f("components", "component", components), f("body_site", "bodySite", concept),
                     f("method", "method", concept), f("has_member", "hasMember", references),
-                    f("note", "note", notes)],
+                    f("performer", "performer", references), f("encounter", "encounter", reference),
+                    ext("value_fahrenheit", "/temperature-in-fahrenheit"), f("note", "note", notes)],
     "Condition": [*CLINICAL_STATUS, f("category", "category", code_only), f("severity", "severity", concept),
                   f("code", "code", concept), f("body_site", "bodySite", concepts), x("onset", "onset"),
                   x("abatement", "abatement"), f("recorded_date", "recordedDate"),
@@ -116,6 +147,12 @@ SPECS: dict[str, list[Field]] = {
                           f("description", "description", untrusted),
                           f("period", "context.period", period),
                           f("encounter", "context.encounter", references),
+                          f("practice_setting", "context.practiceSetting", concept),
+                          f("author_type", "context.extension", lambda v, r: _extension(
+                              v, "/clinical-note-author-provider-type", r)),
+                          f("service", "context.extension", lambda v, r: _extension(v, "/clinical-note-service", r)),
+                          ext("attester", "extension-DocumentReference.attester"),
+                          f("security", "securityLabel", concepts),
                           f("attachments", "content", attachments)],
     "Appointment": [f("status", "status"), f("service_type", "serviceType", concepts),
                     f("appointment_type", "appointmentType", concept), f("start", "start"), f("end", "end"),
@@ -139,7 +176,8 @@ SPECS: dict[str, list[Field]] = {
                  f("title", "title", untrusted), f("description", "description", untrusted),
                  f("period", "period", period), f("created", "created"), f("author", "author", reference),
                  f("addresses", "addresses", references), f("goals", "goal", references),
-                 f("activities", "activity", care_plan_activities), f("note", "note", notes)],
+                 f("activities", "activity", care_plan_activities), f("encounter", "encounter", reference),
+                 f("note", "note", notes)],
     "Questionnaire": [f("title", "title"), f("status", "status"), f("code", "code", concepts),
                       f("date", "date"), f("questions", "item", questions)],
     "QuestionnaireResponse": [f("status", "status"), f("questionnaire", "questionnaire"),
@@ -178,30 +216,36 @@ SPECS: dict[str, list[Field]] = {
                          f("telecom", "telecom", telecoms), f("period", "period", period)],
     "MedicationRequest": [f("status", "status"), f("intent", "intent"), f("category", "category", code_only),
                           f("priority", "priority"), x("medication", "medication"),
+                          f("course_of_therapy", "courseOfTherapyType", concept),
                           f("authored_on", "authoredOn"), f("requester", "requester", reference),
+                          f("recorder", "recorder", reference),
                           f("encounter", "encounter", reference), f("reason", "reasonCode", concepts),
                           f("reason_reference", "reasonReference", references),
                           f("dosage", "dosageInstruction", dosages),
                           f("dispense_quantity", "dispenseRequest.quantity", quantity),
                           f("refills", "dispenseRequest.numberOfRepeatsAllowed"),
                           f("validity", "dispenseRequest.validityPeriod", period),
+                          f("supply", "dispenseRequest.expectedSupplyDuration", quantity),
                           f("status_reason", "statusReason", concept), f("note", "note", notes)],
     "Medication": [f("code", "code", concept), f("status", "status"), f("form", "form", concept),
                    f("ingredients", "ingredient", ingredients), f("manufacturer", "manufacturer", reference)],
     "AllergyIntolerance": [*CLINICAL_STATUS, f("type", "type"), f("category", "category", texts),
                            f("criticality", "criticality"), f("code", "code", concept), x("onset", "onset"),
                            f("recorded_date", "recordedDate"), f("last_occurrence", "lastOccurrence"),
-                           f("reactions", "reaction", reactions), f("note", "note", notes)],
+                           f("reactions", "reaction", reactions), f("recorder", "recorder", reference),
+                           f("asserter", "asserter", reference), f("encounter", "encounter", reference),
+                           f("note", "note", notes)],
     "Immunization": [f("status", "status"), f("status_reason", "statusReason", concept),
                      f("vaccine", "vaccineCode", concept), x("occurrence", "occurrence"),
                      f("primary_source", "primarySource"), f("lot_number", "lotNumber"),
                      f("site", "site", concept), f("route", "route", concept),
-                     f("dose", "doseQuantity", quantity), f("performers", "performer", participants),
-                     f("reason", "reasonCode", concepts), f("note", "note", notes)],
+                     f("dose", "doseQuantity", quantity), f("dose_number", "protocolApplied", doses_applied),
+                     f("performers", "performer", participants), f("reason", "reasonCode", concepts),
+                     f("encounter", "encounter", reference), f("note", "note", notes)],
     "DiagnosticReport": [f("status", "status"), f("category", "category", code_only), f("code", "code", concept),
                          x("effective", "effective"), f("issued", "issued"), f("performer", "performer", references),
                          f("results", "result", references), f("conclusion", "conclusion", untrusted),
-                         f("conclusion_code", "conclusionCode", concepts),
+                         f("conclusion_code", "conclusionCode", concepts), f("encounter", "encounter", reference),
                          f("presented_form", "presentedForm", attachments)],
     "Goal": [f("lifecycle_status", "lifecycleStatus"), f("achievement_status", "achievementStatus", concept),
              f("category", "category", concepts), f("priority", "priority", concept),
@@ -210,32 +254,18 @@ SPECS: dict[str, list[Field]] = {
              f("note", "note", notes)],
     "CareTeam": [f("status", "status"), f("name", "name"), f("category", "category", concepts),
                  f("period", "period", period), f("participants", "participant", participants),
+                 f("reason", "reasonCode", concepts), f("reason_reference", "reasonReference", references),
                  f("managing_organization", "managingOrganization", references), f("note", "note", notes)],
     "ServiceRequest": [f("status", "status"), f("intent", "intent"), f("category", "category", concepts),
                        f("priority", "priority"), f("code", "code", concept), x("occurrence", "occurrence"),
                        f("authored_on", "authoredOn"), f("requester", "requester", reference),
                        f("performer", "performer", references), f("reason", "reasonCode", concepts),
-                       f("reason_reference", "reasonReference", references),
+                       f("reason_reference", "reasonReference", references), f("encounter", "encounter", reference),
                        f("patient_instruction", "patientInstruction", untrusted), f("note", "note", notes)],
     "FamilyMemberHistory": [f("status", "status"), f("relationship", "relationship", concept),
                             f("sex", "sex", concept), x("deceased", "deceased"), x("age", "age"),
                             f("conditions", "condition", family_conditions), f("note", "note", notes)],
 }
-
-
-EPIC_LEGAL_SEX = "http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex"
-
-
-US_CORE_BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
-
-
-def _extension(extensions: Any, url: str) -> str | None:
-    """The value of one (simple) extension, e.g. Epic's legal sex or US Core's birth sex."""
-    for extension in extensions if isinstance(extensions, list) else []:
-        if isinstance(extension, dict) and extension.get("url") == url:
-            value = extension.get("valueCodeableConcept") or extension.get("valueCode")
-            return concept(value) if isinstance(value, dict) else value
-    return None
 
 
 def compact(resource: dict[str, Any]) -> dict[str, Any]:
