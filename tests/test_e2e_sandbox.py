@@ -14,6 +14,7 @@ from mcp import Client, StdioServerParameters
 
 from epic_mcp.sandbox import data_set, is_serving
 
+from .conftest import run_today
 from .sekmet_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -62,7 +63,7 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     started = epic_mcp(sandbox_env, "sandbox", "--background")
     assert started.returncode == 0, started.stderr
     assert "EPIC_ENV=local" in started.stdout and "epic-mcp sandbox --stop" in started.stdout
-    marker = folder / "data" / "loaded.sha256"
+    marker = folder / "data" / "loaded.json"
     loaded_at = marker.stat().st_mtime_ns
     assert "already serving" in epic_mcp(sandbox_env, "sandbox", "--background").stderr
 
@@ -84,7 +85,8 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     assert reset.returncode == 0 and "data deleted" in reset.stdout
     assert not (folder / "data").exists() and (folder / "keys" / "client.key").exists()
     again = epic_mcp(sandbox_env, "sandbox", "--background")
-    assert again.returncode == 0 and f"loaded {len(data_set()['resources'])} synthetic resources" in again.stderr
+    resources = len(data_set(run_today())["resources"])
+    assert again.returncode == 0 and f"loaded {resources} synthetic resources" in again.stderr
 
 
 def test_env_local_without_the_sandbox_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ class AssertionSigner:
 
     def __init__(self, settings: Settings, keys: KeyRing, clock: Callable[[], float] = time.time) -> None:
         self._client_id = settings.require_client_id()
-        self._alg = settings.epic_jwt_alg
+        self._alg = keys.algorithm
         self._lifetime = settings.assertion_lifetime_seconds
         self._jku = settings.epic_jwks_url if settings.epic_jwt_jku else None
         self._keys = keys

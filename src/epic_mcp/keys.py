@@ -108,9 +108,10 @@ def _check_exposure(path: Path, allow: bool) -> None:
 class KeyRing:
     """Every configured key: all are published in the JWKS, the active one signs."""
 
-    def __init__(self, keys: list[SigningKey], active: SigningKey) -> None:
+    def __init__(self, keys: list[SigningKey], active: SigningKey, algorithm: str = "RS384") -> None:
         self.keys = keys
         self.active = active
+        self.algorithm = algorithm
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
@@ -132,8 +133,9 @@ class KeyRing:
             raise ConfigError("PRIVATE_KEY_PATH: no key files found; run `epic-mcp keygen`")
         unique = list({k.kid: k for k in keys}.values())
         active = cls._choose_active(unique, settings.epic_active_kid)
-        cls._check_algorithm(active, settings.epic_jwt_alg)
-        return cls(unique, active)
+        algorithm = settings.chosen_jwt_alg or ("RS384" if active.is_rsa else "ES384")
+        cls._check_algorithm(active, algorithm)
+        return cls(unique, active, algorithm)
 
     @staticmethod
     def _choose_active(keys: list[SigningKey], wanted: str | None) -> SigningKey:

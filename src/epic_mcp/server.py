@@ -315,7 +315,8 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
     @server.resource("epic://config", title="Effective configuration", mime_type="application/json")
     def config() -> str:
         """The effective non-secret settings: environment, URLs, client id, algorithm, active kid, scopes."""
-        return json.dumps({**state.settings.public_summary(), "active_kid": state.keys.active.kid}, indent=2)
+        return json.dumps({**state.settings.public_summary(), "algorithm": state.keys.algorithm,
+                           "active_kid": state.keys.active.kid}, indent=2)
 
     @server.resource("epic://status", title="Connection status", mime_type="application/json")
     async def status() -> str:
@@ -332,6 +333,7 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
             "environment": state.settings.epic_env,
             "fhir_base_url": state.settings.fhir_base_url,
             "synthetic_data": state.settings.epic_env == "local",
+            **_sandbox_status(state.settings),
             **tokens,
             "fhir_version": (capability or {}).get("fhirVersion"),
             "software": software_of(capability),
@@ -349,6 +351,15 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
         except (InvalidInput, EpicMcpError) as exc:
             raise ResourceError(str(exc)) from None
         return json.dumps(resource, separators=(",", ":"))
+
+
+def _sandbox_status(settings: Settings) -> dict[str, Any]:
+    """On the local sandbox: how far its synthetic data's dates were moved to stay current."""
+    if settings.epic_env != "local":
+        return {}
+    from .sandbox import Sandbox
+
+    return Sandbox(settings).status()
 
 
 def _add_prompts(server: MCPServer[ServerState]) -> None:
