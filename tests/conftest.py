@@ -27,6 +27,11 @@ SETTINGS_PREFIXES = ("EPIC_", "PRIVATE_KEY_PATH", "PRODUCTION_", "JWT_EXPIRY")
 KEPT_SETTINGS = ("EPIC_TODAY",)
 
 
+def pretended_today() -> dict[str, str]:
+    """EPIC_TODAY for the servers a test starts with an environment of its own, when the run pretends."""
+    return {"EPIC_TODAY": run_today().isoformat()} if os.environ.get("EPIC_TODAY", "").strip() else {}
+
+
 def run_today() -> date:
     """Today as this run pretends it (EPIC_TODAY, YYYY-MM-DD, as Settings.today() reads it), else today."""
     pretended = os.environ.get("EPIC_TODAY", "").strip()

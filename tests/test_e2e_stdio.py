@@ -22,7 +22,7 @@ from epic_mcp.profiles import ALL_TOOLS
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import load_settings
 
-from .conftest import run_today
+from .conftest import pretended_today, run_today
 from .sekmet_server import LOADER_TOKEN, SekmetServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -75,7 +75,7 @@ def env_file(sekmet: SekmetServer, key: Path, tmp_path_factory: pytest.TempPathF
 def like_claude_desktop(env_file: Path) -> StdioServerParameters:
     """Minimal environment, unrelated working directory, settings named by --env-file."""
     return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--env-file", str(env_file)],
-                                 env={"PATH": os.environ["PATH"]}, cwd="/")
+                                 env={"PATH": os.environ["PATH"], **pretended_today()}, cwd="/")
 
 
 # What the data set says each tool should return ----------------------------------------------------------

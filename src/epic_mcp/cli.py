@@ -104,7 +104,9 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
     except BrokenPipeError:
         # The reader went away (`epic-mcp jwks | head`): no traceback, and none at exit either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -195,21 +197,24 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         print("epic-mcp: the sandbox start was interrupted; nothing is left running", file=sys.stderr)
         return 130
-    print(f"sandbox serving FHIR R4 at {sandbox.base_url} (synthetic data; folder {sandbox.folder})")
-    print("settings for epic-mcp (or just pass --env local):")
-    print(sandbox.client_settings())
-    if args.background:
-        print("stop it with: epic-mcp sandbox --stop")
-        return 0
-    print("press Ctrl-C to stop", flush=True)
     try:
+        print(f"sandbox serving FHIR R4 at {sandbox.base_url} (synthetic data; folder {sandbox.folder})")
+        print("settings for epic-mcp (or just pass --env local):")
+        print(sandbox.client_settings())
+        if args.background:
+            print("stop it with: epic-mcp sandbox --stop")
+            return 0
+        print("press Ctrl-C to stop", flush=True)
         return process.wait()
     except KeyboardInterrupt:
+        if args.background:
+            return 130
         process.terminate()
         process.wait()
         return 0
     finally:
-        sandbox.forget(process)
+        if not args.background:
+            sandbox.forget(process)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -302,7 +302,7 @@ class Sandbox:
                 f"# FHIR base {self.base_url}, token URL {self.root_url}/auth/token")
 
     def status(self) -> dict[str, Any]:
-        """For epic://status: the data is synthetic, and how its dates were moved to stay current."""
+        """For epic://status: how the synthetic data's dates were moved to stay current (reference_date is the
+        newest past clinical event as built, which now falls shift_days later)."""
         loaded = self.loaded_dates() or {}
-        return {"synthetic_data": True, "data_reference_date": loaded.get("reference_date"),
-                "date_shift_days": loaded.get("shift_days")}
+        return {"data_reference_date": loaded.get("reference_date"), "date_shift_days": loaded.get("shift_days")}
