@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
-
 from .keys import KeyRing
 from .settings import Settings
 
@@ -56,5 +54,8 @@ class AssertionSigner:
             "iat": now - CLOCK_SKEW_SECONDS,
             "nbf": now - CLOCK_SKEW_SECONDS,
         }
-        token = jwt.encode(claims, self._keys.active.private_key, algorithm=self._alg, headers=header)
+        import jwt  # here, not at import: PyJWT pulls in cryptography's x509, which tools/list never needs
+
+        key = self._keys.active.checked_private_key()
+        token = jwt.encode(claims, key, algorithm=self._alg, headers=header)
         return SignedAssertion(header=header, claims=claims, token=token)

@@ -61,6 +61,10 @@ class Doctor:
 
     async def _check_chain(self, settings: Settings, connection: EpicConnection) -> bool:
         active = connection.keys.active
+        try:
+            active.checked_private_key()
+        except EpicMcpError as exc:
+            return self.record("key", False, str(exc))
         self.record("key", True, f"{len(connection.keys.keys)} key(s) loaded; active kid {active.kid} "
                     f"from {active.source}, signs {connection.keys.algorithm}")
         published = {k["kid"] for k in connection.keys.jwks()["keys"]}

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field
-from striprtf.striprtf import rtf_to_text
 
 from .errors import FhirError, FhirErrorKind
 from .fhir_client import FhirClient
@@ -79,6 +78,8 @@ def to_text(content: bytes, content_type: str | None) -> str:
     if kind in ("text/html", "application/xhtml+xml") or decoded.lstrip().lower().startswith(("<html", "<!doctype")):
         return clean(html_to_text(decoded))
     if kind in ("text/rtf", "application/rtf") or decoded.lstrip().startswith("{\\rtf"):
+        from striprtf.striprtf import rtf_to_text  # only RTF notes need it; start-up does not
+
         return clean(rtf_to_text(decoded, errors="ignore"))
     return clean(decoded)
 
