@@ -117,7 +117,8 @@ class Settings(BaseSettings):
 
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Base for relative key paths.")
     epic_today: date | None = Field(None, description="Pretend today is this date (YYYY-MM-DD): for tests of "
-                                    "what is recent or upcoming, never for real use.")
+                                    "what is recent or upcoming, and of how the sandbox data is dated; never for "
+                                    "real use.")
 
     @field_validator("epic_jwt_alg", mode="before")
     @classmethod

@@ -277,13 +277,13 @@ class Sandbox:
         if pid is None:
             self.pid_path.unlink(missing_ok=True)
             return False
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        if not lifecycle.wait_for_exit(pid, LAUNCHER, str(self.config_path), timeout=10):
-            os.kill(pid, signal.SIGKILL)
-            lifecycle.wait_for_exit(pid, LAUNCHER, str(self.config_path), timeout=5)
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            if lifecycle.wait_for_exit(pid, LAUNCHER, str(self.config_path), timeout=wait):
+                break
         lifecycle.forget_pid(self.pid_path, pid)
         return True
 
