@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .fhir_client import FhirClient
 from .results import bundle_parts, only_patient
+
+if TYPE_CHECKING:
+    from .fhir_client import FhirClient
 
 PAGE_SIZE = 100
 MAX_PAGES = 5
@@ -33,6 +33,8 @@ async def collect(fhir: FhirClient, resource_type: str, params: Sequence[tuple[s
         result.items += only_patient(items, patient_id)[0]
         if next_link is None:
             return result
+        import httpx  # first use after start (see paging.CursorCodec)
+
         url = httpx.URL(next_link)
         if not fhir.contains(url) or page == max_pages - 1:
             result.complete = False

@@ -7,10 +7,13 @@ import hashlib
 import hmac
 import json
 import secrets
-
-import httpx
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .urls import is_within_base
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class InvalidCursor(ValueError):
@@ -29,8 +32,14 @@ class CursorCodec:
     """Signs (resource type, next-page path, patient scope) with a per-process key; no host in the cursor."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
-        self._base = httpx.URL(base_url.rstrip("/") + "/")
+        self._base_url = base_url.rstrip("/") + "/"
         self._key = key or secrets.token_bytes(32)
+
+    @cached_property
+    def _base(self) -> httpx.URL:
+        import httpx  # on first use: the server answers tools/list without loading httpx
+
+        return httpx.URL(self._base_url)
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -23,10 +23,8 @@ from starlette.responses import JSONResponse
 from . import __version__
 from .audit import AuditLog
 from .catalog import CATALOG, READ_BY_RESOURCE, Operation
-from .connection import EpicConnection
 from .documents import DEFAULT_MAX_CHARS, DocumentText, document_text, document_text_rendering
 from .errors import EpicMcpError
-from .fhir_client import software_of
 from .keys import KeyRing
 from .logs import quiet_phi_loggers
 from .paging import CursorCodec
@@ -46,6 +44,9 @@ from .tools import (
     tool_result,
 )
 from .validation import InvalidInput, check_id, check_value
+
+if TYPE_CHECKING:
+    from .connection import EpicConnection
 
 INSTRUCTIONS = """\
 Read-only access to an Epic (or other SMART on FHIR R4) server. Typical flow: search_patients (or
@@ -111,6 +112,8 @@ class ServerState:
         if not self.running:
             raise ToolError("the server is not running; try again")
         if self.connection is None:
+            from .connection import EpicConnection  # with httpx, on first use: tools/list does not wait for it
+
             self.connection = EpicConnection.open(self.settings, self.keys)
         return self.connection
 
@@ -125,6 +128,13 @@ class ServerState:
         """Epic's sandbox, or the local sandbox that carries the same patients."""
         env, base = self.settings.epic_env, self.settings.fhir_base_url
         return (env == "sandbox" and base == SANDBOX_FHIR_BASE_URL) or env == "local"
+
+
+def software_of(capability: dict[str, Any] | None) -> str | None:
+    """fhir_client.software_of, imported when first needed: fhir_client brings httpx, which tools/list does not."""
+    from .fhir_client import software_of as named_in
+
+    return named_in(capability)
 
 
 def build_server(settings: Settings) -> MCPServer[ServerState]:

@@ -11,20 +11,21 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-import httpx
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from .catalog import Choice, Operation, Param
 from .errors import EpicMcpError
-from .fhir_client import FhirClient
 from .paging import CursorCodec, InvalidCursor
 from .render import as_json, compact, page_text, record_line
 from .results import ReadResult, SearchResult, bundle_parts, ignored_parameters, only_patient
 from .validation import check_date, check_id, check_value
+
+if TYPE_CHECKING:
+    from .fhir_client import FhirClient
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ def search_page(runtime: Runtime, resource_type: str, bundle: dict[str, Any], pa
             total = None
     cursor = None
     if next_link is not None:
+        import httpx  # first use after start (see paging.CursorCodec)
+
         try:
             cursor = runtime.cursors.encode(resource_type, httpx.URL(next_link), patient_id)
         except (InvalidCursor, httpx.InvalidURL):
