@@ -81,9 +81,9 @@ def main() -> None:
         rows.append(f"| {name} | {statistics.median(values) * 1000:.0f} | {p95 * 1000:.0f} | "
                     f"{statistics.median(values) / base:.2f} |")
     body = "\n".join([f"Spawn to tools/list answered over stdio, {RUNS} interleaved runs each.", "", *rows, "",
-                      "What epic-mcp imports at start that the minimal server does not (cumulative, "
-                      "python -X importtime; httpx pulls in click, pygments and rich for its CLI only when they are "
-                      "installed, as in this development environment with the sandbox extra):", "",
+                      "What epic-mcp imports before tools/list that the minimal server does not (cumulative, "
+                      "python -X importtime; httpx, PyJWT and the FHIR client load with the first connection, "
+                      "after tools/list):", "",
                       "| package | ms |", "|---|---:|", *(f"| {m} | {us / 1000:.0f} |" for m, us in imports)])
     print(body)
     write_results("bench-cold-start", "Cold start", "python bench/cold_start.py", body)

@@ -9,6 +9,7 @@ import re
 import shlex
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from harness import sandbox, server_params, write_results
@@ -27,8 +28,8 @@ async def measure(env: dict[str, str], log: Path) -> list[tuple[str, float, floa
                                        "env": {**(params.env or {}), "EPIC_LOG_LEVEL": "DEBUG"}})
     log.touch()
     async with Client(params) as client:
-        await client.call_tool("get_patient", {"id": data_set()["patients"][0]["id"]})
-        for patient in data_set()["patients"]:
+        await client.call_tool("get_patient", {"id": data_set(date.today())["patients"][0]["id"]})
+        for patient in data_set(date.today())["patients"]:
             before = log.stat().st_size
             started = time.perf_counter()
             result = await client.call_tool("patient_summary", {"patient_id": patient["id"]})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import date
 from typing import Any
 
 from harness import sandbox, server_params, write_results
@@ -49,7 +50,7 @@ async def text_of_all_pages(client: Client, tool: str, arguments: dict[str, Any]
 
 
 async def measure(env: dict[str, str]) -> str:
-    data = data_set()
+    data = data_set(date.today())
     raw: Counter[str] = Counter()
     compact: Counter[str] = Counter()
     counted: Counter[str] = Counter()

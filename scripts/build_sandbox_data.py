@@ -198,8 +198,9 @@ def supplement(pid: str, name: str, index: int, record: dict[str, list[dict[str,
                                "clinical-note", "Clinical Note")],
          "subject": patient, "date": f"2026-05-1{n}T15:30:00Z", "author": [doctor],
          "content": [text_attachment(
-             f"<html><body><h1>Progress note</h1><p>Seen for follow-up of {top_text}.</p>"
-             "<p>Plan: continue current medications, recheck labs in 3 months.</p></body></html>",
+             f"<html><body><h1>Progress note</h1><p>Seen on 2026-05-1{n} for follow-up of {top_text}.</p>"
+             "<p>Plan: continue current medications, recheck labs in 3 months.</p>"
+             f"<p>Next visit booked for January 1{n}, 2027.</p></body></html>",
              "text/html", "Progress note", f"2026-05-1{n}")]},
     ]
     if coverage:

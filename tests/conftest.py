@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,20 @@ CLIENT_ID = "a1b2c3d4-0000-4000-8000-epicmcptests"
 ACCESS_TOKEN = "epic-access-token-CANARY-5f2d9c1e"
 EPIC_OID = "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369"
 SETTINGS_PREFIXES = ("EPIC_", "PRIVATE_KEY_PATH", "PRODUCTION_", "JWT_EXPIRY")
+# The one setting a whole run may pretend with (`EPIC_TODAY=2028-11-28 ./scripts/test`): what is recent or
+# upcoming, and how the sandbox data is dated, move with it in the code and in the tests alike.
+KEPT_SETTINGS = ("EPIC_TODAY",)
+
+
+def pretended_today() -> dict[str, str]:
+    """EPIC_TODAY for the servers a test starts with an environment of its own, when the run pretends."""
+    return {"EPIC_TODAY": run_today().isoformat()} if os.environ.get("EPIC_TODAY", "").strip() else {}
+
+
+def run_today() -> date:
+    """Today as this run pretends it (EPIC_TODAY, YYYY-MM-DD, as Settings.today() reads it), else today."""
+    pretended = os.environ.get("EPIC_TODAY", "").strip()
+    return date.fromisoformat(pretended) if pretended else date.today()
 
 # CI runs the same generated examples every time (a failure there is reproducible); local runs explore anew,
 # and EPIC_MCP_PROPERTY_EXAMPLES=400 explores deeper.
@@ -33,7 +48,7 @@ if os.environ.get("CI"):
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No developer settings leak in: no EPIC_* variables, and a working directory without .env."""
     for name in list(os.environ):
-        if name.upper().startswith(SETTINGS_PREFIXES):
+        if name.upper().startswith(SETTINGS_PREFIXES) and name.upper() not in KEPT_SETTINGS:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from epic_mcp.sandbox import data_set, load_resources, sekmet_command, sekmet_config, wait_until_serving
 
+from .conftest import run_today
+
 LOADER_TOKEN = "sekmet-loader-token-for-tests"
 
 
@@ -43,7 +45,7 @@ class SekmetServer:
         return self
 
     def load_bundled_data(self) -> dict[str, Any]:
-        data = data_set()
+        data = data_set(run_today())
         load_resources(self.base_url, LOADER_TOKEN, data["resources"])
         return data
 

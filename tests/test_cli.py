@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -61,3 +62,29 @@ def test_help_prints_nothing_to_stdout_at_import_and_documents_settings(argv: li
                             check=False)
     assert result.returncode == 0
     assert "--env-file" in result.stdout
+
+
+def test_jwks_after_keygen_es384_needs_no_algorithm_setting(tmp_path: Path, capsys) -> None:
+    assert main(["keygen", "--alg", "ES384"]) == 0
+    assert "EPIC_JWT_ALG" not in capsys.readouterr().err
+    assert main(["jwks"]) == 0
+    assert json.loads(capsys.readouterr().out)["keys"][0] | {"x": "", "y": "", "kid": ""} == {
+        "kty": "EC", "crv": "P-384", "alg": "ES384", "use": "sig", "x": "", "y": "", "kid": ""}
+
+
+def test_jwks_piped_into_a_reader_that_stops_early_ends_without_a_traceback(tmp_path: Path, key_file: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "PRIVATE_KEY_PATH": str(key_file)}
+    result = subprocess.run(f"'{sys.executable}' -m epic_mcp jwks | true", shell=True, env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("command", "says"), [("keygen", "Create a private signing key"),
+                                               ("jwks", "Print the public JWK Set"),
+                                               ("doctor", "exit 0 only when every step passed"),
+                                               ("sandbox", "synthetic data dated relative to today"),
+                                               ("serve", "Run the MCP server")])
+def test_each_command_describes_itself_in_its_help(command: str, says: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert says in " ".join(capsys.readouterr().out.split())

@@ -62,3 +62,22 @@ def test_env_example_loads_as_valid_settings() -> None:
     settings = load_settings(ROOT / ".env.example")
     assert settings.epic_env == "sandbox" and settings.epic_client_id == "your-epic-client-id-here"
     assert settings.key_paths == [ROOT / "keys" / "private.key"]
+
+
+def test_server_json_for_the_mcp_registry_matches_the_package() -> None:
+    import json
+    import tomllib
+
+    server = json.loads((ROOT / "server.json").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert server["$schema"].startswith("https://static.modelcontextprotocol.io/schemas/")
+    assert server["name"].count("/") == 1 and len(server["description"]) <= 100
+    assert f"<!-- mcp-name: {server['name']} -->" in README, "PyPI ownership check of the MCP registry"
+    (package,) = server["packages"]
+    assert (package["registryType"], package["identifier"]) == ("pypi", project["name"])
+    assert server["version"] == package["version"] == project["version"]
+    assert package["transport"] == {"type": "stdio"}
+    fields = {name.upper() for name in Settings.model_fields}
+    assert {variable["name"] for variable in package["environmentVariables"]} <= fields
+    environments = next(v for v in package["environmentVariables"] if v["name"] == "EPIC_ENV")["choices"]
+    assert set(environments) == set(Settings.model_fields["epic_env"].annotation.__args__)

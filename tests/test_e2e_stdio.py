@@ -22,6 +22,7 @@ from epic_mcp.profiles import ALL_TOOLS
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import load_settings
 
+from .conftest import pretended_today, run_today
 from .sekmet_server import LOADER_TOKEN, SekmetServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -34,7 +35,7 @@ FULL, PATIENT_ONLY = "epic-mcp-e2e", "epic-mcp-e2e-patient-only"
 
 @pytest.fixture(scope="module")
 def data() -> dict[str, Any]:
-    return data_set()
+    return data_set(run_today())
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def env_file(sekmet: SekmetServer, key: Path, tmp_path_factory: pytest.TempPathF
 def like_claude_desktop(env_file: Path) -> StdioServerParameters:
     """Minimal environment, unrelated working directory, settings named by --env-file."""
     return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--env-file", str(env_file)],
-                                 env={"PATH": os.environ["PATH"]}, cwd="/")
+                                 env={"PATH": os.environ["PATH"], **pretended_today()}, cwd="/")
 
 
 # What the data set says each tool should return ----------------------------------------------------------
@@ -284,6 +285,6 @@ async def test_document_text_and_latest_values_on_the_sandbox(env_file: Path, da
     async with Client(like_claude_desktop(env_file)) as client:
         text = await client.call_tool("get_document_text", {"document_id": note["id"]})
         trend = await client.call_tool("get_latest_values", {"patient_id": CAMILA, "code": "85354-9", "limit": 3})
-    assert text.structured_content["text"]["patient_text"].startswith("Progress note\n\nSeen for follow-up of")
+    assert text.structured_content["text"]["patient_text"].startswith("Progress note\n\nSeen on ")
     assert [v["id"] for v in trend.structured_content["values"]] == [r["id"] for r in readings[:3]]
     assert trend.structured_content["found"] == len(readings)

@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from epic_mcp.assertion import AssertionSigner
 from epic_mcp.errors import ConfigError
 from epic_mcp.keys import KeyRing, generate_key, thumbprint, write_private_key
 
@@ -139,3 +140,26 @@ def test_private_key_not_in_repr(settings) -> None:
     ring = KeyRing.from_settings(settings)
     shown = repr(ring.active)
     assert "private_key=" not in shown and "cryptography" not in shown
+
+
+def test_an_inconsistent_rsa_key_never_signs(tmp_path: Path, make_settings) -> None:
+    """Parsing at start skips the slow RSA check; the full check runs before the first signature, so a key whose
+    CRT parameters are wrong (a faulty CRT signature would leak a prime) is refused there, never used."""
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    broken = rsa.RSAPrivateNumbers(numbers.p, numbers.q, numbers.d, numbers.dmp1 + 2, numbers.dmq1, numbers.iqmp,
+                                   numbers.public_numbers).private_key(unsafe_skip_rsa_key_validation=True)
+    path = tmp_path / "broken.key"
+    path.write_bytes(_pem(broken, serialization.PrivateFormat.PKCS8))
+    path.chmod(0o600)
+    settings = make_settings(private_key_path=str(path))
+    keys = KeyRing.from_settings(settings)
+    assert keys.jwks()["keys"][0]["kid"] == keys.active.kid
+    with pytest.raises(ConfigError, match="not a consistent RSA key"):
+        AssertionSigner(settings, keys).sign("https://fhir.example.org/token")
+
+
+def test_a_sound_key_is_checked_once_and_signs(key_file: Path, make_settings) -> None:
+    settings = make_settings()
+    keys = KeyRing.from_settings(settings)
+    assert keys.active.checked_private_key() is keys.active.checked_private_key()
+    assert AssertionSigner(settings, keys).sign("https://fhir.example.org/token").token.count(".") == 2

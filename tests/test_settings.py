@@ -115,3 +115,19 @@ def test_private_key_pem_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch, rsa_
     settings = load_settings()
     assert "PRIVATE KEY" not in repr(settings)
     assert "PRIVATE KEY" not in str(settings.public_summary())
+
+
+def test_env_local_is_its_own_app_whatever_a_dot_env_from_env_example_says(tmp_path: Path) -> None:
+    """A checkout's .env made from .env.example (placeholder client id, keys/private.key that does not exist, an
+    Epic URL) must not break --env local: the sandbox has its own URL, client id and key."""
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    (tmp_path / ".env").write_text(example + "EPIC_FHIR_BASE_URL=https://epic.example.org/api/FHIR/R4\n"
+                                   "EPIC_PRIVATE_KEY_PEM=not-a-key\nEPIC_JWT_ALG=ES384\n")
+    settings = load_settings(None, epic_env="local", epic_sandbox_dir=tmp_path / "sandbox")
+    assert settings.require_client_id() == "epic-mcp-local"
+    assert settings.key_paths == [tmp_path / "sandbox" / "keys" / "client.key"]
+    assert settings.epic_private_key_pem is None and settings.chosen_jwt_alg is None
+    assert settings.fhir_base_url == "http://127.0.0.1:8790/fhir"
+    assert settings.configured_token_url == "http://127.0.0.1:8790/auth/token"
+    epic = load_settings(None)
+    assert epic.epic_fhir_base_url == "https://epic.example.org/api/FHIR/R4" and epic.chosen_jwt_alg == "ES384"

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
-
 from .keys import KeyRing
 from .settings import Settings
 
@@ -31,7 +29,7 @@ class AssertionSigner:
 
     def __init__(self, settings: Settings, keys: KeyRing, clock: Callable[[], float] = time.time) -> None:
         self._client_id = settings.require_client_id()
-        self._alg = settings.epic_jwt_alg
+        self._alg = keys.algorithm
         self._lifetime = settings.assertion_lifetime_seconds
         self._jku = settings.epic_jwks_url if settings.epic_jwt_jku else None
         self._keys = keys
@@ -56,5 +54,8 @@ class AssertionSigner:
             "iat": now - CLOCK_SKEW_SECONDS,
             "nbf": now - CLOCK_SKEW_SECONDS,
         }
-        token = jwt.encode(claims, self._keys.active.private_key, algorithm=self._alg, headers=header)
+        import jwt  # here, not at import: PyJWT pulls in cryptography's x509, which tools/list never needs
+
+        key = self._keys.active.checked_private_key()
+        token = jwt.encode(claims, key, algorithm=self._alg, headers=header)
         return SignedAssertion(header=header, claims=claims, token=token)

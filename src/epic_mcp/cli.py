@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -53,23 +55,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", parents=[common], help="run the MCP server (default)")
+    serve = commands.add_parser("serve", parents=[common], help="run the MCP server (default)",
+                                description="Run the MCP server: stdio (as MCP clients start it) or streamable "
+                                "HTTP. Logs go to stderr; stdout is the MCP wire.")
     _add_serve_options(serve)
 
-    keygen = commands.add_parser("keygen", parents=[common], help="create a signing key")
+    keygen = commands.add_parser("keygen", parents=[common], help="create a signing key",
+                                 description="Create a private signing key (PEM, mode 0600) and print its kid. "
+                                 "Publish the public half with `epic-mcp jwks`.")
     keygen.add_argument("--alg", choices=["RS384", "ES384"], default="RS384",
                         help="RS384 makes an RSA key (also fine for RS256/RS512); ES384 an EC P-384 key")
     keygen.add_argument("--bits", type=int, default=2048, help="RSA key size (default 2048)")
     keygen.add_argument("--out", metavar="PATH", help="where to write the key (default: PRIVATE_KEY_PATH)")
     keygen.add_argument("--force", action="store_true", help="replace an existing key file")
 
-    jwks = commands.add_parser("jwks", parents=[common], help="print the public JWKS")
+    jwks = commands.add_parser("jwks", parents=[common], help="print the public JWKS",
+                               description="Print the public JWK Set of every configured key (never a private "
+                               "member), to host at the JWK Set URL registered at Epic.")
     jwks.add_argument("--out", metavar="FILE", help="write the JWKS to FILE instead of printing it")
 
-    commands.add_parser("doctor", parents=[common], help="check the whole chain step by step")
+    commands.add_parser("doctor", parents=[common], help="check the whole chain step by step",
+                        description="Check settings, server, key, JWKS, token endpoint, token, scopes and FHIR "
+                        "metadata in order, one line each; exit 0 only when every step passed. Never prints the "
+                        "token, the key or the assertion's signature.")
 
     sandbox = commands.add_parser("sandbox", parents=[common],
-                                  help="run the local Epic-like sandbox (needs epic-mcp[sandbox])")
+                                  help="run the local Epic-like sandbox (needs epic-mcp[sandbox])",
+                                  description="Run the local sandbox: a FHIR R4 server with a SMART token endpoint "
+                                  "on 127.0.0.1 (EPIC_SANDBOX_PORT), with synthetic data dated relative to today, in "
+                                  "EPIC_SANDBOX_DIR. `epic-mcp --env local` starts it in the background by itself.")
     action = sandbox.add_mutually_exclusive_group()
     action.add_argument("--background", action="store_true", help="start it detached and return")
     action.add_argument("--stop", action="store_true", help="stop a sandbox started earlier")
@@ -89,6 +103,17 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`epic-mcp jwks | head`): no traceback, and none at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     env_file = getattr(args, "env_file", None)
     overrides = {"epic_env": args.env} if hasattr(args, "env") else {}
@@ -145,12 +170,13 @@ def _doctor(env_file: str | None, overrides: dict[str, str]) -> int:
     from .doctor import Doctor
 
     _configure_logging("WARNING")
+    logging.getLogger("epic_mcp.token").setLevel(logging.ERROR)  # its retries end in the step's one FAIL line
     doctor = Doctor(print)
     return 0 if asyncio.run(doctor.run(env_file, **overrides)) else 1
 
 
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
-    from .sandbox import Sandbox
+    from .sandbox import Sandbox, SandboxError, is_serving
 
     _configure_logging("INFO")
     if settings.epic_env != "local":
@@ -158,24 +184,42 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     sandbox = Sandbox(settings)
     if args.stop or args.reset:
         stopped = sandbox.stop()
+        if not stopped and is_serving(sandbox.base_url):
+            raise SandboxError(f"the sandbox on port {sandbox.port} was not started from {sandbox.folder}; stop it "
+                               "with the EPIC_SANDBOX_DIR it was started with")
         if args.reset:
             sandbox.reset()
         print(f"sandbox {'stopped' if stopped else 'was not running'}{'; data deleted' if args.reset else ''}")
         return 0
-    process = sandbox.start(background=args.background)
-    print(f"sandbox serving FHIR R4 at {sandbox.base_url} (synthetic data; folder {sandbox.folder})")
-    print("settings for epic-mcp (or just pass --env local):")
-    print(sandbox.client_settings())
-    if args.background:
-        print("stop it with: epic-mcp sandbox --stop")
-        return 0
-    print("press Ctrl-C to stop", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        process = sandbox.start(background=args.background)
+    except KeyboardInterrupt:
+        print("epic-mcp: the sandbox start was interrupted; nothing is left running", file=sys.stderr)
+        return 130
+    try:
+        print(f"sandbox serving FHIR R4 at {sandbox.base_url} (synthetic data; folder {sandbox.folder})")
+        print("settings for epic-mcp (or just pass --env local):")
+        print(sandbox.client_settings())
+        if args.background:
+            print("stop it with: epic-mcp sandbox --stop")
+            return 0
+        print("press Ctrl-C to stop", flush=True)
         return process.wait()
     except KeyboardInterrupt:
+        if args.background:
+            return 130
         process.terminate()
         process.wait()
         return 0
+    finally:
+        if not args.background:
+            sandbox.forget(process)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops a foreground sandbox the way Ctrl-C does, so it cleans up after itself."""
+    raise KeyboardInterrupt
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

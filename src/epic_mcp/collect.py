@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .fhir_client import FhirClient
 from .guard import PatientGuard
 from .results import FOREIGN_NEXT_LINK, bundle_parts
+
+if TYPE_CHECKING:
+    from .fhir_client import FhirClient
 
 PAGE_SIZE = 100
 MAX_PAGES = 5
@@ -37,6 +37,8 @@ async def collect(fhir: FhirClient, resource_type: str, params: Sequence[tuple[s
         result.items += await guard.keep(items, resource_type)
         if next_link is None:
             break
+        import httpx  # first use after start (see paging.CursorCodec)
+
         url = httpx.URL(next_link)
         if not fhir.contains(url):
             result.complete = False

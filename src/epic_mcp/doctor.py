@@ -50,8 +50,11 @@ class Doctor:
         except EpicMcpError as exc:
             return self.record("settings", False, str(exc))
         summary = settings.public_summary()
+        chosen = f", {settings.chosen_jwt_alg}" if settings.chosen_jwt_alg else ""
         self.record("settings", True, f"{summary['environment']} at {summary['fhir_base_url']}, "
-                    f"client id {summary['client_id']}, {summary['algorithm']}")
+                    f"client id {summary['client_id']}{chosen}")
+        if not await self._check_reachable(settings):
+            return False
         try:
             connection = EpicConnection.open(settings)
         except EpicMcpError as exc:
@@ -63,13 +66,17 @@ class Doctor:
 
     async def _check_chain(self, settings: Settings, connection: EpicConnection) -> bool:
         active = connection.keys.active
+        try:
+            active.checked_private_key()
+        except EpicMcpError as exc:
+            return self.record("key", False, str(exc))
         self.record("key", True, f"{len(connection.keys.keys)} key(s) loaded; active kid {active.kid} "
-                    f"from {active.source}")
+                    f"from {active.source}, signs {connection.keys.algorithm}")
         published = {k["kid"] for k in connection.keys.jwks()["keys"]}
         self.record("jwks", active.kid in published, f"our JWKS publishes kid {active.kid}")
         if settings.epic_jwks_url:
             await self._check_hosted_jwks(settings.epic_jwks_url, active.kid)
-        elif settings.epic_jwt_alg == "ES384":
+        elif connection.keys.algorithm == "ES384":
             self.record("hosted jwks", False, "ES384 keys need a hosted JWKS URL; set EPIC_JWKS_URL")
         tokens = connection.tokens
         try:
@@ -84,7 +91,9 @@ class Doctor:
             self._show_assertion(tokens)
             return self.record("token", False, str(exc))
         except EpicMcpError as exc:
-            return self.record("token", False, str(exc))
+            unreachable = "could not connect" in str(exc) or "timed out" in str(exc)
+            fix = f" ({token_url}); check EPIC_TOKEN_URL, the network and any proxy" if unreachable else ""
+            return self.record("token", False, f"{exc}{fix}")
         self._show_assertion(tokens)
         self.record("token", True, f"access token obtained, expires in {token.lifetime} s")
         scopes = " ".join(token.scopes) or "(none listed; Epic grants the APIs registered on the app)"
@@ -96,6 +105,27 @@ class Doctor:
         self.record("metadata", True, f"FHIR {capability.get('fhirVersion', '?')}, "
                     f"{software_of(capability) or 'unknown software'}")
         return self.passed
+
+    async def _check_reachable(self, settings: Settings) -> bool:
+        """One request to the FHIR base before the chain: any HTTP answer will do, no answer gets one line naming
+        the URL and what to change."""
+        base = settings.fhir_base_url
+        if settings.epic_env == "local":
+            fix = ("the local sandbox is not running: start it with `epic-mcp sandbox --background` (or run "
+                   "`epic-mcp --env local`, which starts it)")
+        elif settings.epic_fhir_base_url or settings.epic_env != "sandbox":
+            variable = "PRODUCTION_FHIR_BASE_URL" if settings.production_fhir_base_url and not \
+                settings.epic_fhir_base_url else "EPIC_FHIR_BASE_URL"
+            fix = f"check {variable}, the network and any proxy (HTTPS_PROXY)"
+        else:
+            fix = "check the network and any proxy (HTTPS_PROXY); fhir.epic.com must be reachable"
+        try:
+            async with httpx.AsyncClient(timeout=settings.epic_connect_timeout) as http, \
+                    http.stream("GET", f"{base}/metadata") as response:
+                status = response.status_code
+        except httpx.TransportError as exc:
+            return self.record("server", False, f"no answer from {base} ({type(exc).__name__}); {fix}")
+        return self.record("server", True, f"{base} answers (HTTP {status})")
 
     def _show_assertion(self, tokens: TokenManager) -> None:
         assertion = tokens.last_assertion

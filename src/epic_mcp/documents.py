@@ -8,15 +8,15 @@ import binascii
 import html
 import re
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, Field
-from striprtf.striprtf import rtf_to_text
 
 from .errors import FhirError, FhirErrorKind
-from .fhir_client import FhirClient
 from .render import UNTRUSTED
+
+if TYPE_CHECKING:
+    from .fhir_client import FhirClient
 
 DEFAULT_MAX_CHARS = 20_000
 PREFERRED_TYPES = ("text/plain", "text/html", "application/xhtml+xml", "text/rtf", "application/rtf")
@@ -79,6 +79,8 @@ def to_text(content: bytes, content_type: str | None) -> str:
     if kind in ("text/html", "application/xhtml+xml") or decoded.lstrip().lower().startswith(("<html", "<!doctype")):
         return clean(html_to_text(decoded))
     if kind in ("text/rtf", "application/rtf") or decoded.lstrip().startswith("{\\rtf"):
+        from striprtf.striprtf import rtf_to_text  # only RTF notes need it; start-up does not
+
         return clean(rtf_to_text(decoded, errors="ignore"))
     return clean(decoded)
 
@@ -108,6 +110,8 @@ async def document_text(fhir: FhirClient, document_id: str, max_chars: int = DEF
         except (binascii.Error, ValueError, TypeError):
             raise FhirError(FhirErrorKind.INVALID_RESPONSE, "the attachment's inline data is not base64") from None
     else:
+        import httpx  # first use after start (see paging.CursorCodec)
+
         url = httpx.URL(fhir.base_url + "/").join(str(attachment["url"]))
         if not fhir.contains(url):
             raise FhirError(FhirErrorKind.REFUSED, "the note's content is on another server; it was not fetched "

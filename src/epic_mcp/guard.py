@@ -5,11 +5,13 @@ next_page, the page walker behind patient_summary and get_latest_values) goes th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import EpicMcpError
-from .fhir_client import FhirClient
 from .results import linked_patients
+
+if TYPE_CHECKING:
+    from .fhir_client import FhirClient
 
 OTHER_PATIENTS = ("the server returned {n} record(s) of other patients (it ignored the patient filter); they "
                   "were withheld and the total is unknown")

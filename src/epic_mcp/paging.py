@@ -8,10 +8,13 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-
-import httpx
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .urls import is_within_base
+
+if TYPE_CHECKING:
+    import httpx
 
 # Not '.': a signed JSON payload joined by a dot is shaped like a JWT, which the redaction rule removes on the way out.
 SEPARATOR = "~"
@@ -46,8 +49,14 @@ class CursorCodec:
     """Signs a Position with a per-process key; the cursor holds a path, never a host."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
-        self._base = httpx.URL(base_url.rstrip("/") + "/")
+        self._base_url = base_url.rstrip("/") + "/"
         self._key = key or secrets.token_bytes(32)
+
+    @cached_property
+    def _base(self) -> httpx.URL:
+        import httpx  # on first use: the server answers tools/list without loading httpx
+
+        return httpx.URL(self._base_url)
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]

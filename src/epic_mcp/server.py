@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -23,10 +23,8 @@ from starlette.responses import JSONResponse
 from . import __version__
 from .audit import AuditLog
 from .catalog import CATALOG, READ_BY_RESOURCE, Operation
-from .connection import EpicConnection
 from .documents import DEFAULT_MAX_CHARS, DocumentText, document_text, document_text_rendering
 from .errors import EpicMcpError
-from .fhir_client import software_of
 from .keys import KeyRing
 from .logs import protect_logs
 from .middleware import ArgumentCheck, CallDeadline, redact_answers
@@ -48,6 +46,9 @@ from .tools import (
     tool_result,
 )
 from .validation import InvalidInput, check_id, check_value
+
+if TYPE_CHECKING:
+    from .connection import EpicConnection
 
 INSTRUCTIONS = """\
 Read-only access to an Epic (or other SMART on FHIR R4) server. Typical flow: search_patients (or
@@ -113,6 +114,8 @@ class ServerState:
         if not self.running:
             raise ToolError("the server is not running; try again")
         if self.connection is None:
+            from .connection import EpicConnection  # with httpx, on first use: tools/list does not wait for it
+
             self.connection = EpicConnection.open(self.settings, self.keys)
         return self.connection
 
@@ -127,6 +130,13 @@ class ServerState:
         """Epic's sandbox, or the local sandbox that carries the same patients."""
         env, base = self.settings.epic_env, self.settings.fhir_base_url
         return (env == "sandbox" and base == SANDBOX_FHIR_BASE_URL) or env == "local"
+
+
+def software_of(capability: dict[str, Any] | None) -> str | None:
+    """fhir_client.software_of, imported when first needed: fhir_client brings httpx, which tools/list does not."""
+    from .fhir_client import software_of as named_in
+
+    return named_in(capability)
 
 
 def build_server(settings: Settings) -> MCPServer[ServerState]:
@@ -319,7 +329,8 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
     @server.resource("epic://config", title="Effective configuration", mime_type="application/json")
     def config() -> str:
         """The effective non-secret settings: environment, URLs, client id, algorithm, active kid, scopes."""
-        return json.dumps({**state.settings.public_summary(), "active_kid": state.keys.active.kid}, indent=2)
+        return json.dumps({**state.settings.public_summary(), "algorithm": state.keys.algorithm,
+                           "active_kid": state.keys.active.kid}, indent=2)
 
     @server.resource("epic://status", title="Connection status", mime_type="application/json")
     async def status() -> str:
@@ -336,6 +347,7 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
             "environment": state.settings.epic_env,
             "fhir_base_url": state.settings.fhir_base_url,
             "synthetic_data": state.settings.epic_env == "local",
+            **_sandbox_status(state.settings),
             **connection.tokens.status(),
             "fhir_version": (capability or {}).get("fhirVersion"),
             "software": software_of(capability),
@@ -353,6 +365,15 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
         except (InvalidInput, EpicMcpError) as exc:
             raise ResourceError(str(exc)) from None
         return json.dumps(resource, separators=(",", ":"))
+
+
+def _sandbox_status(settings: Settings) -> dict[str, Any]:
+    """On the local sandbox: how far its synthetic data's dates were moved to stay current."""
+    if settings.epic_env != "local":
+        return {}
+    from .sandbox import Sandbox
+
+    return Sandbox(settings).status()
 
 
 def _add_prompts(server: MCPServer[ServerState]) -> None:

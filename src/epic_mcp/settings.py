@@ -30,6 +30,10 @@ MIN_SECRET_LENGTH = 32
 
 Environment = Literal["sandbox", "production", "custom", "local"]
 LOCAL_CLIENT_ID = "epic-mcp-local"
+PLACEHOLDER_CLIENT_ID = "your-epic-client-id-here"  # .env.example's
+# Who you are at Epic and where: settings the built-in sandbox (EPIC_ENV=local) replaces with its own.
+EPIC_IDENTITY = ("epic_client_id", "epic_fhir_base_url", "epic_token_url", "epic_private_key_pem", "epic_active_kid",
+                 "epic_jwks_url", "epic_scopes")
 Algorithm = Literal["RS384", "RS256", "RS512", "ES384"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -86,7 +90,8 @@ class Settings(BaseSettings):
     )
     epic_private_key_pem: SecretStr | None = Field(None, description="A PEM private key given inline.")
     epic_active_kid: str | None = Field(None, description="kid of the key that signs; default the newest.")
-    epic_jwt_alg: Algorithm = "RS384"
+    epic_jwt_alg: Algorithm = Field("RS384", description="Signing algorithm; unset, the key decides: RS384 for an "
+                                    "RSA key, ES384 for an EC P-384 key.")
     jwt_expiry_minutes: float = Field(4.0, description="Client assertion lifetime, at most 5 minutes.")
     epic_scopes: str | None = Field(None, description="Sent as `scope` in the token request when set.")
     epic_jwks_url: str | None = Field(None, description="Where you host the JWKS (the JKU registered at Epic).")
@@ -115,7 +120,8 @@ class Settings(BaseSettings):
 
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Base for relative key paths.")
     epic_today: date | None = Field(None, description="Pretend today is this date (YYYY-MM-DD): for tests of "
-                                    "what is recent or upcoming, never for real use.")
+                                    "what is recent or upcoming, and of how the sandbox data is dated; never for "
+                                    "real use.")
 
     @field_validator("epic_jwt_alg", mode="before")
     @classmethod
@@ -147,6 +153,18 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _local_is_its_own_app(self) -> Settings:
+        """EPIC_ENV=local is the built-in sandbox with its own URL, client id and key: the Epic settings in the same
+        file (a .env made from .env.example, say) do not apply to it."""
+        if self.epic_env == "local":
+            for name in EPIC_IDENTITY:
+                setattr(self, name, None)
+            self.epic_jwt_jku = False
+            self.epic_jwt_alg = "RS384"
+            self.model_fields_set.difference_update({"private_key_path", "epic_jwt_alg"})
+        return self
 
     @model_validator(mode="after")
     def _check_endpoints(self) -> Settings:
@@ -218,6 +236,11 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def chosen_jwt_alg(self) -> str | None:
+        """EPIC_JWT_ALG when it was set; None means the key decides (RS384 for RSA, ES384 for EC P-384)."""
+        return self.epic_jwt_alg if "epic_jwt_alg" in self.model_fields_set else None
+
+    @property
     def assertion_lifetime_seconds(self) -> int:
         return int(self.jwt_expiry_minutes * 60)
 
@@ -251,6 +274,11 @@ class Settings(BaseSettings):
                 "EPIC_CLIENT_ID is not set: put your Backend Services app's client id in the env file "
                 "or the MCP client's `env` (see README, 'Connect to Epic'), or try EPIC_ENV=local"
             )
+        if self.client_id == PLACEHOLDER_CLIENT_ID:
+            raise ConfigError(
+                f"EPIC_CLIENT_ID is still .env.example's placeholder ({PLACEHOLDER_CLIENT_ID}): set your Backend "
+                "Services app's client id from fhir.epic.com, or try EPIC_ENV=local"
+            )
         return self.client_id
 
     def public_summary(self) -> dict[str, Any]:
@@ -260,7 +288,7 @@ class Settings(BaseSettings):
             "fhir_base_url": self.fhir_base_url,
             "token_url": self.configured_token_url or "discovered from .well-known/smart-configuration",
             "client_id": self.client_id,
-            "algorithm": self.epic_jwt_alg,
+            "algorithm": self.chosen_jwt_alg or "from the key (RS384 for RSA, ES384 for EC)",
             "scopes": self.epic_scopes,
             "jwks_url": self.epic_jwks_url,
             "jku_header": self.epic_jwt_jku,

@@ -8,14 +8,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from .collect import collect, effective_time, is_abnormal, latest_per_code, newest_first
 from .errors import EpicMcpError, FhirError, FhirErrorKind
-from .fhir_client import FhirClient
 from .render import compact, inline, item_lines, record_line
+
+if TYPE_CHECKING:
+    from .fhir_client import FhirClient
 
 DEADLINE_SECONDS = 25.0
 # Bookkeeping a summary leaves out; the full record is one get_* call away by its id.

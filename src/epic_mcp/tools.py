@@ -14,21 +14,22 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-import httpx
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from .catalog import Choice, Operation, Param
 from .errors import EpicMcpError
-from .fhir_client import FhirClient, Page
 from .guard import PatientGuard
 from .paging import CursorCodec, InvalidCursor, Position
 from .render import as_json, compact, page_text, record_line
 from .results import FOREIGN_NEXT_LINK, ReadResult, SearchResult, bundle_parts, ignored_parameters, reported_total
 from .validation import check_date, check_id, check_value
+
+if TYPE_CHECKING:
+    from .fhir_client import FhirClient, Page
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "co
                                               last=page.skip + shown))
         cursor = runtime.cursors.encode(replace(at, url=page.url, skip=page.skip + at.limit))
     elif next_link is not None:
+        import httpx  # first use after start (see paging.CursorCodec)
+
         try:
             cursor = runtime.cursors.encode(replace(at, url=httpx.URL(next_link), skip=0,
                                                     seen=at.seen + page.results))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 # Percent-encoded '.', '/' and '\': a server normalises them into path structure after our check would have passed
 # (`R4/%2e%2e/%2e%2e/oauth2/token` climbs out of the base), and no FHIR id or next link needs them.

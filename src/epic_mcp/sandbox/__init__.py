@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,9 @@ import httpx
 from ..errors import EpicMcpError
 from ..keys import KeyRing, generate_key, write_private_key
 from ..settings import Settings
+from . import lifecycle
 from .sekmet_launcher import EPIC_SEARCH_PARAMS
+from .timeshift import reference_date, shift_for, shift_resource
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,9 @@ SOFTWARE_NAME = "SEKMET FHIR R4 Tester"
 TOKEN_LIFETIME_SECONDS = 3600
 BATCH_SIZE = 400
 START_TIMEOUT_SECONDS = 30.0
+# A second starter waits for the first one's start and load (about 6 s on a first run).
+LOCK_TIMEOUT_SECONDS = 120.0
+LAUNCHER = f"{__package__}.sekmet_launcher"
 
 
 class SandboxError(EpicMcpError):
@@ -48,9 +55,21 @@ def bundled_data() -> bytes:
     return (resources.files(__package__) / DATA_FILE).read_bytes()
 
 
-def data_set() -> dict[str, Any]:
-    """The synthetic data set: {"description", "patients", "resources"} (resources in load order)."""
-    return json.loads(gzip.decompress(bundled_data()))
+def data_set(today: date) -> dict[str, Any]:
+    """The synthetic data set dated for `today` (see timeshift): {"description", "patients", "resources" (in load
+    order), "dates": {"reference_date", "shift_days"}}, where reference_date is the day of the newest past clinical
+    event as built and shift_days how far every date moved."""
+    data: dict[str, Any] = json.loads(gzip.decompress(bundled_data()))
+    reference = reference_date(data["resources"])
+    days = shift_for(reference, today)
+    data["resources"] = [shift_resource(resource, days) for resource in data["resources"]]
+    data["dates"] = {"reference_date": reference.isoformat(), "shift_days": days}
+    return data
+
+
+def data_digest() -> str:
+    """Names the data set and the search parameters it is indexed with: an upgrade that changes either reloads."""
+    return hashlib.sha256(bundled_data() + json.dumps(EPIC_SEARCH_PARAMS, sort_keys=True).encode()).hexdigest()
 
 
 def transactions(items: list[dict[str, Any]], size: int = BATCH_SIZE) -> Iterator[dict[str, Any]]:
@@ -65,7 +84,7 @@ def sekmet_command() -> list[str]:
     """sekmet, run by this interpreter through the launcher that adds Epic's search parameters."""
     if importlib.util.find_spec("sekmet") is None:
         raise SandboxError("the local sandbox needs sekmet-fhir: pip install 'epic-mcp[sandbox]'")
-    return [sys.executable, "-m", f"{__package__}.sekmet_launcher"]
+    return [sys.executable, "-m", LAUNCHER]
 
 
 def sekmet_config(root_url: str, port: int, data_dir: Path, clients: list[dict[str, Any]], loader_token: str,
@@ -97,13 +116,18 @@ def wait_until_serving(base_url: str, process: subprocess.Popen[bytes], log: Pat
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-            raise SandboxError(f"the sandbox server exited at start (see {log}): {tail}")
+            raise SandboxError(f"the sandbox server exited at start: {_last_line(log)} (full log: {log})")
         if is_serving(base_url):
             return
         time.sleep(0.1)
     process.terminate()
     raise SandboxError(f"the sandbox server did not answer within {timeout:g} s (see {log})")
+
+
+def _last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] \
+        if log.exists() else []
+    return lines[-1][:200] if lines else "no output"
 
 
 def load_resources(base_url: str, loader_token: str, items: list[dict[str, Any]]) -> None:
@@ -128,6 +152,8 @@ class Sandbox:
         self.data_dir = self.folder / "data"
         self.log_path = self.folder / "sekmet.log"
         self.pid_path = self.folder / "sekmet.pid"
+        self.config_path = self.folder / "sekmet.json"
+        self.marker_path = self.data_dir / "loaded.json"
 
     def _secret(self, name: str) -> str:
         path = self.folder / name
@@ -139,8 +165,8 @@ class Sandbox:
         return path.read_text().strip()
 
     def ensure_key(self) -> KeyRing:
-        """The client key: PRIVATE_KEY_PATH if set, else the sandbox's own, generated on first use."""
-        if self.settings.key_paths == [self.settings.sandbox_key_path] and not self.settings.sandbox_key_path.exists():
+        """The sandbox's own client key, generated on first use."""
+        if not self.settings.sandbox_key_path.exists():
             kid = write_private_key(generate_key(), self.settings.sandbox_key_path)
             logger.info("created the sandbox client key %s (kid %s)", self.settings.sandbox_key_path, kid)
         return KeyRing.from_settings(self.settings)
@@ -150,59 +176,120 @@ class Sandbox:
                   "scopes": "system/*.read"}
         return sekmet_config(self.root_url, self.port, self.data_dir, [client], self._secret("loader-token"))
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One starter at a time per sandbox folder: the others wait, then find it serving."""
+        try:
+            with lifecycle.exclusive(self.folder / "sandbox.lock", LOCK_TIMEOUT_SECONDS):
+                yield
+        except lifecycle.LockTimeout:
+            raise SandboxError(f"another epic-mcp has been starting the sandbox in {self.folder} for over "
+                               f"{LOCK_TIMEOUT_SECONDS:g} s; see {self.log_path}") from None
+
     def start(self, *, background: bool) -> subprocess.Popen[bytes]:
         """Start sekmet (registering the current client and key) and load the data set when it is new."""
-        if is_serving(self.base_url):
-            raise SandboxError(f"a sandbox is already serving on port {self.port}; "
-                               "stop it with `epic-mcp sandbox --stop`")
-        config_path = self.folder / "sekmet.json"
+        with self._exclusive():
+            if is_serving(self.base_url):
+                raise SandboxError(f"a sandbox is already serving on port {self.port}; "
+                                   "stop it with `epic-mcp sandbox --stop`")
+            return self._spawn(background=background)
+
+    def _spawn(self, *, background: bool) -> subprocess.Popen[bytes]:
+        if lifecycle.port_in_use(self.port):
+            raise SandboxError(f"port {self.port} on 127.0.0.1 is used by another program; set EPIC_SANDBOX_PORT "
+                               f"to a free port (for example EPIC_SANDBOX_PORT={lifecycle.free_port()})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(json.dumps(self.config(), indent=2))
-        config_path.chmod(0o600)
+        self.config_path.write_text(json.dumps(self.config(), indent=2))
+        self.config_path.chmod(0o600)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        process = subprocess.Popen([*sekmet_command(), "serve", "-c", str(config_path)], cwd=self.folder,
+        process = subprocess.Popen([*sekmet_command(), "serve", "-c", str(self.config_path)], cwd=self.folder,
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=background)
         log.close()
-        self.pid_path.write_text(str(process.pid))
-        wait_until_serving(self.base_url, process, self.log_path)
-        self._load_if_new()
+        try:
+            wait_until_serving(self.base_url, process, self.log_path)
+            self.pid_path.write_text(str(process.pid))
+            self._load_if_new()
+        except BaseException:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            lifecycle.forget_pid(self.pid_path, process.pid)
+            raise
         return process
 
-    def _load_if_new(self) -> None:
-        """Load the data set unless this exact data was loaded and indexed with these search parameters: a new
-        data set or new parameters (after an upgrade) loads it again, which re-indexes every resource."""
-        digest = hashlib.sha256(bundled_data() + json.dumps(EPIC_SEARCH_PARAMS, sort_keys=True).encode()).hexdigest()
-        marker = self.data_dir / "loaded.sha256"
-        if marker.exists() and marker.read_text().strip() == digest:
-            return
-        started = time.perf_counter()
-        items = data_set()["resources"]
-        load_resources(self.base_url, self._secret("loader-token"), items)
-        marker.write_text(digest)
-        logger.info("loaded %d synthetic resources in %.1f s", len(items), time.perf_counter() - started)
+    def loaded_dates(self) -> dict[str, Any] | None:
+        """What the sandbox last loaded: {"data", "reference_date", "shift_days"}, or None."""
+        try:
+            loaded = json.loads(self.marker_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return loaded if isinstance(loaded, dict) else None
 
-    def ensure_running(self) -> None:
-        """Start the sandbox in the background unless it already serves (EPIC_ENV=local)."""
-        if not is_serving(self.base_url):
-            logger.info("starting the local sandbox on %s", self.base_url)
-            self.start(background=True)
-
-    def stop(self) -> bool:
-        """Stop a sandbox started earlier; False when none was running."""
-        if not self.pid_path.exists():
+    def _is_current(self, loaded: dict[str, Any] | None) -> bool:
+        """The loaded data is this data set, indexed with these parameters, and dated for today."""
+        if loaded is None or loaded.get("data") != data_digest():
             return False
         try:
-            pid = int(self.pid_path.read_text())
-            os.kill(pid, signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
+            reference = date.fromisoformat(str(loaded.get("reference_date")))
+        except ValueError:
+            return False
+        return loaded.get("shift_days") == shift_for(reference, self.settings.today())
+
+    def _load_if_new(self) -> None:
+        """Load the data set unless this exact data was loaded, indexed with these search parameters, and dated for
+        today: a new data set or new parameters (after an upgrade) load it again, which re-indexes every resource,
+        and a later day moves every date (same ids: each resource is replaced)."""
+        if self._is_current(self.loaded_dates()):
+            return
+        started = time.perf_counter()
+        data = data_set(self.settings.today())
+        items = data["resources"]
+        load_resources(self.base_url, self._secret("loader-token"), items)
+        self.marker_path.write_text(json.dumps({"data": data_digest(), **data["dates"]}))
+        logger.info("loaded %d synthetic resources in %.1f s (dates moved by %d days)", len(items),
+                    time.perf_counter() - started, data["dates"]["shift_days"])
+
+    def ensure_running(self) -> None:
+        """Start the sandbox in the background unless it already serves (EPIC_ENV=local); a sandbox of this folder
+        that was loaded on an earlier day gets its dates moved to today."""
+        with self._exclusive():
+            if not is_serving(self.base_url):
+                logger.info("starting the local sandbox on %s", self.base_url)
+                self._spawn(background=True)
+            elif self.running_pid() is not None:
+                self._load_if_new()
+
+    def running_pid(self) -> int | None:
+        """The pid of this folder's sandbox when the pid file names a live sekmet launched with this folder's
+        config; never some other process that happens to have that pid now."""
+        pid = lifecycle.read_pid(self.pid_path)
+        if pid is not None and lifecycle.runs(pid, LAUNCHER, str(self.config_path)):
+            return pid
+        return None
+
+    def stop(self) -> bool:
+        """Stop a sandbox started from this folder; False when none was running (a stale pid file is removed)."""
+        pid = self.running_pid()
+        if pid is None:
             self.pid_path.unlink(missing_ok=True)
             return False
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and is_serving(self.base_url):
-            time.sleep(0.1)
-        self.pid_path.unlink(missing_ok=True)
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            if lifecycle.wait_for_exit(pid, LAUNCHER, str(self.config_path), timeout=wait):
+                break
+        lifecycle.forget_pid(self.pid_path, pid)
         return True
+
+    def forget(self, process: subprocess.Popen[bytes]) -> None:
+        """After a foreground sandbox ends (Ctrl-C, or it exits): its pid file goes with it."""
+        lifecycle.forget_pid(self.pid_path, process.pid)
 
     def reset(self) -> None:
         """Stop and delete the data; the next start loads the data set again (the key is kept)."""
@@ -214,3 +301,8 @@ class Sandbox:
                 f"EPIC_SANDBOX_PORT={self.port}\nEPIC_SANDBOX_DIR={self.folder}\n"
                 f"# FHIR base {self.base_url}, token URL {self.root_url}/auth/token")
 
+    def status(self) -> dict[str, Any]:
+        """For epic://status: how the synthetic data's dates were moved to stay current (reference_date is the
+        newest past clinical event as built, which now falls shift_days later)."""
+        loaded = self.loaded_dates() or {}
+        return {"data_reference_date": loaded.get("reference_date"), "date_shift_days": loaded.get("shift_days")}
