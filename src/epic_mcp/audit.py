@@ -1,8 +1,9 @@
 """An optional audit trail (EPIC_AUDIT_LOG): one JSON line per tool call, with no patient data in it.
 
-Each line: time, tool, resource type, outcome, how many records were returned, latency, and an HMAC-SHA256 of the
-patient id (keyed by EPIC_AUDIT_HMAC_KEY) so an operator can link the calls about one patient, and, holding the
-key, check whether a given patient was looked up, without the log ever containing the id.
+Each line: time, the MCP client (its name over authenticated HTTP, else "local"), tool, resource type, outcome,
+how many records were returned, latency, and an HMAC-SHA256 of the patient id (keyed by EPIC_AUDIT_HMAC_KEY) so
+an operator can link the calls about one patient, and, holding the key, check whether a given patient was looked
+up, without the log ever containing the id.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import BY_TOOL
+from .principal import LOCAL_CLIENT, client_name
 
 HELPER_RESOURCES = {"patient_summary": "Patient", "get_document_text": "DocumentReference",
                     "get_latest_values": "Observation", "find_test_patients": "Patient"}
@@ -35,11 +37,13 @@ class AuditLog:
     def patient_hmac(self, patient_id: str) -> str:
         return hmac.new(self._key, patient_id.encode(), hashlib.sha256).hexdigest()
 
-    def record(self, tool: str, arguments: dict[str, Any], result: Any, latency_ms: float) -> None:
+    def record(self, tool: str, arguments: dict[str, Any], result: Any, latency_ms: float,
+               client: str = LOCAL_CLIENT) -> None:
         patient_id = arguments.get("patient_id") or (arguments.get("id") if tool == "get_patient" else None)
         op = BY_TOOL.get(tool)
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "client": client,
             "tool": tool,
             "resource_type": op.resource if op else HELPER_RESOURCES.get(tool),
             "outcome": _outcome(result),
@@ -61,7 +65,7 @@ class AuditLog:
         finally:
             arguments = ctx.params.get("arguments")
             self.record(str(ctx.params.get("name")), arguments if isinstance(arguments, dict) else {}, result,
-                        (time.perf_counter() - started) * 1000)
+                        (time.perf_counter() - started) * 1000, client_name())
 
 
 def _field(result: Any, name: str) -> Any:

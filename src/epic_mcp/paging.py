@@ -12,6 +12,16 @@ import httpx
 
 from .urls import is_within_base
 
+CURSOR_KEY_CONTEXT = b"epic-mcp paging cursors v1"
+
+
+def cursor_key(shared_secret: str | None) -> bytes | None:
+    """The signing key derived from EPIC_MCP_CURSOR_KEY (the same on every replica), or None for a per-process
+    random key."""
+    if shared_secret is None:
+        return None
+    return hmac.new(shared_secret.encode(), CURSOR_KEY_CONTEXT, hashlib.sha256).digest()
+
 
 class InvalidCursor(ValueError):
     """The cursor was forged, truncated, or issued by another server process."""
@@ -26,7 +36,8 @@ def _unb64(text: str) -> bytes:
 
 
 class CursorCodec:
-    """Signs (resource type, next-page path, patient scope) with a per-process key; no host in the cursor."""
+    """Signs (resource type, next-page path, patient scope) with `key` (shared by replicas) or a per-process key;
+    no host in the cursor."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
         self._base = httpx.URL(base_url.rstrip("/") + "/")

@@ -11,25 +11,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from . import __version__
+from .access import client_policy
 from .audit import AuditLog
 from .catalog import CATALOG, READ_BY_RESOURCE, Operation
 from .connection import EpicConnection
 from .documents import DEFAULT_MAX_CHARS, DocumentText, document_text, document_text_rendering
 from .errors import EpicMcpError
 from .fhir_client import software_of
+from .granted import GrantedScopes
 from .keys import KeyRing
 from .logs import quiet_phi_loggers
-from .paging import CursorCodec
+from .paging import CursorCodec, cursor_key
+from .patient_scope import for_current_client
+from .probes import add_probe_routes
 from .profiles import select_tools
 from .settings import SANDBOX_FHIR_BASE_URL, Settings
 from .summary import LatestValues, PatientSummary, latest_values, latest_values_text, summary_text
@@ -101,8 +107,9 @@ class ServerState:
     def __init__(self, settings: Settings, keys: KeyRing) -> None:
         self.settings = settings
         self.keys = keys
-        self.runtime = Runtime(CursorCodec(settings.fhir_base_url), settings.epic_page_size,
-                               settings.epic_max_page_size, lambda: self.require_connection().fhir)
+        shared_key = settings.epic_mcp_cursor_key.get_secret_value() if settings.epic_mcp_cursor_key else None
+        self.runtime = Runtime(CursorCodec(settings.fhir_base_url, cursor_key(shared_key)), settings.epic_page_size,
+                               settings.epic_max_page_size, lambda: for_current_client(self.require_connection().fhir))
         self.connection: EpicConnection | None = None
         self.running = False
         self.capability: dict[str, Any] | None = None
@@ -113,6 +120,11 @@ class ServerState:
         if self.connection is None:
             self.connection = EpicConnection.open(self.settings, self.keys)
         return self.connection
+
+    def granted_scopes(self) -> tuple[str, ...] | None:
+        """The FHIR scopes of the current access token; None before the first token exchange."""
+        token = self.connection.tokens.cached if self.connection is not None else None
+        return token.scopes if token is not None else None
 
     async def close(self) -> None:
         self.running = False
@@ -145,13 +157,15 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
     tools = [_catalog_tool(op, state.runtime) for op in CATALOG if op.tool in enabled]
     tools += [lean(Tool.from_function(fn, title=title, annotations=READ_ONLY))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
-    middleware = []
+    bus = InMemorySubscriptionBus()
+    middleware: list[ServerMiddleware[Any]] = []
     if settings.epic_audit_log is not None and settings.epic_audit_hmac_key is not None:
         audit = AuditLog(settings.epic_audit_log, settings.epic_audit_hmac_key.get_secret_value())
         middleware.append(audit.middleware)
+    middleware += [client_policy, GrantedScopes(state.granted_scopes, bus)]
     server: MCPServer[ServerState] = MCPServer(
         "epic-mcp", title="Epic FHIR (read-only)", version=__version__, instructions=INSTRUCTIONS,
-        lifespan=lifespan, log_level=settings.epic_log_level, tools=tools, middleware=middleware,
+        lifespan=lifespan, log_level=settings.epic_log_level, tools=tools, middleware=middleware, subscriptions=bus,
     )
     _add_resources(server, state)
     _add_prompts(server)
@@ -345,7 +359,7 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
             readable = ", ".join(sorted(READ_BY_RESOURCE))
             raise ResourceError(f"{resource_type} is not readable here; readable: {readable}")
         try:
-            resource = await state.require_connection().fhir.read(resource_type, check_id("id", id))
+            resource = await state.runtime.client().read(resource_type, check_id("id", id))
         except (InvalidInput, EpicMcpError) as exc:
             raise ResourceError(str(exc)) from None
         return json.dumps(resource, separators=(",", ":"))
@@ -380,3 +394,5 @@ def _add_http_routes(server: MCPServer[ServerState], state: ServerState) -> None
         """The public JWKS for Epic to fetch when epic-mcp is served over HTTP behind TLS."""
         return JSONResponse(state.keys.jwks(),
                             headers={"Cache-Control": f"public, max-age={JWKS_CACHE_SECONDS}"})
+
+    add_probe_routes(server, state)
