@@ -16,7 +16,7 @@ from epic_mcp.clients import ClientStore, NamedClients
 from epic_mcp.connection import EpicConnection
 from epic_mcp.errors import ConfigError, FhirError
 from epic_mcp.granted import grants, unauthorized_tools
-from epic_mcp.http import http_app
+from epic_mcp.http import allowed_hosts, http_app
 from epic_mcp.oauth import tools_for
 from epic_mcp.paging import CursorCodec, InvalidCursor, cursor_key
 from epic_mcp.patient_scope import PatientGuard
@@ -221,6 +221,13 @@ def test_oauth_needs_the_resource_url_and_keeps_the_issuer_as_written(make_setti
                              epic_mcp_resource_url="https://mcp.example.org/mcp/")
     assert settings.epic_mcp_oauth_issuer == "https://login.example.org/", "iss is compared as an exact string"
     assert settings.epic_mcp_resource_url == "https://mcp.example.org/mcp"
+
+
+def test_the_public_host_of_the_resource_url_passes_dns_rebinding_protection(make_settings) -> None:
+    settings = make_settings(epic_mcp_oauth_issuer="https://login.example.org",
+                             epic_mcp_resource_url="https://mcp.example.org/mcp")
+    assert "mcp.example.org" in allowed_hosts(settings, "10.0.0.5", 8000)
+    assert "evil.example.org" not in allowed_hosts(settings, "10.0.0.5", 8000)
 
 
 # Probes ----------------------------------------------------------------------------------------------------

@@ -134,6 +134,9 @@ async def test_a_token_for_another_resource_is_refused(resource_server, authoriz
     assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
     assert accepted.status_code == 200 and len(tools) == len(CORE)
     assert any(isinstance(leaf, MCPError) for leaf in leaves(raised.value)), "the SDK client could not connect"
+    log = resource_server.log.read_text()
+    assert "access token refused: InvalidAudienceError" in log
+    assert token not in log and right not in log and token.split(".")[1] not in log
 
 
 async def test_an_expired_token_is_refused(resource_server, authorization_server) -> None:

@@ -11,6 +11,7 @@ next_page and check_connection.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +48,7 @@ def grants(scopes: Iterable[str], resource: str, interaction: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=16)
 def unauthorized_tools(scopes: tuple[str, ...] | None) -> frozenset[str]:
     """The tools the granted scopes do not cover; none when the scopes are unknown or were not listed."""
     if not scopes:
