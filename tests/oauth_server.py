@@ -5,6 +5,7 @@ client_credentials grant for RFC 8707 resource indicators."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -23,8 +24,12 @@ START_TIMEOUT_SECONDS = 30
 
 
 def require_oidc_provider() -> None:
+    """Skip without oidc-provider (as the inspector tests do), except in CI (EPIC_MCP_REQUIRE_E2E), which fails."""
     if shutil.which("node") is None or not (OAUTH_DIR / "node_modules" / "oidc-provider").is_dir():
-        pytest.fail("oidc-provider is not installed: run ./scripts/test (it installs tests/oauth with npm)")
+        message = "oidc-provider is not installed (scripts/test installs tests/oauth with npm)"
+        if os.environ.get("EPIC_MCP_REQUIRE_E2E"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 class AuthorizationServer:
