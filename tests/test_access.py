@@ -3,13 +3,21 @@ responses, named client credentials, the shared cursor key, and the probes."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 from mcp import Client
 
 from epic_mcp.clients import ClientStore, NamedClients
@@ -17,7 +25,7 @@ from epic_mcp.connection import EpicConnection
 from epic_mcp.errors import ConfigError, FhirError
 from epic_mcp.granted import grants, unauthorized_tools
 from epic_mcp.http import allowed_hosts, http_app
-from epic_mcp.oauth import tools_for
+from epic_mcp.oauth import AccessTokenVerifier, tools_for
 from epic_mcp.paging import CursorCodec, InvalidCursor, cursor_key
 from epic_mcp.patient_scope import PatientGuard
 from epic_mcp.profiles import ALL_TOOLS, CORE
@@ -98,6 +106,87 @@ def test_token_scopes_and_the_tools_claim_choose_the_tools() -> None:
     assert tools_for(["epic-mcp"], ["search_observations"]) == {"search_observations"}
     assert tools_for(["epic-mcp"], "typo") == frozenset(), "a claim that names nothing known grants nothing"
     assert tools_for(["openid", "profile"]) == frozenset()
+
+
+ISSUER, RESOURCE = "https://login.example.org", "https://mcp.example.org/mcp"
+
+
+def signing_key(kid: str) -> tuple[rsa.RSAPrivateKey, dict]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key, {**RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid, "use": "sig"}
+
+
+def hs256(claims: dict, secret: bytes) -> str:
+    """The algorithm-confusion attack: HMAC-signed with the issuer's public key as the secret."""
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = json.dumps({"alg": "HS256", "kid": "k1"}).encode()
+    signing_input = f"{part(header)}.{part(json.dumps(claims).encode())}"
+    return f"{signing_input}.{part(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+def access_token(key, kid: str, **claims) -> str:
+    body = {"iss": ISSUER, "aud": RESOURCE, "exp": int(time.time()) + 300, "client_id": "ward", "scope": "epic-mcp",
+            **claims}
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+
+@pytest.fixture
+def issuer(make_settings, epic):
+    """An issuer publishing RFC 8414 metadata and a JWKS (respx); the verifier finds the keys from the metadata."""
+    key, jwk = signing_key("k1")
+    ec = {"kty": "EC", "crv": "P-256", "kid": "ec1", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+          "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+    epic.get(f"{ISSUER}/.well-known/oauth-authorization-server").respond(200, json={
+        "issuer": ISSUER, "jwks_uri": f"{ISSUER}/jwks"})
+    jwks = epic.get(f"{ISSUER}/jwks").respond(200, json={"keys": [jwk, ec]})
+    verifier = AccessTokenVerifier(make_settings(epic_mcp_oauth_issuer=ISSUER, epic_mcp_resource_url=RESOURCE))
+    return verifier, key, jwk, jwks
+
+
+async def test_access_tokens_are_checked_like_a_resource_server_must(issuer) -> None:
+    verifier, key, _, jwks = issuer
+    access = await verifier.verify_token(access_token(key, "k1", patients=[ALLOWED], epic_mcp_tools="core"))
+    assert access is not None and access.client_id == "ward" and access.token == ""
+    assert access.tools == frozenset(CORE) and access.patients == {ALLOWED} and access.resource == RESOURCE
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    refused = {
+        "another audience": access_token(key, "k1", aud="https://other.example.org/mcp"),
+        "another issuer": access_token(key, "k1", iss="https://evil.example.org"),
+        "expired": access_token(key, "k1", exp=int(time.time()) - 60),
+        "no exp": jwt.encode({"iss": ISSUER, "aud": RESOURCE}, key, algorithm="RS256", headers={"kid": "k1"}),
+        "signed by another key": access_token(signing_key("k1")[0], "k1"),
+        "HS256 with the public key as secret": hs256({"iss": ISSUER, "aud": RESOURCE, "exp": 2**40}, public_pem),
+        "unsigned": jwt.encode({"iss": ISSUER, "aud": RESOURCE, "exp": 2**40}, None, algorithm="none",
+                               headers={"kid": "k1"}),
+        "an EC key named for an RS256 token": access_token(key, "ec1"),
+        "not a JWT": "emcp_not-a-jwt",
+    }
+    for reason, token in refused.items():
+        assert await verifier.verify_token(token) is None, reason
+    assert jwks.call_count == 1, "known kids need no new fetch"
+
+
+async def test_an_unknown_kid_fetches_the_keys_again_at_most_once_a_minute(issuer) -> None:
+    verifier, key, _, jwks = issuer
+    assert await verifier.verify_token(access_token(key, "k1")) is not None
+    for _ in range(5):
+        assert await verifier.verify_token(access_token(key, "rotated")) is None
+    assert jwks.call_count == 1, "tokens with made-up kids cannot make the server hammer the issuer"
+    verifier._fetched_at -= 61
+    await verifier.verify_token(access_token(key, "rotated"))
+    assert jwks.call_count == 2, "a minute later, an unknown kid (a rotated key) is looked up"
+
+
+async def test_an_issuer_whose_metadata_names_another_issuer_is_not_trusted(make_settings, epic) -> None:
+    key, jwk = signing_key("k1")
+    epic.get(f"{ISSUER}/.well-known/oauth-authorization-server").respond(200, json={
+        "issuer": "https://evil.example.org", "jwks_uri": "https://evil.example.org/jwks"})
+    evil = epic.get("https://evil.example.org/jwks").respond(200, json={"keys": [jwk]})
+    verifier = AccessTokenVerifier(make_settings(epic_mcp_oauth_issuer=ISSUER, epic_mcp_resource_url=RESOURCE))
+    assert await verifier.verify_token(access_token(key, "k1")) is None
+    assert not evil.called
 
 
 # The patient guard on what the FHIR server sends back -------------------------------------------------------

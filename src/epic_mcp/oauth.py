@@ -134,7 +134,7 @@ class AccessTokenVerifier:
                 return None
             claims = jwt.decode(token, key.jwk.key, algorithms=[algorithm], audience=self.audience, issuer=self.issuer,
                                 leeway=self._leeway, options={"require": ["exp", "iss", "aud"]})
-        except jwt.InvalidTokenError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:  # a key of the wrong type raises TypeError
             logger.info("access token refused: %s", type(exc).__name__)
             return None
         scopes = _scopes_of(claims)
@@ -176,7 +176,7 @@ class AccessTokenVerifier:
             if response.status_code != 200:
                 continue
             metadata = response.json()
-            if metadata.get("issuer") != self.issuer:
+            if not isinstance(metadata, dict) or metadata.get("issuer") != self.issuer:
                 raise ValueError("the issuer's metadata names another issuer")
             return check_url("jwks_uri (discovered)", str(metadata["jwks_uri"]))
         raise ValueError("the issuer publishes no metadata")
