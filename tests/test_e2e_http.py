@@ -84,6 +84,7 @@ async def test_named_clients_see_and_may_call_only_their_tools_and_patients(load
             anonymous = await http.post(server.url, json=initialize, headers=headers)
             wrong = await http.post(server.url, json=initialize,
                                     headers={**headers, "Authorization": "Bearer " + "x" * 40})
+            ready = await http.get(f"{server.root}/readyz")
             removed = epic_mcp_cli(env_file, "clients", "remove", "labs")
             after_removal = await http.post(server.url, json=initialize,
                                             headers={**headers, "Authorization": f"Bearer {labs}"})
@@ -103,6 +104,7 @@ async def test_named_clients_see_and_may_call_only_their_tools_and_patients(load
     assert not anyone.is_error
     assert (anonymous.status_code, wrong.status_code, after_removal.status_code) == (401, 401, 401)
     assert removed.returncode == 0
+    assert ready.status_code == 200 and ready.json()["ready"] is True, "probes need no credential"
     audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert {line["client"] for line in audit} == {"labs", "front-desk"}
     assert [line["outcome"] for line in audit if line["client"] == "labs"][:2] == ["error", "error"]

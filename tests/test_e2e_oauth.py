@@ -145,8 +145,13 @@ async def test_an_expired_token_is_refused(resource_server, authorization_server
     fresh = await post_initialize(resource_server, response["access_token"])
     await anyio.sleep(2.1)
     expired = await post_initialize(resource_server, response["access_token"])
+    with pytest.raises(BaseException) as raised:
+        async with connect(resource_server.url, token=response["access_token"]) as client:
+            await client.list_tools()
     assert fresh.status_code == 200
     assert expired.status_code == 401 and 'error="invalid_token"' in expired.headers["www-authenticate"]
+    assert any(isinstance(leaf, MCPError) for leaf in leaves(raised.value)), "the SDK client could not connect"
+    assert "access token refused: ExpiredSignatureError" in resource_server.log.read_text()
 
 
 async def test_opaque_and_forged_tokens_are_refused(resource_server, authorization_server) -> None:
