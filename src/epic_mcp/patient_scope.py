@@ -20,7 +20,7 @@ from .principal import current_client
 from .results import linked_patients
 
 NOT_ABOUT_A_PATIENT = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location", "Medication",
-                                 "Questionnaire", "OperationOutcome", "CapabilityStatement"})
+                                 "Questionnaire", "OperationOutcome"})
 PATIENT_PARAMETERS = ("patient", "subject", "beneficiary")
 REFUSED = ("this MCP client may only see the records of the patients it is allowed; {what} (ask the server's "
            "operator to add the patient to this client's allowlist)")
