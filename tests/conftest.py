@@ -127,3 +127,13 @@ def epic() -> Iterator[respx.MockRouter]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def loaded_sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One sekmet-fhir with the bundled data for the HTTP end-to-end tests (tests/http_servers.py)."""
+    from .http_servers import LoadedSekmet
+
+    sekmet = LoadedSekmet(tmp_path_factory.mktemp("http-sekmet")).start()
+    yield sekmet
+    sekmet.stop()

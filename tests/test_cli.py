@@ -53,7 +53,7 @@ def test_serve_without_a_key_says_how_to_make_one(tmp_path: Path, capsys) -> Non
 def test_http_transport_refuses_a_public_bind_address(tmp_path: Path, key_file: Path, capsys) -> None:
     (tmp_path / ".env").write_text(f"EPIC_CLIENT_ID={CLIENT_ID}\nPRIVATE_KEY_PATH={key_file}\n")
     assert main(["--transport", "streamable-http", "--host", "0.0.0.0"]) == 2
-    assert "refusing to serve patient data on 0.0.0.0 without EPIC_MCP_HTTP_TOKEN" in capsys.readouterr().err
+    assert "refusing to serve patient data on 0.0.0.0 without client authentication" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["doctor", "--help"], ["keygen", "--help"]])

@@ -203,14 +203,16 @@ async def test_epic_rule_is_enforced_without_a_round_trip(env_file: Path) -> Non
     assert result.is_error and "needs patient_id + category, or patient_id + code" in result.content[0].text
 
 
-async def test_a_scope_the_client_lacks_gives_the_clear_403(sekmet: SekmetServer, key: Path, tmp_path: Path) -> None:
+async def test_a_scope_the_client_lacks_is_refused_with_the_fix(sekmet: SekmetServer, key: Path,
+                                                                 tmp_path: Path) -> None:
     env_file = env_file_for(sekmet, PATIENT_ONLY, key, tmp_path)
     async with Client(like_claude_desktop(env_file)) as client:
         patient = await client.call_tool("get_patient", {"id": CAMILA})
         labs = await client.call_tool("search_observations", {"patient_id": CAMILA, "category": "laboratory"})
     assert not patient.is_error
     assert labs.is_error
-    assert "not authorized for Observation (needs system/Observation.read" in labs.content[0].text
+    assert "needs the Observation API (scope system/Observation.read" in labs.content[0].text
+    assert "Add the Observation API to the app's registration" in labs.content[0].text
 
 
 async def test_token_expiry_mid_session_costs_exactly_one_new_token(tmp_path: Path, key: Path, data) -> None:

@@ -136,6 +136,7 @@ async def test_audit_log_records_calls_with_an_hmac_instead_of_the_patient_id(ma
                        ("get_patient", "Patient", "error", None, hmac.new(key.encode(), b"../x",
                                                                          hashlib.sha256).hexdigest())]
     assert all(isinstance(e["latency_ms"], float) and e["time"].endswith("+00:00") for e in lines)
+    assert {e["client"] for e in lines} == {"local"}, "in process, as on stdio, the caller is the local user"
     assert not [value for value in PHI if value in audit.read_text()]
 
 

@@ -1,9 +1,9 @@
 """An optional audit trail (EPIC_AUDIT_LOG): one JSON line per tool call or resource read, with no patient data.
 
-Each line: time, tool (or `resource` and the URI's scheme), resource type, outcome, how many records were returned,
-latency, and an HMAC-SHA256 of the
-patient id (keyed by EPIC_AUDIT_HMAC_KEY) so an operator can link the calls about one patient, and, holding the
-key, check whether a given patient was looked up, without the log ever containing the id.
+Each line: time, the MCP client (its name over authenticated HTTP, else "local"), tool (or `resource` and the URI's
+scheme), resource type, outcome, how many records were returned, latency, and an HMAC-SHA256 of the patient id (keyed
+by EPIC_AUDIT_HMAC_KEY) so an operator can link the calls about one patient, and, holding the key, check whether a
+given patient was looked up, without the log ever containing the id.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import BY_TOOL
+from .principal import LOCAL_CLIENT, client_name
 from .results import linked_patients
 
 HELPER_RESOURCES = {"patient_summary": "Patient", "get_document_text": "DocumentReference",
@@ -37,26 +38,28 @@ class AuditLog:
     def patient_hmac(self, patient_id: str) -> str:
         return hmac.new(self._key, patient_id.encode(), hashlib.sha256).hexdigest()
 
-    def record(self, tool: str, arguments: dict[str, Any], result: Any, latency_ms: float) -> None:
+    def record(self, tool: str, arguments: dict[str, Any], result: Any, latency_ms: float,
+               client: str = LOCAL_CLIENT) -> None:
         patient_id = arguments.get("patient_id") or (arguments.get("id") if tool == "get_patient" else None)
         op = BY_TOOL.get(tool)
-        self._write(tool, op.resource if op else HELPER_RESOURCES.get(tool), _outcome(result), _count(result),
-                    latency_ms, patient_id if isinstance(patient_id, str) else None)
+        self._write(client, tool, op.resource if op else HELPER_RESOURCES.get(tool), _outcome(result),
+                    _count(result), latency_ms, patient_id if isinstance(patient_id, str) else None)
 
-    def record_read(self, uri: str, result: Any, latency_ms: float) -> None:
+    def record_read(self, uri: str, result: Any, latency_ms: float, client: str = LOCAL_CLIENT) -> None:
         """A resource read: `fhir://Type/id` names the type, and the patient is the resource itself or the one
         the returned resource belongs to."""
         scheme, _, rest = uri.partition("://")
         resource_type, _, resource_id = rest.partition("/") if scheme == "fhir" else (None, "", "")
         patients = sorted(_linked_patients_of(result))
         patient = resource_id if resource_type == "Patient" else (patients[0] if len(patients) == 1 else None)
-        self._write(f"resource:{scheme}", resource_type, "ok" if result is not None else "failed",
+        self._write(client, f"resource:{scheme}", resource_type, "ok" if result is not None else "failed",
                     1 if result is not None and scheme == "fhir" else None, latency_ms, patient)
 
-    def _write(self, tool: str, resource_type: str | None, outcome: str, count: int | None, latency_ms: float,
-               patient_id: str | None) -> None:
+    def _write(self, client: str, tool: str, resource_type: str | None, outcome: str, count: int | None,
+               latency_ms: float, patient_id: str | None) -> None:
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "client": client,
             "tool": tool,
             "resource_type": resource_type,
             "outcome": outcome,
@@ -78,11 +81,11 @@ class AuditLog:
         finally:
             latency = (time.perf_counter() - started) * 1000
             if ctx.method == "resources/read":
-                self.record_read(str(ctx.params.get("uri")), result, latency)
+                self.record_read(str(ctx.params.get("uri")), result, latency, client_name())
             else:
                 arguments = ctx.params.get("arguments")
                 self.record(str(ctx.params.get("name")), arguments if isinstance(arguments, dict) else {}, result,
-                            latency)
+                            latency, client_name())
 
 
 def _linked_patients_of(result: Any) -> set[str]:

@@ -1,4 +1,4 @@
-"""Command line: `epic-mcp [serve]`, `keygen`, `jwks`, `doctor`.
+"""Command line: `epic-mcp [serve]`, `keygen`, `jwks`, `doctor`, `sandbox`, `clients`.
 
 Only the CLI commands print to stdout; `serve` keeps stdout for the MCP protocol and logs to stderr.
 """
@@ -32,6 +32,12 @@ examples:
   epic-mcp --env-file ~/epic/.env doctor
   epic-mcp --env local                 # the built-in sandbox, started in the background if needed
   epic-mcp --transport streamable-http --port 8000
+  epic-mcp clients add ward-assistant --tools core --patients erXuFYUfucBZaryVksYEcMg3
+
+over HTTP, clients authenticate with EPIC_MCP_HTTP_TOKEN (one shared secret), EPIC_MCP_CLIENTS_FILE (named
+clients, each with its tools and patients: `epic-mcp clients`) or EPIC_MCP_OAUTH_ISSUER + EPIC_MCP_RESOURCE_URL
+(OAuth access tokens); replicas behind a load balancer need EPIC_MCP_HTTP_STATELESS=true and one
+EPIC_MCP_CURSOR_KEY. /healthz and /readyz answer without authentication.
 """
 
 
@@ -89,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--stop", action="store_true", help="stop a sandbox started earlier")
     action.add_argument("--reset", action="store_true", help="stop it and delete its data; the next start "
                         "loads the data set again")
+
+    clients = commands.add_parser("clients", parents=[common],
+                                  help="manage named MCP clients for HTTP (in EPIC_MCP_CLIENTS_FILE)")
+    client_actions = clients.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = client_actions.add_parser("add", help="add a client and print its secret (shown once)")
+    add.add_argument("name", help="the client's name, as the audit log shows it")
+    add.add_argument("--tools", metavar="PROFILE", default="core",
+                     help="core (default), clinical, all, or a comma-separated list of tool names")
+    add.add_argument("--patients", metavar="IDS", help="comma-separated FHIR patient ids; the client sees only "
+                     "their records (default: any patient)")
+    client_actions.add_parser("list", help="list the clients (never their secrets)")
+    remove = client_actions.add_parser("remove", help="remove a client; its secret stops working at once")
+    remove.add_argument("name")
     return parser
 
 
@@ -129,6 +148,8 @@ def _main(argv: list[str] | None) -> int:
                 return _doctor(env_file, overrides)
             case "sandbox":
                 return _sandbox(args, load_settings(env_file, **{"epic_env": "local", **overrides}))
+            case "clients":
+                return _clients(args, load_settings(env_file, **overrides))
             case _:
                 return _serve(args, load_settings(env_file, **overrides))
     except ConfigError as exc:
@@ -222,14 +243,38 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _clients(args: argparse.Namespace, settings: Settings) -> int:
+    from .clients import ClientStore
+
+    if settings.epic_mcp_clients_file is None:
+        raise ConfigError("EPIC_MCP_CLIENTS_FILE is not set: name the file that keeps the clients (e.g. "
+                          "/etc/epic-mcp/clients.json) in the settings file or the environment")
+    store = ClientStore(settings.epic_mcp_clients_file)
+    if args.action == "add":
+        patients = args.patients.split(",") if args.patients is not None else None
+        secret = store.add(args.name, args.tools, patients)
+        print(f"added client {args.name} to {store.path}; its secret (shown this once, keep it in the client's "
+              "secret store; it sends it as `Authorization: Bearer <secret>`):")
+        print(secret)
+    elif args.action == "remove":
+        if not store.remove(args.name):
+            raise ConfigError(f"NAME: no client named {args.name} in {store.path}")
+        print(f"removed client {args.name}")
+    else:
+        records = store.load()
+        print("\n".join(r.describe() for r in records.values()) if records else f"no clients in {store.path}")
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     _configure_logging(settings.epic_log_level)
     transport = getattr(args, "transport", "stdio")
     host = getattr(args, "host", "127.0.0.1")
     port = getattr(args, "port", 8000)
-    if transport == "streamable-http" and not is_loopback_host(host) and settings.epic_mcp_http_token is None:
-        raise ConfigError(f"--host: refusing to serve patient data on {host} without EPIC_MCP_HTTP_TOKEN; "
-                          "bind 127.0.0.1, or set a token that every MCP client must send (and use TLS)")
+    if transport == "streamable-http" and not is_loopback_host(host) and not settings.http_authentication:
+        raise ConfigError(f"--host: refusing to serve patient data on {host} without client authentication; "
+                          "bind 127.0.0.1, or set EPIC_MCP_HTTP_TOKEN, EPIC_MCP_CLIENTS_FILE or "
+                          "EPIC_MCP_OAUTH_ISSUER (and put TLS in front)")
     if settings.epic_env == "local":
         from .sandbox import Sandbox
 

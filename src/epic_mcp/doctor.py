@@ -10,8 +10,8 @@ import httpx
 
 from .connection import EpicConnection
 from .errors import EpicMcpError, InvalidClientError
-from .fhir_client import software_of
 from .redaction import redact
+from .results import software_of
 from .settings import Settings, load_settings
 from .token import TokenManager
 

@@ -50,14 +50,6 @@ def retry_after_seconds(response: httpx.Response, attempt: int, now: float | Non
     return max(0.0, min(MAX_RETRY_AFTER_SECONDS, when - (time.time() if now is None else now)))
 
 
-def software_of(capability: dict[str, Any] | None) -> str | None:
-    """'name version' of the server software a CapabilityStatement names, if it names any."""
-    software = (capability or {}).get("software")
-    if not isinstance(software, dict):
-        return None
-    return " ".join(str(v) for v in (software.get("name"), software.get("version")) if v) or None
-
-
 
 def nesting_depth_exceeds(document: Any, limit: int) -> bool:
     """True when a parsed JSON value nests deeper than `limit` (checked without recursion)."""
@@ -83,6 +75,7 @@ class Page:
     results: int = 0
     skip: int = 0
     remaining: int = 0
+    countable: bool = True  # False when what was withheld from the page would make counting it reveal too much
 
 
 def _is_outcome(entry: Any) -> bool:

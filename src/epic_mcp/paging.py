@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 
 # Not '.': a signed JSON payload joined by a dot is shaped like a JWT, which the redaction rule removes on the way out.
 SEPARATOR = "~"
+CURSOR_KEY_CONTEXT = b"epic-mcp paging cursors v1"
+
+
+def cursor_key(shared_secret: str | None) -> bytes | None:
+    """The signing key derived from EPIC_MCP_CURSOR_KEY (the same on every replica), or None for a per-process
+    random key."""
+    if shared_secret is None:
+        return None
+    return hmac.new(shared_secret.encode(), CURSOR_KEY_CONTEXT, hashlib.sha256).digest()
 
 
 class InvalidCursor(ValueError):
@@ -46,7 +55,8 @@ class Position:
 
 
 class CursorCodec:
-    """Signs a Position with a per-process key; the cursor holds a path, never a host."""
+    """Signs a Position with `key` (shared by replicas) or a per-process key; the cursor holds a path, never a
+    host."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
         self._base_url = base_url.rstrip("/") + "/"

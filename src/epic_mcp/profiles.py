@@ -22,14 +22,15 @@ CLINICAL = CORE + tuple(op.tool for op in CATALOG if op.interaction == "search" 
 PROFILES = {"core": CORE, "clinical": CLINICAL, "all": ALL_TOOLS}
 
 
-def select_tools(spec: str) -> frozenset[str]:
-    """A profile name (core, clinical, all) or a comma-separated list of tool names."""
+def select_tools(spec: str, source: str = "EPIC_TOOLS") -> frozenset[str]:
+    """A profile name (core, clinical, all) or a comma-separated list of tool names; `source` names the setting
+    or option in the error."""
     spec = spec.strip()
     if spec in PROFILES:
         return frozenset(PROFILES[spec])
     names = {name.strip() for name in spec.split(",") if name.strip()}
     unknown = sorted(names - set(ALL_TOOLS))
     if unknown or not names:
-        raise ConfigError(f"EPIC_TOOLS: unknown tool(s) {', '.join(unknown) or '(none given)'}; use core, "
+        raise ConfigError(f"{source}: unknown tool(s) {', '.join(unknown) or '(none given)'}; use core, "
                           "clinical, all, or tool names from the README's tool table")
     return frozenset(names)

@@ -102,3 +102,11 @@ def bundle_parts(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str
         None,
     )
     return items, list(dict.fromkeys(warnings)), total if isinstance(total, int) else None, next_link
+
+
+def software_of(capability: dict[str, Any] | None) -> str | None:
+    """'name version' of the server software a CapabilityStatement names, if it names any."""
+    software = (capability or {}).get("software")
+    if not isinstance(software, dict):
+        return None
+    return " ".join(str(v) for v in (software.get("name"), software.get("version")) if v) or None

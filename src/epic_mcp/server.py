@@ -11,25 +11,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
+from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from . import __version__
+from .access import client_policy
 from .audit import AuditLog
 from .catalog import CATALOG, READ_BY_RESOURCE, Operation
 from .documents import DEFAULT_MAX_CHARS, DocumentText, document_text, document_text_rendering
 from .errors import EpicMcpError
+from .granted import GrantedScopes
 from .keys import KeyRing
 from .logs import protect_logs
 from .middleware import ArgumentCheck, CallDeadline, redact_answers
-from .paging import CursorCodec
+from .paging import CursorCodec, cursor_key
+from .patient_scope import for_current_client
+from .probes import add_probe_routes
 from .profiles import select_tools
+from .results import software_of
 from .settings import SANDBOX_FHIR_BASE_URL, Settings
 from .summary import LatestValues, PatientSummary, latest_values, latest_values_text, summary_text
 from .summary import patient_summary as patient_summary_of
@@ -104,8 +111,9 @@ class ServerState:
     def __init__(self, settings: Settings, keys: KeyRing) -> None:
         self.settings = settings
         self.keys = keys
-        self.runtime = Runtime(CursorCodec(settings.fhir_base_url), settings.epic_page_size,
-                               settings.epic_max_page_size, lambda: self.require_connection().fhir)
+        shared_key = settings.epic_mcp_cursor_key.get_secret_value() if settings.epic_mcp_cursor_key else None
+        self.runtime = Runtime(CursorCodec(settings.fhir_base_url, cursor_key(shared_key)), settings.epic_page_size,
+                               settings.epic_max_page_size, lambda: for_current_client(self.require_connection().fhir))
         self.connection: EpicConnection | None = None
         self.running = False
         self.capability: dict[str, Any] | None = None
@@ -119,6 +127,11 @@ class ServerState:
             self.connection = EpicConnection.open(self.settings, self.keys)
         return self.connection
 
+    def granted_scopes(self) -> tuple[str, ...] | None:
+        """The FHIR scopes of the current access token; None before the first token exchange."""
+        token = self.connection.tokens.cached if self.connection is not None else None
+        return token.scopes if token is not None else None
+
     async def close(self) -> None:
         self.running = False
         connection, self.connection = self.connection, None
@@ -130,13 +143,6 @@ class ServerState:
         """Epic's sandbox, or the local sandbox that carries the same patients."""
         env, base = self.settings.epic_env, self.settings.fhir_base_url
         return (env == "sandbox" and base == SANDBOX_FHIR_BASE_URL) or env == "local"
-
-
-def software_of(capability: dict[str, Any] | None) -> str | None:
-    """fhir_client.software_of, imported when first needed: fhir_client brings httpx, which tools/list does not."""
-    from .fhir_client import software_of as named_in
-
-    return named_in(capability)
 
 
 def build_server(settings: Settings) -> MCPServer[ServerState]:
@@ -157,15 +163,18 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
     tools = [_catalog_tool(op, state.runtime) for op in CATALOG if op.tool in enabled]
     tools += [lean(Tool.from_function(contained(fn.__name__, fn), title=title, annotations=READ_ONLY))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
-    middleware: list[Any] = [redact_answers]
+    bus = InMemorySubscriptionBus()
+    # Outermost first: nothing leaves unredacted; every call is audited, then checked against the client's tools
+    # and the granted scopes, bounded in time, and its arguments checked before any request.
+    middleware: list[ServerMiddleware[Any]] = [redact_answers]
     if settings.epic_audit_log is not None and settings.epic_audit_hmac_key is not None:
         audit = AuditLog(settings.epic_audit_log, settings.epic_audit_hmac_key.get_secret_value())
         middleware.append(audit.middleware)
-    middleware += [CallDeadline(settings.epic_call_deadline),
+    middleware += [client_policy, GrantedScopes(state.granted_scopes, bus), CallDeadline(settings.epic_call_deadline),
                    ArgumentCheck({tool.name: tool.fn_metadata.arg_model for tool in tools})]
     server: MCPServer[ServerState] = MCPServer(
         "epic-mcp", title="Epic FHIR (read-only)", version=__version__, instructions=INSTRUCTIONS,
-        lifespan=lifespan, log_level=settings.epic_log_level, tools=tools, middleware=middleware,
+        lifespan=lifespan, log_level=settings.epic_log_level, tools=tools, middleware=middleware, subscriptions=bus,
     )
     _add_resources(server, state)
     _add_prompts(server)
@@ -361,7 +370,7 @@ def _add_resources(server: MCPServer[ServerState], state: ServerState) -> None:
             readable = ", ".join(sorted(READ_BY_RESOURCE))
             raise ResourceError(f"{resource_type} is not readable here; readable: {readable}")
         try:
-            resource = await state.require_connection().fhir.read(resource_type, check_id("id", id))
+            resource = await state.runtime.client().read(resource_type, check_id("id", id))
         except (InvalidInput, EpicMcpError) as exc:
             raise ResourceError(str(exc)) from None
         return json.dumps(resource, separators=(",", ":"))
@@ -405,3 +414,5 @@ def _add_http_routes(server: MCPServer[ServerState], state: ServerState) -> None
         """The public JWKS for Epic to fetch when epic-mcp is served over HTTP behind TLS."""
         return JSONResponse(state.keys.jwks(),
                             headers={"Cache-Control": f"public, max-age={JWKS_CACHE_SECONDS}"})
+
+    add_probe_routes(server, state)

@@ -113,6 +113,24 @@ class Settings(BaseSettings):
     epic_mcp_http_token: SecretStr | None = Field(None, description="Bearer token MCP clients must send over HTTP.")
     epic_mcp_http_allowed_hosts: str | None = Field(None, description="Extra Host values the HTTP transport "
                                                     "accepts (comma-separated), e.g. behind a proxy.")
+    epic_mcp_http_stateless: bool = Field(False, description="Serve HTTP without sessions (JSON replies), so any "
+                                          "replica behind a load balancer can answer any request.")
+    epic_mcp_clients_file: Path | None = Field(None, description="Named MCP client credentials (hashed), each "
+                                               "with a tool profile and optional patient allowlist.")
+    epic_mcp_oauth_issuer: str | None = Field(None, description="Issuer of the OAuth access tokens (JWT) that "
+                                              "MCP clients may present over HTTP.")
+    epic_mcp_resource_url: str | None = Field(None, description="This MCP endpoint's public URL: the audience "
+                                              "access tokens must carry, and the resource in its metadata.")
+    epic_mcp_oauth_jwks_url: str | None = Field(None, description="The issuer's JWKS; discovered from its "
+                                                "metadata when absent.")
+    epic_mcp_oauth_patients_claim: str = Field("patients", min_length=1, description="Access-token claim that "
+                                               "limits a client to some patients (list or space-separated ids).")
+    epic_mcp_oauth_tools_claim: str = Field("epic_mcp_tools", min_length=1, description="Access-token claim "
+                                            "that names the client's tools (profiles or tool names).")
+    epic_mcp_oauth_leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed when checking "
+                                               "an access token's exp, nbf and iat.")
+    epic_mcp_cursor_key: SecretStr | None = Field(None, description="Shared key that signs paging cursors, so "
+                                                  "a cursor from one replica works on another.")
 
     epic_sandbox_dir: Path = Field(default_factory=_default_sandbox_dir,
                                    description="Data directory of the local sandbox (EPIC_ENV=local).")
@@ -148,7 +166,9 @@ class Settings(BaseSettings):
     @field_validator(
         "epic_client_id", "epic_fhir_base_url", "epic_token_url", "production_fhir_base_url",
         "production_token_url", "epic_active_kid", "epic_scopes", "epic_jwks_url", "epic_audit_log",
-        "epic_audit_hmac_key", "epic_mcp_http_token", "epic_mcp_http_allowed_hosts", mode="before",
+        "epic_audit_hmac_key", "epic_mcp_http_token", "epic_mcp_http_allowed_hosts", "epic_mcp_clients_file",
+        "epic_mcp_oauth_issuer", "epic_mcp_resource_url", "epic_mcp_oauth_jwks_url", "epic_mcp_cursor_key",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -169,10 +189,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_endpoints(self) -> Settings:
         for variable in ("epic_fhir_base_url", "epic_token_url", "production_fhir_base_url",
-                         "production_token_url", "epic_jwks_url"):
+                         "production_token_url", "epic_jwks_url", "epic_mcp_resource_url", "epic_mcp_oauth_jwks_url"):
             value = getattr(self, variable)
             if value is not None:
                 setattr(self, variable, check_url(variable.upper(), value))
+        if self.epic_mcp_oauth_issuer is not None:  # kept as written: `iss` is compared as an exact string
+            check_url("EPIC_MCP_OAUTH_ISSUER", self.epic_mcp_oauth_issuer)
         if self.epic_env == "production" and not (self.epic_fhir_base_url or self.production_fhir_base_url):
             raise ValueError(
                 "PRODUCTION_FHIR_BASE_URL: required with EPIC_ENV=production; set it to your health system's "
@@ -195,7 +217,24 @@ class Settings(BaseSettings):
         if token is not None and len(token.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"EPIC_MCP_HTTP_TOKEN: use at least {MIN_SECRET_LENGTH} random characters "
                              "(e.g. `openssl rand -hex 32`)")
+        self._check_http_access()
         return self
+
+    def _check_http_access(self) -> None:
+        cursor_key = self.epic_mcp_cursor_key
+        if cursor_key is not None and len(cursor_key.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"EPIC_MCP_CURSOR_KEY: use at least {MIN_SECRET_LENGTH} random characters, the same "
+                             "on every replica (e.g. `openssl rand -hex 32`)")
+        if self.epic_mcp_oauth_issuer and not self.epic_mcp_resource_url:
+            raise ValueError("EPIC_MCP_RESOURCE_URL: required with EPIC_MCP_OAUTH_ISSUER; set it to the public URL "
+                             "MCP clients use, e.g. https://mcp.example.org/mcp (the audience of their tokens)")
+        if self.epic_mcp_clients_file is not None and not self.epic_mcp_clients_file.is_absolute():
+            self.epic_mcp_clients_file = self.config_dir / self.epic_mcp_clients_file
+
+    @property
+    def http_authentication(self) -> bool:
+        """Whether MCP clients must authenticate over HTTP (a shared token, named clients, or OAuth)."""
+        return bool(self.epic_mcp_http_token or self.epic_mcp_clients_file or self.epic_mcp_oauth_issuer)
 
     def today(self) -> date:
         """The date that "recent", "upcoming" and "current" are measured from: EPIC_TODAY in tests, else today."""

@@ -127,7 +127,8 @@ async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "co
     if bundle.get("resourceType") != "Bundle":
         raise ToolError("the FHIR server answered a search with something other than a Bundle")
     items, warnings, server_total, next_link = bundle_parts(bundle)
-    total, at_least = reported_total(server_total, at.seen, page.results, next_link is not None)
+    total, at_least = (reported_total(server_total, at.seen, page.results, next_link is not None) if page.countable
+                       else (None, None))
     shown = len(items)
     guard = PatientGuard(runtime.client(), at.patient_id)
     items = await guard.keep(items, at.resource_type)
