@@ -84,7 +84,7 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     assert reset.returncode == 0 and "data deleted" in reset.stdout
     assert not (folder / "data").exists() and (folder / "keys" / "client.key").exists()
     again = epic_mcp(sandbox_env, "sandbox", "--background")
-    assert again.returncode == 0 and f"loaded {len(data_set()['resources'])} synthetic resources" in again.stderr
+    assert again.returncode == 0 and f"loaded {len(data_set()['resources']) + 1} synthetic resources" in again.stderr
 
 
 def test_env_local_without_the_sandbox_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Command line: `epic-mcp [serve]`, `keygen`, `jwks`, `doctor`.
+"""Command line: `epic-mcp [serve]`, `keygen`, `jwks`, `doctor`, `sandbox`, `export`.
 
 Only the CLI commands print to stdout; `serve` keeps stdout for the MCP protocol and logs to stderr.
 """
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .bulk.cli import add_export_command, run_export_command
 from .errors import ConfigError, EpicMcpError
 from .logs import quiet_phi_loggers
 from .settings import ENV_FILE_VARIABLE, Settings, is_loopback_host, load_settings
@@ -29,6 +30,7 @@ examples:
   epic-mcp keygen && epic-mcp jwks --out jwks.json
   epic-mcp --env-file ~/epic/.env doctor
   epic-mcp --env local                 # the built-in sandbox, started in the background if needed
+  epic-mcp --env local export          # Bulk Data export of the sandbox's group into the population database
   epic-mcp --transport streamable-http --port 8000
 """
 
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--stop", action="store_true", help="stop a sandbox started earlier")
     action.add_argument("--reset", action="store_true", help="stop it and delete its data; the next start "
                         "loads the data set again")
+    add_export_command(commands, common)
     return parser
 
 
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                 return _doctor(env_file, overrides)
             case "sandbox":
                 return _sandbox(args, load_settings(env_file, **{"epic_env": "local", **overrides}))
+            case "export":
+                _configure_logging("WARNING")
+                return run_export_command(args, load_settings(env_file, **overrides))
             case _:
                 return _serve(args, load_settings(env_file, **overrides))
     except ConfigError as exc:

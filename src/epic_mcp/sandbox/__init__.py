@@ -29,6 +29,7 @@ import httpx
 from ..errors import EpicMcpError
 from ..keys import KeyRing, generate_key, write_private_key
 from ..settings import Settings
+from .group import test_patients_group
 from .sekmet_launcher import EPIC_SEARCH_PARAMS
 
 logger = logging.getLogger(__name__)
@@ -172,12 +173,14 @@ class Sandbox:
     def _load_if_new(self) -> None:
         """Load the data set unless this exact data was loaded and indexed with these search parameters: a new
         data set or new parameters (after an upgrade) loads it again, which re-indexes every resource."""
-        digest = hashlib.sha256(bundled_data() + json.dumps(EPIC_SEARCH_PARAMS, sort_keys=True).encode()).hexdigest()
+        data = data_set()
+        items = [*data["resources"], test_patients_group(data["patients"])]
+        digest = hashlib.sha256(bundled_data() + json.dumps([EPIC_SEARCH_PARAMS, items[-1]], sort_keys=True)
+                                .encode()).hexdigest()
         marker = self.data_dir / "loaded.sha256"
         if marker.exists() and marker.read_text().strip() == digest:
             return
         started = time.perf_counter()
-        items = data_set()["resources"]
         load_resources(self.base_url, self._secret("loader-token"), items)
         marker.write_text(digest)
         logger.info("loaded %d synthetic resources in %.1f s", len(items), time.perf_counter() - started)
