@@ -7,7 +7,10 @@ from .errors import ConfigError
 
 HELPER_TOOLS = ("next_page", "find_test_patients", "check_connection", "patient_summary", "get_document_text",
                 "get_latest_values")
-ALL_TOOLS = tuple(op.tool for op in CATALOG) + HELPER_TOOLS
+# Exist only with the population extra installed (see population/tools.py).
+POPULATION_TOOLS = ("start_export", "export_status", "cancel_export", "describe_population_data",
+                    "query_population")
+ALL_TOOLS = tuple(op.tool for op in CATALOG) + HELPER_TOOLS + POPULATION_TOOLS
 
 CORE = (
     "patient_summary", "search_patients", "get_patient", "search_observations", "get_latest_values",
@@ -19,11 +22,12 @@ CLINICAL_READS = ("get_observation", "get_condition", "get_encounter", "get_proc
                   "get_diagnostic_report", "get_care_plan", "get_appointment", "get_coverage")
 CLINICAL = CORE + tuple(op.tool for op in CATALOG if op.interaction == "search" and op.tool not in CORE) \
     + CLINICAL_READS
-PROFILES = {"core": CORE, "clinical": CLINICAL, "all": ALL_TOOLS}
+POPULATION = (*POPULATION_TOOLS, "check_connection")
+PROFILES = {"core": CORE, "clinical": CLINICAL, "population": POPULATION, "all": ALL_TOOLS}
 
 
 def select_tools(spec: str) -> frozenset[str]:
-    """A profile name (core, clinical, all) or a comma-separated list of tool names."""
+    """A profile name (core, clinical, population, all) or a comma-separated list of tool names."""
     spec = spec.strip()
     if spec in PROFILES:
         return frozenset(PROFILES[spec])
@@ -31,5 +35,5 @@ def select_tools(spec: str) -> frozenset[str]:
     unknown = sorted(names - set(ALL_TOOLS))
     if unknown or not names:
         raise ConfigError(f"EPIC_TOOLS: unknown tool(s) {', '.join(unknown) or '(none given)'}; use core, "
-                          "clinical, all, or tool names from the README's tool table")
+                          "clinical, population, all, or tool names from the README's tool table")
     return frozenset(names)

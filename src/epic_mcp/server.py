@@ -30,6 +30,7 @@ from .fhir_client import software_of
 from .keys import KeyRing
 from .logs import quiet_phi_loggers
 from .paging import CursorCodec
+from .population.tools import population_tools
 from .profiles import select_tools
 from .settings import SANDBOX_FHIR_BASE_URL, Settings
 from .summary import LatestValues, PatientSummary, latest_values, latest_values_text, summary_text
@@ -145,6 +146,7 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
     tools = [_catalog_tool(op, state.runtime) for op in CATALOG if op.tool in enabled]
     tools += [lean(Tool.from_function(fn, title=title, annotations=READ_ONLY))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
+    tools += [lean(tool) for tool in population_tools(settings, state.require_connection, enabled)]
     middleware = []
     if settings.epic_audit_log is not None and settings.epic_audit_hmac_key is not None:
         audit = AuditLog(settings.epic_audit_log, settings.epic_audit_hmac_key.get_secret_value())

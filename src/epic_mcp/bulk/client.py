@@ -33,7 +33,6 @@ NDJSON = "application/fhir+ndjson"
 MAX_RETRY_AFTER = 3600.0
 KICKOFF_ATTEMPTS = 4
 DOWNLOAD_ATTEMPTS = 4
-CHUNK = 1 << 16
 
 
 class BulkError(EpicMcpError):
@@ -234,7 +233,7 @@ class BulkClient:
                 if response.status_code != 200 and not append:
                     raise self._file_failure(file, response.status_code)
                 async with await anyio.open_file(target, "ab" if append else "wb") as sink:
-                    async for chunk in response.aiter_bytes(CHUNK):
+                    async for chunk in response.aiter_bytes():
                         await sink.write(chunk)
                         on_bytes(len(chunk))
             except httpx.TransportError as exc:

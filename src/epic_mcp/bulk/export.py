@@ -115,7 +115,6 @@ class Exporter:
                 await self._download(state)
             if state.phase == "loading":
                 self._load(state)
-                await self._release(state)
         except BulkError as exc:
             state.error = str(exc)
             self.store.save(state)
@@ -127,24 +126,22 @@ class Exporter:
         state = self.store.load()
         if state is None or not state.unfinished:
             return state
-        await self._forget(state)
-        state.phase, state.progress, state.error = "cancelled", None, None
+        refused = await self._forget(state)
+        state.phase, state.progress = "cancelled", None
+        state.error = f"{refused}; it was dropped here (the server's job may still finish, its files expire)" \
+            if refused else None
         self.store.save(state)
         return state
 
-    async def _forget(self, state: ExportState) -> None:
-        try:
-            await self.client.cancel(state.status_url)
-        except BulkError as exc:
-            logger.warning("could not cancel the earlier export on the server: %s", exc)
+    async def _forget(self, state: ExportState) -> str | None:
+        """DELETE the server's job and drop the partial downloads; the server's refusal, if it refused."""
         shutil.rmtree(self.store.downloads, ignore_errors=True)
-
-    async def _release(self, state: ExportState) -> None:
-        """Tell the server the files were fetched (a DELETE on a finished job lets it drop them); best effort."""
         try:
             await self.client.cancel(state.status_url)
         except BulkError as exc:
-            logger.info("the server did not take the finished export's DELETE: %s", exc)
+            logger.warning("could not cancel the export on the server: %s", exc)
+            return str(exc)
+        return None
 
     async def _poll(self, state: ExportState) -> None:
         busy = 0

@@ -16,8 +16,12 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
 
+from antlr4 import CommonTokenStream, InputStream
+from antlr4.error.ErrorListener import ErrorListener
 from fhirpathpy import compile as compile_fhirpath
 from fhirpathpy.models import models
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from ..errors import EpicMcpError
 
@@ -64,10 +68,10 @@ def _reference_key(nodes: list[Any], resource_type: Any = None) -> list[Any]:
         reference = data.get("reference") if isinstance(data, dict) else None
         if not isinstance(reference, str) or "/" not in reference:
             continue
-        kind, _, key = reference.rstrip("/").rpartition("/")
+        kind, _, key = reference.partition("/_history/")[0].rstrip("/").rpartition("/")
         kind = kind.rpartition("/")[2]
         if wanted is None or kind == wanted:
-            keys.append(key.partition("/_history")[0])
+            keys.append(key)
     return keys
 
 
@@ -79,6 +83,21 @@ FUNCTIONS = {
 Path = Callable[[Any, dict[str, Any]], list[Any]]
 
 
+class _Strict(ErrorListener):
+    def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
+        raise ViewError(f"column {column + 1}: {msg}")
+
+
+def _check_syntax(expression: str) -> None:
+    """fhirpathpy recovers from syntax errors silently (a typo would quietly give nothing); parse strictly first."""
+    lexer = FHIRPathLexer(InputStream(expression))
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    for recognizer in (lexer, parser):
+        recognizer.removeErrorListeners()
+        recognizer.addErrorListener(_Strict())
+    parser.entireExpression()
+
+
 def _path(expression: Any, nodes: bool = False) -> Path:
     """A compiled FHIRPath. With `nodes`, results keep their FHIR type (for forEach: a choice element such as
     component.value[x] can only be resolved by ofType() when the focus knows where it came from)."""
@@ -86,6 +105,7 @@ def _path(expression: Any, nodes: bool = False) -> Path:
         raise ViewError(f"a path must be a FHIRPath expression, not {expression!r}")
     options = {"userInvocationTable": FUNCTIONS, "returnRawData": nodes}
     try:
+        _check_syntax(expression)
         return compile_fhirpath(expression, model=models["r4"], options=options)
     except Exception as exc:
         raise ViewError(f"cannot parse FHIRPath {expression!r}: {exc}") from None
