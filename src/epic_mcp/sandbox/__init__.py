@@ -29,7 +29,7 @@ import httpx
 from ..errors import EpicMcpError
 from ..keys import KeyRing, generate_key, write_private_key
 from ..settings import Settings
-from .group import test_patients_group
+from .group import sandbox_group
 from .sekmet_launcher import EPIC_SEARCH_PARAMS
 
 logger = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class Sandbox:
         """Load the data set unless this exact data was loaded and indexed with these search parameters: a new
         data set or new parameters (after an upgrade) loads it again, which re-indexes every resource."""
         data = data_set()
-        items = [*data["resources"], test_patients_group(data["patients"])]
+        items = [*data["resources"], sandbox_group(data["patients"])]
         digest = hashlib.sha256(bundled_data() + json.dumps([EPIC_SEARCH_PARAMS, items[-1]], sort_keys=True)
                                 .encode()).hexdigest()
         marker = self.data_dir / "loaded.sha256"

@@ -7,7 +7,7 @@ from typing import Any
 SANDBOX_GROUP_ID = "epic-mcp-test-patients"
 
 
-def test_patients_group(patients: list[dict[str, Any]]) -> dict[str, Any]:
+def sandbox_group(patients: list[dict[str, Any]]) -> dict[str, Any]:
     """A Group whose members are the data set's patients (built from their ids, so it follows the data)."""
     return {
         "resourceType": "Group", "id": SANDBOX_GROUP_ID, "type": "person", "actual": True,
