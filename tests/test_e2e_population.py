@@ -54,7 +54,7 @@ def env_file(sekmet: tuple[SekmetServer, Path], folder: Path) -> Path:
     path = folder / "bulk.env"
     path.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={server.base_url}\nEPIC_CLIENT_ID={CLIENT}\n"
                     f"PRIVATE_KEY_PATH={key}\nEPIC_POPULATION_DIR={folder / 'population'}\n"
-                    f"EPIC_BULK_GROUP_ID={SANDBOX_GROUP_ID}\nEPIC_BULK_POLL_SECONDS=1\n")
+                    f"EPIC_BULK_GROUP_ID={SANDBOX_GROUP_ID}\nEPIC_BULK_POLL_SECONDS=1\nEPIC_TOOLS=population\n")
     return path
 
 

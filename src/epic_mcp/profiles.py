@@ -7,10 +7,12 @@ from .errors import ConfigError
 
 HELPER_TOOLS = ("next_page", "find_test_patients", "check_connection", "patient_summary", "get_document_text",
                 "get_latest_values")
-# Exist only with the population extra installed (see population/tools.py).
+ALL_TOOLS = tuple(op.tool for op in CATALOG) + HELPER_TOOLS
+# Opt-in (EPIC_TOOLS=population, or all,population), and only with the population extra installed: two of them
+# start and cancel a Bulk Data job on the server, so the default set stays read-only.
 POPULATION_TOOLS = ("start_export", "export_status", "cancel_export", "describe_population_data",
                     "query_population")
-ALL_TOOLS = tuple(op.tool for op in CATALOG) + HELPER_TOOLS + POPULATION_TOOLS
+KNOWN_TOOLS = ALL_TOOLS + POPULATION_TOOLS
 
 CORE = (
     "patient_summary", "search_patients", "get_patient", "search_observations", "get_latest_values",
@@ -27,13 +29,14 @@ PROFILES = {"core": CORE, "clinical": CLINICAL, "population": POPULATION, "all":
 
 
 def select_tools(spec: str) -> frozenset[str]:
-    """A profile name (core, clinical, population, all) or a comma-separated list of tool names."""
-    spec = spec.strip()
-    if spec in PROFILES:
-        return frozenset(PROFILES[spec])
-    names = {name.strip() for name in spec.split(",") if name.strip()}
-    unknown = sorted(names - set(ALL_TOOLS))
+    """Profile names (core, clinical, population, all) and tool names, comma-separated: their union."""
+    names: set[str] = set()
+    for item in (part.strip() for part in spec.split(",")):
+        if item:
+            names.update(PROFILES.get(item, (item,)))
+    unknown = sorted(names - set(KNOWN_TOOLS))
     if unknown or not names:
         raise ConfigError(f"EPIC_TOOLS: unknown tool(s) {', '.join(unknown) or '(none given)'}; use core, "
-                          "clinical, population, all, or tool names from the README's tool table")
+                          "clinical, population, all (combine them: all,population), or tool names from the "
+                          "README's tool tables")
     return frozenset(names)

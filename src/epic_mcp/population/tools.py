@@ -185,8 +185,7 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
     if not wanted:
         return []
     if not population_extra_installed():
-        log = logger.info if settings.epic_tools.strip() == "all" else logger.warning
-        log(INSTALL_HINT)
+        logger.warning(INSTALL_HINT)
         return []
     background = BackgroundExport(settings, connection)
     database = StateStore(settings.epic_population_dir).database
