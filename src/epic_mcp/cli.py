@@ -30,7 +30,7 @@ examples:
   epic-mcp keygen && epic-mcp jwks --out jwks.json
   epic-mcp --env-file ~/epic/.env doctor
   epic-mcp --env local                 # the built-in sandbox, started in the background if needed
-  epic-mcp --env local export          # Bulk Data export of the sandbox's group into the population database
+  epic-mcp --env local export          # Bulk Data export of the sandbox group into the population database
   epic-mcp --transport streamable-http --port 8000
 """
 
@@ -87,8 +87,8 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=argparse.SUPPRESS, help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=argparse.SUPPRESS, help="HTTP port (default 8000)")
     parser.add_argument("--tools", metavar="PROFILE", default=argparse.SUPPRESS,
-                        help="tool profile, overriding EPIC_TOOLS: core, clinical, population, all (default), or a "
-                             "comma-separated list of tool names")
+                        help="tool profile, overriding EPIC_TOOLS: core, clinical, population, all (default), "
+                             "or tool names; combine with commas, e.g. all,population")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from ..errors import ConfigError
+import anyio
+
+from ..errors import ConfigError, EpicMcpError
 from ..sandbox.group import SANDBOX_GROUP_ID
 from ..settings import MIN_BULK_POLL_SECONDS, Settings
 from .client import MAX_RETRY_AFTER, BulkClient, BulkError, ExportRequest, Level, Manifest, OutputFile, Pending
@@ -114,8 +116,10 @@ class Exporter:
             if state.phase == "downloading":
                 await self._download(state)
             if state.phase == "loading":
-                self._load(state)
-        except BulkError as exc:
+                self.report(state, "loading")
+                await anyio.to_thread.run_sync(self._load, state)
+                self.report(state, "complete")
+        except EpicMcpError as exc:
             state.error = str(exc)
             self.store.save(state)
             raise
@@ -192,7 +196,7 @@ class Exporter:
         self.store.save(state)
 
     def _load(self, state: ExportState) -> None:
-        self.report(state, "loading")
+        """Merge and flatten (CPU-bound: run in a worker thread, so an MCP server keeps answering)."""
         downloads = [(f.type, self.store.downloads / f.name) for f in state.files if not f.error_file]
         state.resources = merge(self.store.resources, downloads, replace=not state.since)
         if population_extra_installed():
@@ -208,5 +212,4 @@ class Exporter:
         state.phase = "complete"
         self.store.save(state)
         shutil.rmtree(self.store.downloads, ignore_errors=True)
-        self.report(state, "complete")
 
