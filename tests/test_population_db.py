@@ -121,3 +121,12 @@ def test_incremental_merge_replaces_changed_resources_and_keeps_the_rest(tmp_pat
     assert os.stat(tmp_path / "resources").st_mode & 0o077 == 0
     again = merge(tmp_path / "resources", write_ndjson(tmp_path / "since", changed), replace=False)
     assert again == counts, "merging the same download twice (a resumed load) changes nothing"
+
+
+def test_queries_see_a_new_export_as_soon_as_it_is_loaded(tmp_path: Path) -> None:
+    target = tmp_path / "population.duckdb"
+    for patients in (2, 5):
+        resources = [{"resourceType": "Patient", "id": f"p{i}"} for i in range(patients)]
+        merge(tmp_path / "resources", write_ndjson(tmp_path / f"download{patients}", resources), replace=True)
+        build(tmp_path / "resources", target, {})
+        assert query(target, "SELECT count(*) FROM patient", 1, 10).rows == [[patients]], "not a stale connection"

@@ -33,9 +33,11 @@ def schema(view: View) -> StructType:
 
 
 def local_session(master: str = "local[2]") -> SparkSession:
-    """A Spark session on this machine only: loopback addresses, no web UI, and Python workers run by this
-    interpreter (so they import the same epic-mcp) unless PYSPARK_PYTHON says otherwise."""
+    """A Spark session on this machine only: loopback addresses (SPARK_LOCAL_IP too, else Spark picks the
+    network interface's), no web UI, and Python workers run by this interpreter (so they import the same
+    epic-mcp), unless the environment says otherwise."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return (SparkSession.builder.master(master).appName(APP)
             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")

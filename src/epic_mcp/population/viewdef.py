@@ -1,7 +1,8 @@
 """SQL-on-FHIR v2 ViewDefinitions: the subset the shipped views use, evaluated with fhirpathpy.
 
 Supported: `select` (nested), `column` (path, name, type, collection=false), `forEach`, `forEachOrNull`, `unionAll`,
-`where`, `constant`, and the SQL-on-FHIR functions getResourceKey() and getReferenceKey([type]). A view is
+`where`, `constant`, and the SQL-on-FHIR functions getResourceKey() and getReferenceKey([type]). Plain member
+navigation is evaluated by fastpath.py (the same answers, much faster), the rest by fhirpathpy. A view is
 compiled once and then turns one resource into zero or more rows (tuples in column order). The same code runs
 in the DuckDB loader and inside Spark executors, so both engines produce the same rows.
 """
@@ -24,6 +25,7 @@ from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from ..errors import EpicMcpError
+from .fastpath import Fallback, compile_fast
 
 Kind = Literal["text", "decimal", "integer", "boolean"]
 Row = tuple[Any, ...]
@@ -81,6 +83,7 @@ FUNCTIONS = {
 }
 
 Path = Callable[[Any, dict[str, Any]], list[Any]]
+Fast = Callable[[Any], list[Any]]
 
 
 class _Strict(ErrorListener):
@@ -115,7 +118,7 @@ def _path(expression: Any, nodes: bool = False) -> Path:
 class _Select:
     """One select node: its own columns, nested selects, unionAll branches, and an optional iteration."""
 
-    columns: list[tuple[Path, Column]] = field(default_factory=list)
+    columns: list[tuple[Path, Fast | None, Column]] = field(default_factory=list)
     selects: list[_Select] = field(default_factory=list)
     union: list[_Select] = field(default_factory=list)
     each: Path | None = None
@@ -162,7 +165,8 @@ class View:
         if iteration is not None:
             compiled.each = _path(iteration, nodes=True)
             compiled.or_null = "forEachOrNull" in node
-        compiled.columns = [(_path(c.get("path")), self._column(c, register)) for c in node.get("column") or []]
+        compiled.columns = [(_path(c.get("path")), compile_fast(c["path"]), self._column(c, register))
+                            for c in node.get("column") or []]
         compiled.selects = [self._compile(child, register) for child in node.get("select") or []]
         branches = node.get("unionAll") or []
         if branches:
@@ -171,7 +175,7 @@ class View:
             if any(branch.names != first.names for branch in rest):
                 raise ViewError(f"view {self.name}: every unionAll branch must have the same columns in order")
             compiled.union = [first, *rest]
-        compiled.names = [column.name for item in _walk(compiled) for _, column in item.columns]
+        compiled.names = [column.name for item in _walk(compiled) for _, _, column in item.columns]
         return compiled
 
     def _column(self, column: dict[str, Any], register: bool) -> Column:
@@ -208,15 +212,21 @@ class View:
                 return [dict.fromkeys(node.names)] if node.or_null else []
         rows: list[dict[str, Any]] = []
         for item in foci:
-            own = {column.name: self._value(path, item, column) for path, column in node.columns}
+            own = {column.name: self._value(path, fast, item, column) for path, fast, column in node.columns}
             parts = [[own]] + [self._evaluate(child, item) for child in node.selects]
             if node.union:
                 parts.append([row for branch in node.union for row in self._evaluate(branch, item)])
             rows.extend(_product(parts))
         return rows
 
-    def _value(self, path: Path, focus: Any, column: Column) -> Any:
-        value = _single(path(focus, self.constants), f"column {column.name}")
+    def _value(self, path: Path, fast: Fast | None, focus: Any, column: Column) -> Any:
+        values = None
+        if fast is not None:
+            try:
+                values = fast(focus)
+            except Fallback:
+                values = None
+        value = _single(path(focus, self.constants) if values is None else values, f"column {column.name}")
         if value is None:
             return None
         if isinstance(value, (dict, list)):
