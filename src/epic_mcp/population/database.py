@@ -122,7 +122,8 @@ _OPEN_LOCK = threading.Lock()
 
 def _connect(database: Path) -> duckdb.DuckDBPyConnection:
     """A cursor on one shared read-only connection per file (opening one costs 15-80 ms, a cursor well under
-    1 ms), opened anew when the file was replaced by a newer export."""
+    1 ms), opened anew when the file was replaced by a newer export. The old connection is closed first:
+    DuckDB hands out the database already open under a path, which would be the replaced file."""
     try:
         stat = database.stat()
     except FileNotFoundError:
@@ -131,6 +132,8 @@ def _connect(database: Path) -> duckdb.DuckDBPyConnection:
     with _OPEN_LOCK:
         opened = _OPEN.get(database)
         if opened is None or opened[0] != version:
+            if opened is not None:
+                opened[1].close()
             opened = _OPEN[database] = (version, duckdb.connect(str(database), read_only=True, config=QUERY_CONFIG))
         return opened[1].cursor()
 
