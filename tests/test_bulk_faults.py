@@ -14,7 +14,7 @@ from epic_mcp.bulk.client import BulkClient, BulkError
 from epic_mcp.bulk.export import Exporter, ExportOptions
 from epic_mcp.bulk.state import StateStore
 from epic_mcp.connection import EpicConnection
-from epic_mcp.errors import ConfigError
+from epic_mcp.errors import ConfigError, EpicMcpError
 from epic_mcp.settings import Settings
 
 from .conftest import ACCESS_TOKEN, EPIC_BASE, EPIC_TOKEN_URL, outcome, token_body
@@ -290,3 +290,20 @@ async def test_a_failed_export_reports_the_server_s_reason(exporter, epic) -> No
     with pytest.raises(BulkError, match="export failed on the server: HTTP 500: Group exceeds 10000 members"):
         await export.follow()
     assert "10000 members" in (StateStore(export.settings.epic_population_dir).load().error or "")
+
+
+@pytest.mark.parametrize("options, message", [
+    (ExportOptions(group_id="../Patient"), "not a FHIR id"),
+    (ExportOptions(types=("Observation", "Patient?x=1")), "not a FHIR resource type"),
+    (ExportOptions(since="yesterday"), "not a FHIR instant"),
+    (ExportOptions(since="2026-01-31"), "not a FHIR instant"),
+])
+async def test_bad_export_arguments_are_refused_before_any_request(make_settings, tmp_path, epic, options,
+                                                                   message) -> None:
+    settings = make_settings(epic_env="custom", epic_fhir_base_url=EPIC_BASE, epic_token_url=EPIC_TOKEN_URL,
+                             epic_population_dir=str(tmp_path / "p"), epic_bulk_group_id=GROUP)
+    connection = EpicConnection.open(settings)
+    export = Exporter(settings, BulkClient(settings, connection.tokens))
+    with pytest.raises(EpicMcpError, match=message):
+        await export.start(options)
+    assert not epic.calls

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import re
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import anyio
 from ..errors import ConfigError, EpicMcpError
 from ..sandbox.group import SANDBOX_GROUP_ID
 from ..settings import MIN_BULK_POLL_SECONDS, Settings
+from ..validation import InvalidInput, check_date, check_id
 from .client import MAX_RETRY_AFTER, BulkClient, BulkError, ExportRequest, Level, Manifest, OutputFile, Pending
 from .snapshot import merge
 from .state import ExportState, FileProgress, StateStore, ensure_private_dir
@@ -29,6 +31,7 @@ from .state import ExportState, FileProgress, StateStore, ensure_private_dir
 logger = logging.getLogger(__name__)
 
 MAX_BUSY_POLLS = 20
+RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 Event = Literal["started", "waiting", "downloading", "loading", "complete"]
 Reporter = Callable[[ExportState, Event], None]
 
@@ -76,7 +79,14 @@ class Exporter:
         if options.level == "group" and not group_id:
             raise ConfigError("EPIC_BULK_GROUP_ID: no Group to export; set it (or pass --group) to the group id "
                               "the health system registered for this app")
+        if group_id is not None:
+            check_id("group id (--group, EPIC_BULK_GROUP_ID)", group_id)
+        for resource_type in options.types:
+            if not RESOURCE_TYPE.fullmatch(resource_type):
+                raise InvalidInput(f"--type: {resource_type[:40]!r} is not a FHIR resource type (e.g. Observation)")
         since = options.since
+        if since is not None and (len(since) <= 10 or check_date("--since", since) != since):
+            raise InvalidInput("--since is not a FHIR instant; use YYYY-MM-DDThh:mm:ssZ")
         if options.incremental and since is None:
             same = previous is not None and previous.same_source(self.settings.fhir_base_url, options.level, group_id)
             since = previous.refreshable_since if same and previous is not None else None
