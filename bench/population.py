@@ -200,7 +200,8 @@ def main() -> None:
                      f"start) | {inputs / spark_seconds:,.0f} |")
         lines += ["", f"Spark's row counts equal DuckDB's for every view: {'yes' if same else 'NO'}."]
     lines += ["", "Rows per table: " + ", ".join(f"{k} {v:,}" for k, v in tables.items()), "",
-              f"## query_population latency (DuckDB: a cursor on the shared read-only connection, {QUERY_RUNS} runs)", "",
+              f"## query_population latency (DuckDB: a cursor on the shared read-only connection, {QUERY_RUNS} "
+              "runs)", "",
               "| query | sandbox median ms | sandbox p95 ms | 100x median ms | 100x p95 ms | 100x answer |",
               "|---|---:|---:|---:|---:|---:|"]
     for (name, small_median, small_p95, _), (_, big_median, big_p95, answer) in zip(latency_small, latency_big,
