@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from .client import BulkError, ExportRequest, Level, Manifest
+from .client import BulkError, Level, Manifest
 
 Phase = Literal["running", "downloading", "loading", "complete", "failed", "cancelled"]
 UNFINISHED = ("running", "downloading", "loading")
@@ -53,10 +53,6 @@ class ExportState:
     tables: dict[str, int] = field(default_factory=dict)
     loaded_at: str | None = None
     previous_transaction_time: str | None = None
-
-    @property
-    def request(self) -> ExportRequest:
-        return ExportRequest(self.level, self.group_id, tuple(self.types), self.since)
 
     @property
     def unfinished(self) -> bool:

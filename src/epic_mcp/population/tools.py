@@ -17,7 +17,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..bulk.client import BulkClient
+from ..bulk.client import BulkClient, BulkError
 from ..bulk.export import Exporter, ExportOptions, population_extra_installed
 from ..bulk.state import ExportState, StateStore
 from ..connection import EpicConnection, tls_context
@@ -96,7 +96,7 @@ class BackgroundExport:
             with exporter.store.lock():
                 state = await exporter.start(options) if options is not None else exporter.status()
                 if state is None:
-                    raise ToolError("no export to resume; call start_export with restart=true")
+                    raise BulkError("no export to resume; call start_export with restart=true")
                 started.set_result(state)
                 await exporter.follow()
         except EpicMcpError as exc:
