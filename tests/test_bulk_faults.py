@@ -307,3 +307,12 @@ async def test_bad_export_arguments_are_refused_before_any_request(make_settings
     with pytest.raises(EpicMcpError, match=message):
         await export.start(options)
     assert not epic.calls
+
+
+async def test_all_patients_export_uses_patient_export_with_the_types_asked_for(exporter, epic) -> None:
+    export, _ = exporter
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    kickoff = epic.get(f"{EPIC_BASE}/Patient/$export").respond(202, headers={"Content-Location": STATUS})
+    state = await export.start(ExportOptions(level="patient", types=("Patient", "Observation")))
+    assert state.group_id is None and state.level == "patient"
+    assert kickoff.calls.last.request.url.params["_type"] == "Patient,Observation"

@@ -28,7 +28,7 @@ from ..urls import is_within_base
 
 logger = logging.getLogger(__name__)
 
-Level = Literal["group", "patient", "system"]
+Level = Literal["group", "patient"]
 NDJSON = "application/fhir+ndjson"
 MAX_RETRY_AFTER = 3600.0
 KICKOFF_ATTEMPTS = 4
@@ -127,8 +127,7 @@ class BulkClient:
         await self._plain.aclose()
 
     def kickoff_url(self, request: ExportRequest) -> httpx.URL:
-        segments = {"group": ["Group", request.group_id or "", "$export"], "patient": ["Patient", "$export"],
-                    "system": ["$export"]}[request.level]
+        segments = ["Group", request.group_id or "", "$export"] if request.level == "group" else ["Patient", "$export"]
         return self._base.copy_with(path=self._base.path + "/".join(segments))
 
     async def kickoff(self, request: ExportRequest) -> str:
