@@ -103,7 +103,7 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     assert reset.returncode == 0 and "data deleted" in reset.stdout
     assert not (folder / "data").exists() and (folder / "keys" / "client.key").exists()
     again = epic_mcp(sandbox_env, "sandbox", "--background")
-    resources = len(data_set(run_today())["resources"])
+    resources = len(data_set(run_today())["resources"]) + 1  # and the Group of the test patients
     assert again.returncode == 0 and f"loaded {resources} synthetic resources" in again.stderr
 
 

@@ -1,4 +1,4 @@
-"""Command line: `epic-mcp [serve]`, `keygen`, `jwks`, `doctor`, `sandbox`, `clients`.
+"""Command line: `epic-mcp [serve]`, `keygen`, `jwks`, `doctor`, `sandbox`, `clients`, `export`.
 
 Only the CLI commands print to stdout; `serve` keeps stdout for the MCP protocol and logs to stderr.
 """
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .bulk.cli import add_export_command, run_export_command
 from .errors import ConfigError, EpicMcpError
 from .logs import protect_logs
 from .settings import ENV_FILE_VARIABLE, Settings, is_loopback_host, load_settings
@@ -31,6 +32,7 @@ examples:
   epic-mcp keygen && epic-mcp jwks --out jwks.json
   epic-mcp --env-file ~/epic/.env doctor
   epic-mcp --env local                 # the built-in sandbox, started in the background if needed
+  epic-mcp --env local export          # Bulk Data export of the sandbox group into the population database
   epic-mcp --transport streamable-http --port 8000
   epic-mcp clients add ward-assistant --tools core --patients erXuFYUfucBZaryVksYEcMg3
 
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     client_actions.add_parser("list", help="list the clients (never their secrets)")
     remove = client_actions.add_parser("remove", help="remove a client; its secret stops working at once")
     remove.add_argument("name")
+    add_export_command(commands, common)
     return parser
 
 
@@ -117,8 +120,8 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=argparse.SUPPRESS, help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=argparse.SUPPRESS, help="HTTP port (default 8000)")
     parser.add_argument("--tools", metavar="PROFILE", default=argparse.SUPPRESS,
-                        help="tool profile, overriding EPIC_TOOLS: core, clinical, all (default), or a "
-                             "comma-separated list of tool names")
+                        help="tool profile, overriding EPIC_TOOLS: core, clinical, population, all (default), "
+                             "or tool names; combine with commas, e.g. all,population")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +153,9 @@ def _main(argv: list[str] | None) -> int:
                 return _sandbox(args, load_settings(env_file, **{"epic_env": "local", **overrides}))
             case "clients":
                 return _clients(args, load_settings(env_file, **overrides))
+            case "export":
+                _configure_logging("WARNING")
+                return run_export_command(args, load_settings(env_file, **overrides))
             case _:
                 return _serve(args, load_settings(env_file, **overrides))
     except ConfigError as exc:

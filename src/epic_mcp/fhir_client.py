@@ -34,20 +34,21 @@ MAX_JSON_DEPTH = 100
 LARGE_ANSWER_BYTES = 2 * 1024 * 1024
 
 
-def retry_after_seconds(response: httpx.Response, attempt: int, now: float | None = None) -> float:
+def retry_after_seconds(response: httpx.Response, attempt: int, now: float | None = None,
+                        cap: float = MAX_RETRY_AFTER_SECONDS) -> float:
     """Retry-After as seconds or an HTTP date, capped; exponential backoff when absent or unreadable."""
-    backoff = min(MAX_RETRY_AFTER_SECONDS, 0.5 * 2**attempt)
+    backoff = min(cap, 0.5 * 2**attempt)
     header = response.headers.get("retry-after")
     if not header:
         return backoff
     header = header.strip()
     if header.isdigit():
-        return min(MAX_RETRY_AFTER_SECONDS, float(header))
+        return min(cap, float(header))
     try:
         when = email.utils.parsedate_to_datetime(header).timestamp()
     except (TypeError, ValueError):
         return backoff
-    return max(0.0, min(MAX_RETRY_AFTER_SECONDS, when - (time.time() if now is None else now)))
+    return max(0.0, min(cap, when - (time.time() if now is None else now)))
 
 
 

@@ -8,6 +8,11 @@ from .errors import ConfigError
 HELPER_TOOLS = ("next_page", "find_test_patients", "check_connection", "patient_summary", "get_document_text",
                 "get_latest_values")
 ALL_TOOLS = tuple(op.tool for op in CATALOG) + HELPER_TOOLS
+# Opt-in (EPIC_TOOLS=population, or all,population), and only with the population extra installed: two of them
+# start and cancel a Bulk Data job on the server, so the default set stays read-only.
+POPULATION_TOOLS = ("start_export", "export_status", "cancel_export", "describe_population_data",
+                    "query_population")
+KNOWN_TOOLS = ALL_TOOLS + POPULATION_TOOLS
 
 CORE = (
     "patient_summary", "search_patients", "get_patient", "search_observations", "get_latest_values",
@@ -19,18 +24,20 @@ CLINICAL_READS = ("get_observation", "get_condition", "get_encounter", "get_proc
                   "get_diagnostic_report", "get_care_plan", "get_appointment", "get_coverage")
 CLINICAL = CORE + tuple(op.tool for op in CATALOG if op.interaction == "search" and op.tool not in CORE) \
     + CLINICAL_READS
-PROFILES = {"core": CORE, "clinical": CLINICAL, "all": ALL_TOOLS}
+POPULATION = (*POPULATION_TOOLS, "check_connection")
+PROFILES = {"core": CORE, "clinical": CLINICAL, "population": POPULATION, "all": ALL_TOOLS}
 
 
 def select_tools(spec: str, source: str = "EPIC_TOOLS") -> frozenset[str]:
-    """A profile name (core, clinical, all) or a comma-separated list of tool names; `source` names the setting
-    or option in the error."""
-    spec = spec.strip()
-    if spec in PROFILES:
-        return frozenset(PROFILES[spec])
-    names = {name.strip() for name in spec.split(",") if name.strip()}
-    unknown = sorted(names - set(ALL_TOOLS))
+    """Profile names (core, clinical, population, all) and tool names, comma-separated: their union; `source`
+    names the setting or option in the error."""
+    names: set[str] = set()
+    for item in (part.strip() for part in spec.split(",")):
+        if item:
+            names.update(PROFILES.get(item, (item,)))
+    unknown = sorted(names - set(KNOWN_TOOLS))
     if unknown or not names:
         raise ConfigError(f"{source}: unknown tool(s) {', '.join(unknown) or '(none given)'}; use core, "
-                          "clinical, all, or tool names from the README's tool table")
+                          "clinical, population, all (combine them: all,population), or tool names from the "
+                          "README's tool tables")
     return frozenset(names)

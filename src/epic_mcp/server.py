@@ -34,6 +34,7 @@ from .logs import protect_logs
 from .middleware import ArgumentCheck, CallDeadline, redact_answers
 from .paging import CursorCodec, cursor_key
 from .patient_scope import for_current_client
+from .population.tools import population_tools
 from .probes import add_probe_routes
 from .profiles import select_tools
 from .results import software_of
@@ -163,6 +164,7 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
     tools = [_catalog_tool(op, state.runtime) for op in CATALOG if op.tool in enabled]
     tools += [lean(Tool.from_function(contained(fn.__name__, fn), title=title, annotations=READ_ONLY))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
+    tools += [lean(tool) for tool in population_tools(settings, state.require_connection, enabled)]
     bus = InMemorySubscriptionBus()
     # Outermost first: nothing leaves unredacted; every call is audited, then checked against the client's tools
     # and the granted scopes, bounded in time, and its arguments checked before any request.

@@ -27,6 +27,7 @@ SANDBOX_TOKEN_URL = "https://fhir.epic.com/interconnect-fhir-oauth/oauth2/token"
 SIGNING_ALGORITHMS = ("RS384", "RS256", "RS512", "ES384")
 MAX_ASSERTION_LIFETIME_SECONDS = 300
 MIN_SECRET_LENGTH = 32
+MIN_BULK_POLL_SECONDS = 1.0
 
 Environment = Literal["sandbox", "production", "custom", "local"]
 LOCAL_CLIENT_ID = "epic-mcp-local"
@@ -49,9 +50,16 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "epic-mcp"
+
+
 def _default_sandbox_dir() -> Path:
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "epic-mcp" / "sandbox"
+    return _data_home() / "sandbox"
+
+
+def _default_population_dir() -> Path:
+    return _data_home() / "population"
 
 
 def check_url(variable: str, url: str) -> str:
@@ -106,7 +114,7 @@ class Settings(BaseSettings):
     epic_page_size: int = Field(20, ge=1, le=200, description="Default number of results per search page.")
     epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")
     epic_log_level: LogLevel = "INFO"
-    epic_tools: str = Field("all", description="Tool profile: core, clinical, all, or a list of tool names.")
+    epic_tools: str = Field("all", description="Tool profile: core, clinical, population, all, or tool names.")
     epic_allow_insecure_key_file: bool = Field(False, description="Start even if a key file is readable by others.")
     epic_audit_log: Path | None = Field(None, description="Append one JSON line per tool call to this file.")
     epic_audit_hmac_key: SecretStr | None = Field(None, description="Key for the HMAC of patient ids in the audit.")
@@ -135,6 +143,17 @@ class Settings(BaseSettings):
     epic_sandbox_dir: Path = Field(default_factory=_default_sandbox_dir,
                                    description="Data directory of the local sandbox (EPIC_ENV=local).")
     epic_sandbox_port: int = Field(8790, ge=1024, le=65535, description="Loopback port of the local sandbox.")
+
+    epic_population_dir: Path = Field(default_factory=_default_population_dir,
+                                      description="Bulk Data exports and the population database (patient data; "
+                                      "kept 0700/0600).")
+    epic_bulk_group_id: str | None = Field(None, description="Group id for Bulk Data export (Epic: given by the "
+                                           "health system).")
+    epic_bulk_poll_seconds: float | None = Field(None, ge=MIN_BULK_POLL_SECONDS, le=3600,
+                                                 description="Seconds between export status checks when the "
+                                                 "server sends no Retry-After (default 600 for Epic, 2 locally).")
+    epic_population_query_seconds: float = Field(10.0, gt=0, le=300, description="Time limit of one "
+                                                 "query_population call.")
 
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Base for relative key paths.")
     epic_today: date | None = Field(None, description="Pretend today is this date (YYYY-MM-DD): for tests of "
@@ -168,6 +187,7 @@ class Settings(BaseSettings):
         "production_token_url", "epic_active_kid", "epic_scopes", "epic_jwks_url", "epic_audit_log",
         "epic_audit_hmac_key", "epic_mcp_http_token", "epic_mcp_http_allowed_hosts", "epic_mcp_clients_file",
         "epic_mcp_oauth_issuer", "epic_mcp_resource_url", "epic_mcp_oauth_jwks_url", "epic_mcp_cursor_key",
+        "epic_bulk_group_id",
         mode="before",
     )
     @classmethod
@@ -213,6 +233,8 @@ class Settings(BaseSettings):
                                  "random characters (e.g. `openssl rand -hex 32`)")
             if not self.epic_audit_log.is_absolute():
                 self.epic_audit_log = self.config_dir / self.epic_audit_log
+        if not self.epic_population_dir.is_absolute():
+            self.epic_population_dir = self.config_dir / self.epic_population_dir.expanduser()
         token = self.epic_mcp_http_token
         if token is not None and len(token.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"EPIC_MCP_HTTP_TOKEN: use at least {MIN_SECRET_LENGTH} random characters "
@@ -239,6 +261,13 @@ class Settings(BaseSettings):
     def today(self) -> date:
         """The date that "recent", "upcoming" and "current" are measured from: EPIC_TODAY in tests, else today."""
         return self.epic_today or date.today()
+
+    @property
+    def bulk_poll_seconds(self) -> float:
+        """Seconds between export status checks without Retry-After: Epic asks for 10-30 minutes."""
+        if self.epic_bulk_poll_seconds is not None:
+            return self.epic_bulk_poll_seconds
+        return {"local": 2.0, "custom": 60.0}.get(self.epic_env, 600.0)
 
     @property
     def sandbox_root_url(self) -> str:

@@ -32,6 +32,7 @@ from ..errors import EpicMcpError
 from ..keys import KeyRing, generate_key, write_private_key
 from ..settings import Settings
 from . import lifecycle
+from .group import sandbox_group
 from .sekmet_launcher import EPIC_SEARCH_PARAMS
 from .timeshift import reference_date, shift_for, shift_resource
 
@@ -68,8 +69,11 @@ def data_set(today: date) -> dict[str, Any]:
 
 
 def data_digest() -> str:
-    """Names the data set and the search parameters it is indexed with: an upgrade that changes either reloads."""
-    return hashlib.sha256(bundled_data() + json.dumps(EPIC_SEARCH_PARAMS, sort_keys=True).encode()).hexdigest()
+    """Names the data set, the Group built from it and the search parameters it is indexed with: an upgrade that
+    changes any of them reloads."""
+    patients = json.loads(gzip.decompress(bundled_data()))["patients"]
+    extra = json.dumps([EPIC_SEARCH_PARAMS, sandbox_group(patients)], sort_keys=True).encode()
+    return hashlib.sha256(bundled_data() + extra).hexdigest()
 
 
 def transactions(items: list[dict[str, Any]], size: int = BATCH_SIZE) -> Iterator[dict[str, Any]]:
@@ -247,7 +251,7 @@ class Sandbox:
             return
         started = time.perf_counter()
         data = data_set(self.settings.today())
-        items = data["resources"]
+        items = [*data["resources"], sandbox_group(data["patients"])]
         load_resources(self.base_url, self._secret("loader-token"), items)
         self.marker_path.write_text(json.dumps({"data": data_digest(), **data["dates"]}))
         logger.info("loaded %d synthetic resources in %.1f s (dates moved by %d days)", len(items),
