@@ -32,6 +32,7 @@ Environment = Literal["sandbox", "production", "custom", "local"]
 LOCAL_CLIENT_ID = "epic-mcp-local"
 Algorithm = Literal["RS384", "RS256", "RS512", "ES384"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+PhiMode = Literal["full", "minimum"]
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -114,6 +115,15 @@ class Settings(BaseSettings):
     epic_today: date | None = Field(None, description="Pretend today is this date (YYYY-MM-DD): for tests of "
                                     "what is recent or upcoming, never for real use.")
 
+    epic_phi_mode: PhiMode = Field("full", description="full (default: records as they are) or minimum "
+                                   "(de-identified answers: pseudonyms, shifted dates, scrubbed text).")
+    epic_phi_secret: SecretStr | None = Field(None, description="Deployment secret of the minimum PHI mode: keys "
+                                              "the pseudonyms and date offsets; required with it.")
+    epic_phi_shift_dates: bool = Field(True, description="In the minimum PHI mode, shift each patient's dates "
+                                       "by a secret per-patient offset.")
+    epic_phi_pseudonymize_practitioners: bool = Field(False, description="In the minimum PHI mode, also "
+                                                      "replace clinicians' names, ids and contacts.")
+
     @field_validator("epic_jwt_alg", mode="before")
     @classmethod
     def _upper_alg(cls, value: Any) -> Any:
@@ -122,6 +132,11 @@ class Settings(BaseSettings):
     @field_validator("epic_env", mode="before")
     @classmethod
     def _lower_env(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("epic_phi_mode", mode="before")
+    @classmethod
+    def _lower_phi_mode(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("epic_log_level", mode="before")
@@ -139,7 +154,7 @@ class Settings(BaseSettings):
     @field_validator(
         "epic_client_id", "epic_fhir_base_url", "epic_token_url", "production_fhir_base_url",
         "production_token_url", "epic_active_kid", "epic_scopes", "epic_jwks_url", "epic_audit_log",
-        "epic_audit_hmac_key", "epic_mcp_http_token", "epic_mcp_http_allowed_hosts", mode="before",
+        "epic_audit_hmac_key", "epic_mcp_http_token", "epic_mcp_http_allowed_hosts", "epic_phi_secret", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -170,6 +185,10 @@ class Settings(BaseSettings):
                                  "random characters (e.g. `openssl rand -hex 32`)")
             if not self.epic_audit_log.is_absolute():
                 self.epic_audit_log = self.config_dir / self.epic_audit_log
+        phi_secret = self.epic_phi_secret.get_secret_value() if self.epic_phi_secret else ""
+        if self.epic_phi_mode == "minimum" and len(phi_secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"EPIC_PHI_SECRET: required with EPIC_PHI_MODE=minimum, at least {MIN_SECRET_LENGTH} "
+                             "random characters (e.g. `openssl rand -hex 32`); keep it out of the MCP client's reach")
         token = self.epic_mcp_http_token
         if token is not None and len(token.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"EPIC_MCP_HTTP_TOKEN: use at least {MIN_SECRET_LENGTH} random characters "
@@ -264,6 +283,10 @@ class Settings(BaseSettings):
             "assertion_lifetime_seconds": self.assertion_lifetime_seconds,
             "page_size": self.epic_page_size,
             "max_page_size": self.epic_max_page_size,
+            "phi_mode": self.epic_phi_mode,
+            **({"phi_shift_dates": self.epic_phi_shift_dates,
+                "phi_pseudonymize_practitioners": self.epic_phi_pseudonymize_practitioners}
+               if self.epic_phi_mode == "minimum" else {}),
         }
 
 
