@@ -80,12 +80,20 @@ def _bounded(text: str) -> str:
     return escaped if cjk(text) else rf"(?<![A-Za-z0-9]){escaped}(?![A-Za-z0-9])"
 
 
-def _digits_pattern(number: str) -> str | None:
-    digits = re.sub(r"\D", "", number)
+def _phone_pattern(number: str) -> str | None:
+    """The last 8 significant digits, with any separators between them (whatever country code or trunk prefix
+    is written before them); not inside a run of letters (pseudonyms)."""
+    digits = re.sub(r"\D", "", number).lstrip("0")
     if len(digits) < 6:
         return None
-    national = digits.lstrip("0")
-    return r"(?<!\d)" + r"[\s().\-]*".join(national) + r"(?!\d)"
+    return r"(?<![A-Za-z])" + r"[\s().\-]*".join(digits[-8:]) + r"(?!\d)"
+
+
+def _postcode_pattern(code: str) -> str | None:
+    digits = re.sub(r"\D", "", code)
+    if len(digits) < 5:
+        return None
+    return r"(?<![A-Za-z0-9])" + r"[\s\-]?".join(digits) + r"(?![A-Za-z0-9])"
 
 
 def date_forms(day: date) -> list[str]:
@@ -178,14 +186,13 @@ def needles_of(patient: dict[str, Any], records: list[dict[str, Any]], label: st
             if telecom.get("system") == "email":
                 add("email", re.escape(telecom["value"]), telecom["value"])
             else:
-                add("phone", _digits_pattern(telecom["value"]), telecom["value"])
+                add("phone", _phone_pattern(telecom["value"]), telecom["value"])
         for address in person.get("address", []):
             for line in [*address.get("line", []), address.get("text"), address.get("city"), address.get("district")]:
                 if line and len(line) >= 3:
                     add("address", _bounded(line), line)
             if address.get("postalCode"):
-                add("address", _digits_pattern(address["postalCode"]) if len(address["postalCode"]) >= 5
-                    else None, address["postalCode"])
+                add("address", _postcode_pattern(address["postalCode"]), address["postalCode"])
     for value in identifiers_of(records):
         add("identifier", re.escape(value), value)
     for resource in records:

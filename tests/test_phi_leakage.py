@@ -261,8 +261,8 @@ def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[
 
 def _anchor(needle: Needle) -> str:
     """A lower-case literal every match contains, to skip outputs cheaply; '' when there is none."""
-    if needle.category in ("phone", "address") and re.fullmatch(r"[\d\s().\-]+", needle.shown):
-        return re.sub(r"\D", "", needle.shown)[-3:]
+    if needle.category in ("phone", "address") and re.fullmatch(r"[\d\s().+\-]+", needle.shown):
+        return re.sub(r"\D", "", needle.shown)[-2:]
     if needle.category == "birth date":
         return needle.shown[:4]
     plain = needle.shown.lower()

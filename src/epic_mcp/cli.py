@@ -30,6 +30,7 @@ examples:
   epic-mcp --env-file ~/epic/.env doctor
   epic-mcp --env local                 # the built-in sandbox, started in the background if needed
   epic-mcp --transport streamable-http --port 8000
+  epic-mcp reidentify 1beEBrzb9w8PZx... --reason "ticket 4711"   # PHI-minimising mode, audited
 """
 
 
@@ -75,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--stop", action="store_true", help="stop a sandbox started earlier")
     action.add_argument("--reset", action="store_true", help="stop it and delete its data; the next start "
                         "loads the data set again")
+
+    reidentify = commands.add_parser(
+        "reidentify", parents=[common], help="map pseudonyms (and shifted dates) of the PHI-minimising mode back "
+        "to real values; needs EPIC_PHI_SECRET and writes each request to EPIC_AUDIT_LOG")
+    reidentify.add_argument("values", nargs="+", metavar="VALUE",
+                            help="a pseudonym from an answer, or a date (YYYY-MM-DD) of the patient given by --patient")
+    reidentify.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    reidentify.add_argument("--patient", metavar="PSEUDONYM", help="the patient whose shifted dates to move back")
+    reidentify.add_argument("--type", dest="kinds", action="append", default=[], metavar="TYPE",
+                            help="a resource type to try besides the catalog's (repeatable)")
     return parser
 
 
@@ -104,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _doctor(env_file, overrides)
             case "sandbox":
                 return _sandbox(args, load_settings(env_file, **{"epic_env": "local", **overrides}))
+            case "reidentify":
+                return _reidentify(args, load_settings(env_file, **overrides))
             case _:
                 return _serve(args, load_settings(env_file, **overrides))
     except ConfigError as exc:
@@ -176,6 +189,14 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
         process.terminate()
         process.wait()
         return 0
+
+
+def _reidentify(args: argparse.Namespace, settings: Settings) -> int:
+    from .phi.reidentify import reidentify
+
+    for line in reidentify(settings, args.values, args.reason, args.patient, args.kinds):
+        print(line)
+    return 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

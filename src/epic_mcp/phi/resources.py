@@ -45,11 +45,13 @@ KEPT_PERSON_EXTENSIONS = frozenset({
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex",
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-genderIdentity",
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex",
     "http://hl7.org/fhir/StructureDefinition/patient-genderIdentity",
     "http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex",
     "http://open.epic.com/FHIR/StructureDefinition/extension/sex-for-clinical-use",
 })
-REMOVED_FROM_PEOPLE = frozenset({"name", "telecom", "photo", "contact", "text"})
+REMOVED_FROM_PEOPLE = frozenset({"name", "telecom", "photo", "contact", "text", "_name", "_telecom", "_birthDate",
+                                 "_address", "_photo"})
 REFERENCE = re.compile(r"(?P<prefix>.*?)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
                        r"(?P<history>/_history/[A-Za-z0-9\-.]{1,64})?")
 LINK_PATH = "_phi"
@@ -141,7 +143,7 @@ class Deidentifier:
         return self.codec.real(resource_type, value) if self.policy.pseudonymized(resource_type) else value
 
     def identifier(self, value: str) -> str:
-        return self.codec.pseudonym("identifier", value)
+        return self.codec.pseudonym("identifier", value.strip())
 
     def offset(self, patient_id: str | None) -> int:
         return self.codec.offset_days(patient_id) if patient_id and self.policy.shift_dates else 0

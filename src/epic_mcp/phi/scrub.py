@@ -45,6 +45,7 @@ PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"\b\d{1,6}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|"
                 r"Ln|Way|Court|Ct|Place|Pl|Terrace|Circle|Parkway|Highway|Hwy)\b\.?"), ADDRESS),
 ]
+ADJACENT_NAMES = re.compile(r"\[name\](?:(?:\s+|,\s*)\[name\])+")
 AGE = re.compile(r"\b(?P<n>\d{2,3})(?P<unit>[- ](?:years?|yrs?|y/?o)[- ]old\b|[- ]year-old\b|\s*歳)", re.I)
 AGE_PREFIX = re.compile(r"\b(?P<label>aged?|age:)\s*(?P<n>\d{2,3})\b", re.I)
 
@@ -58,19 +59,35 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
 
+ACCENTED = {"a": "aáàâäãåā", "e": "eéèêëē", "i": "iíìîïī", "o": "oóòôöõøō", "u": "uúùûüū", "n": "nñ", "c": "cç",
+            "y": "yýÿ", "s": "sš", "z": "zž"}
+
+
+def _folded(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def _word_pattern(word: str) -> str:
+    """A word with or without its accents: López is found for Lopez, and Lopez for López."""
+    if _is_cjk(word):
+        return re.escape(word)
+    return "".join(f"[{ACCENTED[ch.lower()]}]" if ch.lower() in ACCENTED else re.escape(ch) for ch in _folded(word))
+
+
 def _term_pattern(term: str) -> str:
-    escaped = re.escape(term).replace(r"\ ", r"\s+")
-    return escaped if _is_cjk(term) else rf"(?<!\w){escaped}(?!\w)"
+    """A term with any whitespace between its words; whole words, except in scripts written without spaces."""
+    pattern = r"\s+".join(_word_pattern(word) for word in term.split())
+    return pattern if _is_cjk(term) else rf"(?<!\w){pattern}(?!\w)"
 
 
 def _phone_pattern(number: str) -> str | None:
-    """The number's digits with any separators between them, and an optional country code before."""
-    digits = _digits(number)
+    """The number's last ten significant digits with any separators between them, whatever comes before
+    (+1, +81, a trunk 0): so 469-888-8888 is found for +1 469-888-8888, and +81 90 7875 7297 for 090-7875-7297."""
+    digits = _digits(number).lstrip("0")
     if len(digits) < 7:
         return None
-    national = digits[1:] if digits.startswith("0") else digits
-    body = r"[\s().-]*".join(national)
-    return rf"(?<!\d)(?:\+?\d{{1,3}}[\s().-]*)?\(?0?\)?[\s().-]*{body}(?!\d)"
+    body = r"[\s().-]*".join(digits[-10:])
+    return rf"(?<!\d){body}(?!\d)"
 
 
 @dataclass(frozen=True)
@@ -100,8 +117,8 @@ class Identity:
                     target = emails if telecom.get("system") == "email" or "@" in telecom["value"] else phones
                     target.add(telecom["value"])
             places |= _places(person.get("address"))
-        identifiers = {i["value"] for i in _list(patient.get("identifier"))
-                       if isinstance(i, dict) and isinstance(i.get("value"), str) and len(i["value"]) >= 4}
+        identifiers = {i["value"].strip() for i in _list(patient.get("identifier"))
+                       if isinstance(i, dict) and isinstance(i.get("value"), str) and len(i["value"].strip()) >= 4}
         born = patient.get("birthDate")
         try:
             birth_date = date.fromisoformat(born) if isinstance(born, str) and len(born) == 10 else None
@@ -130,6 +147,7 @@ def _names(value: Any) -> set[str]:
         if parts:
             found.add(" ".join(parts))
             if family and given:
+                found.add(f"{given[0]} {family}")
                 found.add(f"{family} {given[0]}")
                 found.add(f"{family}, {given[0]}")
                 found.add(f"{family}{given[0]}")
@@ -150,7 +168,7 @@ def _places(value: Any) -> set[str]:
 
 
 def _normal(term: str) -> str:
-    return re.sub(r"\s+", " ", term).casefold()
+    return _folded(re.sub(r"\s+", " ", term)).casefold()
 
 
 class Scrubber:
@@ -165,6 +183,7 @@ class Scrubber:
         self._terms: dict[str, str] = {}
         self._phone_patterns: list[str] = []
         if identity is not None:
+            self._terms |= {identifier: NUMBER for identifier in identity.identifiers}
             self._terms |= {name: NAME for name in identity.names}
             self._terms |= {place: ADDRESS for place in identity.places}
             self._terms |= {email: EMAIL for email in identity.emails}
@@ -201,7 +220,7 @@ class Scrubber:
             value = own.sub(replace, value)
         for pattern, replacement in PATTERNS:
             value = pattern.sub(replacement, value)
-        return _cap_ages(value)
+        return _cap_ages(ADJACENT_NAMES.sub(NAME, value))
 
 
 def _cap_ages(text: str) -> str:
