@@ -194,7 +194,7 @@ def needles_of(patient: dict[str, Any], records: list[dict[str, Any]], label: st
             if address.get("postalCode"):
                 add("address", _postcode_pattern(address["postalCode"]), address["postalCode"])
     for value in identifiers_of(records):
-        add("identifier", re.escape(value), value)
+        add("identifier", _bounded(value), value)
     for resource in records:
         if resource["resourceType"] != "Binary" and len(resource["id"]) >= 4:
             add("fhir id", rf"(?<![A-Za-z0-9.\-]){re.escape(resource['id'])}(?![A-Za-z0-9.\-])", resource["id"])

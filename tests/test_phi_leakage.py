@@ -242,11 +242,14 @@ def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[
     for output in run.outputs:
         text = output.text
         lowered = text.lower()
-        masked = masks.sub("[clinician]", text)
-        for needle, pattern, anchor in compiled:
-            if anchor and anchor not in lowered:
+        present = {"word": set(re.findall(r"[a-z0-9]+", lowered)), "text": lowered, "digits": re.sub(r"\D", "", text)}
+        masked: str | None = None
+        for needle, pattern, (where, anchor) in compiled:
+            if anchor not in present[where]:
                 continue
-            match = pattern.search(masked if needle.category == "name" else text)
+            if needle.category == "name" and masked is None:
+                masked = masks.sub("[clinician]", text)
+            match = pattern.search(masked if needle.category == "name" and masked is not None else text)
             if match:
                 leaks[needle.category] += 1
                 examples.setdefault(needle.category, f"{output.call} ({output.patient}): {needle.shown!r} in "
@@ -259,14 +262,19 @@ def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[
                 len(run.outputs), sum(len(o.text) for o in run.outputs))
 
 
-def _anchor(needle: Needle) -> str:
-    """A lower-case literal every match contains, to skip outputs cheaply; '' when there is none."""
-    if needle.category in ("phone", "address") and re.fullmatch(r"[\d\s().+\-]+", needle.shown):
-        return re.sub(r"\D", "", needle.shown)[-2:]
-    if needle.category == "birth date":
-        return needle.shown[:4]
-    plain = needle.shown.lower()
-    return plain if " " not in plain else plain.split()[0]
+def _anchor(needle: Needle) -> tuple[str, str]:
+    """What every match must contain, to skip an output cheaply: ("word", w) when w is then a whole word of the
+    output (the longest run of letters and digits of a term matched whole), ("digits", d) when the output's
+    digits, separators removed, must contain d (phones, postcodes), else ("text", t) for a literal t."""
+    shown = needle.shown.lower()
+    if needle.category in ("phone", "birth date") or (needle.category == "address" and
+                                                      re.fullmatch(r"[\d\s\-]+", shown)):
+        digits = re.sub(r"\D", "", shown).lstrip("0")
+        return ("digits", digits[-8:]) if needle.category != "birth date" else ("text", shown[:4])
+    if not shown.isascii() or needle.category == "email":
+        return "text", shown
+    runs = re.findall(r"[a-z0-9]+", shown)
+    return ("word", max(runs, key=len)) if runs else ("text", "")
 
 
 def written_dates(text: str) -> set[date]:
