@@ -37,7 +37,8 @@ PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"(?<![\w-])0\d{1,4}-\d{1,4}-\d{3,4}(?![\w-])"), PHONE),
     (re.compile(r"(?P<label>\b(?:(?:MRN|MR#|MR\s*No\.?|CSN|account|acct\.?|accession|encounter|specimen)"
                 r"(?:\s*(?:number|no\.?|id|#))?|(?:medical record|patient|member|subscriber|insurance(?: member)?|"
-                r"policy|visit|order)\s*(?:number|no\.?|id|#))|被保険者番号|保険者番号|記号番号|患者ID|患者番号|"
+                r"policy|visit|order|(?:driver'?s? )?licen[cs]e|certificate|passport|serial)\s*(?:number|no\.?|id|#))|"
+                r"被保険者番号|保険者番号|記号番号|患者ID|患者番号|"
                 r"診療録番号|カルテ番号)(?P<sep>\s*[:#]?\s*)"
                 r"(?P<value>(?!\d{4}-\d{2}-\d{2})(?=[A-Z-]*\d)[A-Z0-9][A-Z0-9:-]{3,})", re.I),
      lambda m: f"{m['label']}{m['sep']}{NUMBER}"),
