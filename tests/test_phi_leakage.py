@@ -368,7 +368,9 @@ def report(results: dict[str, Scan]) -> str:
         "Honest limits of the scan: a real date that equals another real date moved by the patient's offset cannot "
         "be told apart from a correctly shifted one and is set aside (counted below); clinicians' full names are "
         "masked before names are scanned, because a clinician may share a family name with a patient; single-"
-        "character name parts (e.g. a one-kanji given name) are scanned only as part of the whole name.",
+        "character name parts (e.g. a one-kanji given name) are scanned only as part of the whole name; names, "
+        "identifiers and ids are matched whole (not inside a longer run of letters and digits, which pseudonyms "
+        "are), except in Japanese, where they are matched anywhere. Dates are matched at day precision only.",
         "",
         "| Data set | Calls and reads scanned | Characters | Needles by kind | Dates scanned | Dates set aside | "
         "Identifiers found |",
@@ -377,7 +379,8 @@ def report(results: dict[str, Scan]) -> str:
     for name, result in results.items():
         kinds = ", ".join(f"{k} {result.needles[k]}" for k in CATEGORIES if result.needles[k])
         found = ", ".join(f"{k} {v}" for k, v in sorted(result.leaks.items())) or "**0**"
-        lines.append(f"| {name} | {result.calls} | {result.characters:,} | {kinds} | {result.dates_scanned} | "
+        lines.append(f"| {name} | {result.calls} | {result.characters / 1e6:.0f} million | {kinds} | "
+                     f"{result.dates_scanned} | "
                      f"{result.dates_set_aside} | {found} |")
     lines += ["", "Data sets:"] + [f"- {data.name}: {data.description}." for data in DATA_SETS]
     lines += ["", "Controls (same driver, same scan): in the full mode the scan finds every kind of identifier; in "
