@@ -25,28 +25,41 @@ BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 FHIR_ID_CHARS = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-."
 MAX_DAYS = 365
 LABEL_LENGTH = 6
+PSEUDONYMS_KEPT = 8192
 
 
 def _derive(secret: bytes, purpose: bytes, length: int) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"epic-mcp phi v1", info=purpose).derive(secret)
 
 
+CHUNK_DIGITS = 10
+CHUNK = 62**CHUNK_DIGITS
+
+
 def _to_base62(data: bytes) -> str:
-    number = int.from_bytes(b"\x01" + data, "big")  # the marker byte keeps leading zero bytes
-    digits = []
+    """Base62 of the bytes, a marker byte first so leading zero bytes survive; ten digits at a time."""
+    number = int.from_bytes(b"\x01" + data, "big")
+    chunks = []
     while number:
-        number, digit = divmod(number, 62)
-        digits.append(BASE62[digit])
-    return "".join(reversed(digits))
+        number, part = divmod(number, CHUNK)
+        digits = []
+        for _ in range(CHUNK_DIGITS):
+            part, digit = divmod(part, 62)
+            digits.append(BASE62[digit])
+        chunks.append("".join(reversed(digits)))
+    return "".join(reversed(chunks)).lstrip("0")
 
 
 def _from_base62(text: str) -> bytes | None:
+    if any(char not in BASE62 for char in text):
+        return None
     number = 0
-    for char in text:
-        index = BASE62.find(char)
-        if index < 0:
-            return None
-        number = number * 62 + index
+    for start in range(0, len(text), CHUNK_DIGITS):
+        piece = text[start:start + CHUNK_DIGITS]
+        value = 0
+        for char in piece:
+            value = value * 62 + BASE62.index(char)
+        number = number * 62 ** len(piece) + value
     raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
     return raw[1:] if raw[:1] == b"\x01" else None
 
@@ -90,11 +103,18 @@ class PseudonymCodec:
         self._siv = AESSIV(_derive(master, b"pseudonyms", 64))
         self._offset_key = _derive(master, b"date offsets", 32)
         self._label_key = _derive(master, b"labels", 32)
+        self._made: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def pseudonym(self, kind: str, *values: str) -> str:
-        """The pseudonym of one value (or a tuple of values, e.g. a Binary's id and its patient's)."""
-        plaintext = b"".join(_pack(v) for v in values)
-        return _to_base62(self._siv.encrypt(plaintext, [kind.encode()]))
+        """The pseudonym of one value (or a tuple of values, e.g. a Binary's id and its patient's). The same ids
+        come back in every answer (the patient's, its encounters'), so recent ones are kept."""
+        made = self._made.get((kind, values))
+        if made is None:
+            if len(self._made) >= PSEUDONYMS_KEPT:
+                self._made.clear()
+            made = self._made[(kind, values)] = _to_base62(self._siv.encrypt(b"".join(_pack(v) for v in values),
+                                                                             [kind.encode()]))
+        return made
 
     def reveal(self, kind: str, pseudonym: str) -> list[str] | None:
         """The values behind a pseudonym of this kind, or None if it is not one (made elsewhere or altered)."""

@@ -164,17 +164,17 @@ class Deidentifier:
     # Whole documents -------------------------------------------------------------------------------------
 
     def scope(self, patient_id: str | None, identity: Identity | None, patient_data: bool,
-              replacements: Mapping[str, str] | None = None) -> Scope:
+              local: Mapping[str, str] | None = None) -> Scope:
         days = self.offset(patient_id)
-        terms = dict(replacements or {})
+        terms: dict[str, str] = {}
         if identity is not None:
             terms |= {value: self.identifier(value) for value in identity.identifiers}
         if patient_id is not None:
             terms[patient_id] = self.pseudonym("Patient", patient_id)
         born = identity.birth_date if identity is not None else None
         shown = (OVER_89 if age_on(born, self.today()) > 89 else str(born.year)) if born else None
-        return Scope(patient_id, days, Scrubber(identity if patient_data else None, days, terms, shown), patient_data,
-                     (born.isoformat(), shown) if born and shown else None)
+        scrubber = Scrubber(identity if patient_data else None, days, terms, shown, local)
+        return Scope(patient_id, days, scrubber, patient_data, (born.isoformat(), shown) if born and shown else None)
 
     def resource(self, resource: dict[str, Any], identities: Mapping[str, Identity],
                  default_patient: str | None = None) -> dict[str, Any]:
@@ -257,7 +257,8 @@ class Deidentifier:
                     terms[reference["display"]] = self.label(match["type"], match["id"])
         return terms
 
-    def _resource(self, resource: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    def _resource(self, resource: dict[str, Any], scope: Scope, contained: bool = False) -> dict[str, Any]:
+        """One resource; a contained one keeps its local id, which '#id' references in its container use."""
         resource_type = str(resource.get("resourceType", ""))
         out: dict[str, Any] = {}
         for key, value in resource.items():
@@ -268,7 +269,7 @@ class Deidentifier:
                 if meta:
                     out[key] = meta
             elif key == "id" and isinstance(value, str):
-                out[key] = self.pseudonym(resource_type, value)
+                out[key] = value if contained else self.pseudonym(resource_type, value)
             elif resource_type in PEOPLE and key in REMOVED_FROM_PEOPLE:
                 continue
             elif resource_type in PEOPLE and key in ("address", "birthDate", "extension"):
@@ -320,7 +321,7 @@ class Deidentifier:
         if key == "text" and "div" in value:
             return None  # a narrative: XHTML repeating the structured data
         if isinstance(value.get("resourceType"), str):  # contained resources belong to the same patient
-            return self._resource(value, scope)
+            return self._resource(value, scope, contained=True)
         if key in IDENTIFIERS and isinstance(value.get("value"), str) and scope.patient_data:
             return {k: (self.identifier(v) if k == "value" else self._walk(v, k, scope)) for k, v in value.items()}
         if isinstance(value.get("reference"), str) or (key != "code" and set(value) and set(value) <= {

@@ -9,6 +9,7 @@ in a note) stays unless it comes with a pattern. SECURITY.md says so identifier 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -172,35 +173,56 @@ def _normal(term: str) -> str:
     return _folded(re.sub(r"\s+", " ", term)).casefold()
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    pattern: re.Pattern[str] | None
+    phones: tuple[re.Pattern[str], ...]
+    lookup: dict[str, str]
+
+    def sub(self, text: str) -> str:
+        if self.pattern is None:
+            return text
+
+        def replace(match: re.Match[str]) -> str:
+            found = match.group(0)
+            if any(p.fullmatch(found) for p in self.phones):
+                return PHONE
+            return self.lookup.get(_normal(found), NAME)
+
+        return self.pattern.sub(replace, text)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(terms: frozenset[tuple[str, str]], phones: tuple[str, ...] = ()) -> _Compiled:
+    """One pattern for a set of terms (longest first) and phone numbers; the same patient's terms are compiled
+    once, not once per record."""
+    ordered = sorted((t for t, _ in terms), key=len, reverse=True)
+    alternatives = [f"(?:{p})" for p in phones] + [_term_pattern(t) for t in ordered]
+    return _Compiled(re.compile("|".join(alternatives), re.I) if alternatives else None,
+                     tuple(re.compile(p) for p in phones), {_normal(t): v for t, v in terms})
+
+
 class Scrubber:
     """Rewrites free text of one patient (or of no known patient: patterns only). `replacements` maps further
-    terms to what replaces them (an identifier to its pseudonym, a clinician's name to a label)."""
+    terms to what replaces them (an identifier to its pseudonym); `local` likewise, for terms of one record only
+    (its own identifiers, clinicians' names), looked for only when the text contains them."""
 
     def __init__(self, identity: Identity | None, days: int, replacements: Mapping[str, str] | None = None,
-                 birth: str | None = None) -> None:
+                 birth: str | None = None, local: Mapping[str, str] | None = None) -> None:
         self.days = days
         self._born = identity.birth_date if identity is not None else None
         self._birth = birth
-        self._terms: dict[str, str] = {}
-        self._phone_patterns: list[str] = []
+        terms: dict[str, str] = {}
+        phones: tuple[str, ...] = ()
         if identity is not None:
-            self._terms |= {identifier: NUMBER for identifier in identity.identifiers}
-            self._terms |= {name: NAME for name in identity.names}
-            self._terms |= {place: ADDRESS for place in identity.places}
-            self._terms |= {email: EMAIL for email in identity.emails}
-            self._phone_patterns = [p for p in map(_phone_pattern, identity.phones) if p]
-        self._terms |= {term: value for term, value in (replacements or {}).items() if len(term) >= 2}
-        self._compiled: tuple[re.Pattern[str] | None, list[re.Pattern[str]], dict[str, str]] | None = None
-
-    def _own(self) -> tuple[re.Pattern[str] | None, list[re.Pattern[str]], dict[str, str]]:
-        """Compiled on first use: most resources carry no free text at all."""
-        if self._compiled is None:
-            ordered = sorted(self._terms, key=len, reverse=True)
-            alternatives = [f"(?:{p})" for p in self._phone_patterns] + [_term_pattern(t) for t in ordered]
-            pattern = re.compile("|".join(alternatives), re.I) if alternatives else None
-            self._compiled = (pattern, [re.compile(p) for p in self._phone_patterns],
-                              {_normal(t): v for t, v in self._terms.items()})
-        return self._compiled
+            terms |= {identifier: NUMBER for identifier in identity.identifiers}
+            terms |= {name: NAME for name in identity.names}
+            terms |= {place: ADDRESS for place in identity.places}
+            terms |= {email: EMAIL for email in identity.emails}
+            phones = tuple(sorted(p for p in map(_phone_pattern, identity.phones) if p))
+        terms |= {term: value for term, value in (replacements or {}).items() if len(term) >= 2}
+        self._shared = (frozenset(terms.items()), phones)
+        self._local = {_normal(term): (term, value) for term, value in (local or {}).items() if len(term) >= 2}
 
     def _date(self, day: date, whole_day: bool) -> date | str | None:
         """The birth date becomes what the structured record shows (the year, or 90+); other dates move."""
@@ -209,19 +231,21 @@ class Scrubber:
         return shift_day(day, self.days) if self.days else None
 
     def text(self, value: str) -> str:
-        value = rewrite_text(value, self._date)
-        own, phones, lookup = self._own()
-        if own is not None:
-            def replace(match: re.Match[str]) -> str:
-                found = match.group(0)
-                if any(p.fullmatch(found) for p in phones):
-                    return PHONE
-                return lookup.get(_normal(found), NAME)
-
-            value = own.sub(replace, value)
-        for pattern, replacement in PATTERNS:
-            value = pattern.sub(replacement, value)
-        return _cap_ages(ADJACENT_NAMES.sub(NAME, value))
+        # Dates, numbers, ages and every pattern need a digit, except e-mail addresses and URLs.
+        patterned = any(ch.isdigit() for ch in value) or "@" in value or "//" in value or "www." in value.lower()
+        if patterned:
+            value = rewrite_text(value, self._date)
+        if self._local:
+            folded = _normal(value)
+            present = frozenset(pair for key, pair in self._local.items() if key in folded)
+            if present:
+                value = _compiled(present).sub(value)
+        value = _compiled(*self._shared).sub(value)
+        if patterned:
+            for pattern, replacement in PATTERNS:
+                value = pattern.sub(replacement, value)
+            value = _cap_ages(value)
+        return ADJACENT_NAMES.sub(NAME, value) if NAME in value else value
 
 
 def _cap_ages(text: str) -> str:
