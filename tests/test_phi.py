@@ -194,6 +194,7 @@ def test_a_patient_keeps_no_name_contact_address_or_exact_birth_date() -> None:
         assert real not in text, real
     assert out["id"] == CODEC.pseudonym("Patient", PID)
     assert out["birthDate"] == "1987" and out["address"] == [{"use": "home", "state": "TX", "country": "US"}]
+    assert not {"name", "telecom", "photo", "contact", "text", "_birthDate"} & set(out)
     assert [i["value"] for i in out["identifier"]] == [CODEC.pseudonym("identifier", "203713"),
                                                        CODEC.pseudonym("identifier", "Z6129")]
     assert [e["url"] for e in out["extension"]] == \
@@ -497,3 +498,14 @@ def test_reidentify_refuses_without_an_audit_log(tmp_path: Path, capsys) -> None
     (tmp_path / ".env").write_text(f"EPIC_PHI_SECRET={SECRET}\n")
     assert main(["reidentify", CODEC.pseudonym("Patient", PID), "--reason", "x"]) == 2
     assert "always audited" in capsys.readouterr().err
+
+
+def test_contained_resources_keep_their_local_ids_and_lose_their_identifiers() -> None:
+    request = {"resourceType": "MedicationRequest", "id": "eMed1", "subject": SUBJECT,
+               "contained": [{"resourceType": "Patient", "id": "p1", "name": [{"text": "Camila Lopez"}]},
+                             {"resourceType": "Observation", "id": "o1", "status": "final"}],
+               "supportingInformation": [{"reference": "#o1"}]}
+    out = deidentifier().resource(request, {PID: Identity.of(PATIENT)})
+    assert [c["id"] for c in out["contained"]] == ["p1", "o1"] and out["supportingInformation"] == [
+        {"reference": "#o1"}]
+    assert "Camila" not in shown(out) and out["id"] == CODEC.pseudonym("MedicationRequest", "eMed1")
