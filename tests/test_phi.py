@@ -416,6 +416,13 @@ async def test_the_patient_is_read_once_for_a_whole_summary(phi_settings, epic) 
     assert reads.call_count <= 2, "the demographics, and at most one read of the identity the sections share"
 
 
+async def test_the_model_is_told_how_to_read_shifted_dates(phi_settings, settings) -> None:
+    async with Client(build_server(phi_settings)) as client:
+        assert "compare them with each other" in (client.instructions or "")
+    async with Client(build_server(settings)) as client:
+        assert "PHI-minimising" not in (client.instructions or "")
+
+
 async def test_the_fhir_resource_is_deidentified(phi_settings, epic) -> None:
     serve_patient(epic)
     async with Client(build_server(phi_settings)) as client:
