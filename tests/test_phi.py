@@ -6,15 +6,18 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 import httpx
 import pytest
 import respx
-from hypothesis import given
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from mcp import Client
 
@@ -516,3 +519,46 @@ def test_contained_resources_keep_their_local_ids_and_lose_their_identifiers() -
     assert [c["id"] for c in out["contained"]] == ["p1", "o1"] and out["supportingInformation"] == [
         {"reference": "#o1"}]
     assert "Camila" not in shown(out) and out["id"] == CODEC.pseudonym("MedicationRequest", "eMed1")
+
+
+HOSTILE = st.one_of(st.text(max_size=120), st.sampled_from([
+    "../../Patient", "Patient/123", "x&_id=1", "a=b", "%2F..%2F", "", "x" * 200, "ge2025-01-01", "2025-13-45",
+    CODEC.pseudonym("Patient", PID), CODEC.pseudonym("Observation", "e" * 64), CODEC.pseudonym("identifier", "1"),
+    CODEC.pseudonym("Patient", PID)[:-1] + "0", "urn:oid:1.2|" + CODEC.pseudonym("identifier", "203713")]))
+
+
+@hypothesis_settings(max_examples=int(os.environ.get("EPIC_MCP_PROPERTY_EXAMPLES", "40")), deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tool=st.sampled_from(["get_patient", "search_observations", "search_patients", "get_document_text",
+                             "patient_summary", "get_latest_values", "next_page", "search_encounters",
+                             "search_practitioner_roles"]),
+       values=st.dictionaries(st.sampled_from(["id", "patient_id", "code", "category", "identifier", "document_id",
+                                               "date_from", "date_to", "cursor", "practitioner_id", "family"]),
+                              HOSTILE, max_size=4))
+def test_property_in_the_minimum_mode_every_failure_is_a_tool_error_and_nothing_leaves_the_base(
+    phi_settings, tool: str, values: dict[str, Any]
+) -> None:
+    sent: list[httpx.URL] = []
+
+    async def scenario() -> None:
+        with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
+            router.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+
+            def answer(request: httpx.Request) -> httpx.Response:
+                sent.append(request.url)
+                if request.url.path.endswith(f"/Patient/{PID}"):
+                    return httpx.Response(200, json=PATIENT)
+                return httpx.Response(200, json=searchset([], total=0))
+
+            router.route(url__startswith=EPIC_BASE + "/").mock(side_effect=answer)
+            router.route().mock(side_effect=lambda request: sent.append(request.url) or httpx.Response(599))
+            async with Client(build_server(phi_settings)) as client:
+                result = await client.call_tool(tool, values)
+        if result.is_error:
+            text = result.content[0].text
+            assert text.startswith(f"Error executing tool {tool}: "), f"crashed: {text!r}"
+            assert PID not in text
+
+    anyio.run(scenario)
+    assert all(str(url).startswith(EPIC_BASE + "/") for url in sent), sent
+    assert not [url for url in sent if CODEC.pseudonym("Patient", PID) in str(url)], "pseudonyms never reach Epic"
