@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .urls import is_within_base
 
+AAD = b"epic-mcp cursor v2"
+NONCE_BYTES = 12
+
 
 class InvalidCursor(ValueError):
     """The cursor was forged, truncated, or issued by another server process."""
@@ -29,10 +32,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-AAD = b"epic-mcp cursor v2"
-NONCE_BYTES = 12
 
 
 class CursorCodec:

@@ -11,6 +11,14 @@ from .errors import EpicMcpError
 
 # FHIR id: 1-64 of [A-Za-z0-9-.]; dot-only ids are refused because they are path segments, not ids.
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+MAX_VALUE_LENGTH = 256
+# Values are URL-encoded, so these cannot add parameters; they are refused because no real value needs them.
+FORBIDDEN_IN_VALUES = re.compile(r"[\x00-\x1f\x7f&#=?]")
+DATE_FORMS = re.compile(
+    r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+
+
 # A pseudonym of the minimum PHI mode (phi/pseudonyms.py) can be longer than a FHIR id. It is letters and digits
 # only, so it can neither leave the path segment nor add a parameter, and it is accepted only when a PHI layer of
 # this process recognises it as its own (so the full mode still refuses every id longer than FHIR allows).
@@ -27,12 +35,6 @@ _issuers: weakref.WeakSet[PseudonymIssuer] = weakref.WeakSet()
 def accept_pseudonyms_of(issuer: PseudonymIssuer) -> None:
     """Let check_id accept the (possibly long) pseudonyms this issuer made, for as long as it lives."""
     _issuers.add(issuer)
-MAX_VALUE_LENGTH = 256
-# Values are URL-encoded, so these cannot add parameters; they are refused because no real value needs them.
-FORBIDDEN_IN_VALUES = re.compile(r"[\x00-\x1f\x7f&#=?]")
-DATE_FORMS = re.compile(
-    r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
-)
 
 
 class InvalidInput(EpicMcpError):
