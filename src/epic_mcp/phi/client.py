@@ -171,7 +171,7 @@ class DeidentifyingClient(FhirClient):
         mapped: list[tuple[str, str]] = []
         for name, value in params:
             base = name.split(":")[0]
-            if base in ID_PARAMS or (base == "_id"):
+            if base in ID_PARAMS or base == "_id":
                 target = resource_type if base == "_id" else ID_PARAMS[base]
                 kind, _, bare = value.rpartition("/")
                 real = self._real_id(name, kind or target, bare)
@@ -185,12 +185,13 @@ class DeidentifyingClient(FhirClient):
             mapped.append((name, value))
         days = self.deid.offset(patient)
         if days:
-            mapped = [(name, shift_search_value(value, -days)) if self._is_date(resource_type, name) else (name, value)
+            mapped = [(name, shift_search_value(value, -days)) if self._is_date(name) else (name, value)
                       for name, value in mapped]
         return mapped, patient
 
     @staticmethod
-    def _is_date(resource_type: str, name: str) -> bool:
+    def _is_date(name: str) -> bool:
+        """A date parameter of the patient's records (a birth date is not shifted, only generalised)."""
         base = name.split(":")[0]
         return base not in UNSHIFTED_DATES and (base == "date" or base.endswith("date") or base in (
             "authoredon", "onset-date", "recorded-date", "period", "issued", "occurrence", "effective"))

@@ -153,7 +153,7 @@ def _names(value: Any) -> set[str]:
                 found.add(f"{family} {given[0]}")
                 found.add(f"{family}, {given[0]}")
                 found.add(f"{family}{given[0]}")
-        found |= {p for p in parts if len(p) >= (1 if _is_cjk(p) and len(p) > 1 else 2)}
+        found |= {p for p in parts if len(p) >= 2}
     return {n for n in found if n and not n.isdigit()}
 
 
