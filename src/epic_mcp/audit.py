@@ -67,7 +67,11 @@ class AuditLog:
             "latency_ms": round(latency_ms, 1),
             "patient": self.patient_hmac(patient_id) if patient_id else None,
         }
-        self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self.append(entry)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """One line; the file is line-buffered, so it is on disk before the caller goes on."""
+        self._file.write(json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n")
 
     async def middleware(self, ctx: Any, call_next: Any) -> Any:
         """Server middleware: observes tools/call and resources/read, passes everything through unchanged."""

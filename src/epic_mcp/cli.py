@@ -35,6 +35,7 @@ examples:
   epic-mcp --env local export          # Bulk Data export of the sandbox group into the population database
   epic-mcp --transport streamable-http --port 8000
   epic-mcp clients add ward-assistant --tools core --patients erXuFYUfucBZaryVksYEcMg3
+  epic-mcp reidentify 1beEBrzb9w8PZx... --reason "ticket 4711"   # PHI-minimising mode, audited
 
 over HTTP, clients authenticate with EPIC_MCP_HTTP_TOKEN (one shared secret), EPIC_MCP_CLIENTS_FILE (named
 clients, each with its tools and patients: `epic-mcp clients`) or EPIC_MCP_OAUTH_ISSUER + EPIC_MCP_RESOURCE_URL
@@ -111,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     remove = client_actions.add_parser("remove", help="remove a client; its secret stops working at once")
     remove.add_argument("name")
     add_export_command(commands, common)
+    reidentify = commands.add_parser(
+        "reidentify", parents=[common], help="map pseudonyms (and shifted dates) of the PHI-minimising mode back "
+        "to real values; needs EPIC_PHI_SECRET and writes each request to EPIC_AUDIT_LOG")
+    reidentify.add_argument("values", nargs="+", metavar="VALUE",
+                            help="a pseudonym from an answer, or a date (YYYY-MM-DD) of the patient given by --patient")
+    reidentify.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    reidentify.add_argument("--patient", metavar="PSEUDONYM", help="the patient whose shifted dates to move back")
+    reidentify.add_argument("--type", dest="kinds", action="append", default=[], metavar="TYPE",
+                            help="a resource type to try besides the catalog's (repeatable)")
     return parser
 
 
@@ -156,6 +166,8 @@ def _main(argv: list[str] | None) -> int:
             case "export":
                 _configure_logging("WARNING")
                 return run_export_command(args, load_settings(env_file, **overrides))
+            case "reidentify":
+                return _reidentify(args, load_settings(env_file, **overrides))
             case _:
                 return _serve(args, load_settings(env_file, **overrides))
     except ConfigError as exc:
@@ -269,6 +281,14 @@ def _clients(args: argparse.Namespace, settings: Settings) -> int:
     else:
         records = store.load()
         print("\n".join(r.describe() for r in records.values()) if records else f"no clients in {store.path}")
+    return 0
+
+
+def _reidentify(args: argparse.Namespace, settings: Settings) -> int:
+    from .phi.reidentify import reidentify
+
+    for line in reidentify(settings, args.values, args.reason, args.patient, args.kinds):
+        print(line)
     return 0
 
 

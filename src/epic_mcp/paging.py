@@ -1,4 +1,9 @@
-"""Opaque paging cursors: the model never sees a URL, and a cursor only ever leads back to our FHIR base."""
+"""Opaque paging cursors: the model never sees a URL, and a cursor only ever leads back to our FHIR base.
+
+A cursor is encrypted and authenticated (AES-GCM): the next-page link and the patient the search was scoped to
+can be neither read (they may hold patient ids, names and dates of the query) nor altered by whoever holds it. The
+key is per process, or derived from EPIC_MCP_CURSOR_KEY so that replicas behind a load balancer share it.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,23 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from .urls import is_within_base
 
 if TYPE_CHECKING:
     import httpx
 
-# Not '.': a signed JSON payload joined by a dot is shaped like a JWT, which the redaction rule removes on the way out.
-SEPARATOR = "~"
+AAD = b"epic-mcp cursor v3"
+NONCE_BYTES = 12
 CURSOR_KEY_CONTEXT = b"epic-mcp paging cursors v1"
 
 
 def cursor_key(shared_secret: str | None) -> bytes | None:
-    """The signing key derived from EPIC_MCP_CURSOR_KEY (the same on every replica), or None for a per-process
-    random key."""
+    """The key derived from EPIC_MCP_CURSOR_KEY (the same on every replica), or None for a per-process random key."""
     if shared_secret is None:
         return None
     return hmac.new(shared_secret.encode(), CURSOR_KEY_CONTEXT, hashlib.sha256).digest()
@@ -55,12 +64,13 @@ class Position:
 
 
 class CursorCodec:
-    """Signs a Position with `key` (shared by replicas) or a per-process key; the cursor holds a path, never a
+    """Seals a Position with `key` (shared by replicas) or a per-process key; the cursor holds a path, never a
     host."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
         self._base_url = base_url.rstrip("/") + "/"
-        self._key = key or secrets.token_bytes(32)
+        self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                                 info=b"epic-mcp paging cursors").derive(key or secrets.token_bytes(32)))
 
     @cached_property
     def _base(self) -> httpx.URL:
@@ -68,25 +78,22 @@ class CursorCodec:
 
         return httpx.URL(self._base_url)
 
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
-
     def encode(self, position: Position) -> str:
         if not is_within_base(position.url, self._base):
             raise InvalidCursor("next link is outside the FHIR base")
         payload = json.dumps({"t": position.resource_type, "p": position.url.raw_path.decode("ascii"),
                               "pt": position.patient_id, "n": position.limit, "s": position.skip,
                               "c": position.seen}, separators=(",", ":")).encode()
-        return f"{_b64(payload)}{SEPARATOR}{_b64(self._sign(payload))}"
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return _b64(nonce + self._aead.encrypt(nonce, payload, AAD))
 
     def decode(self, cursor: str) -> Position:
         try:
-            body, signature = cursor.split(SEPARATOR)
-            payload = _unb64(body)
-            valid = hmac.compare_digest(_unb64(signature), self._sign(payload))
-        except (ValueError, TypeError):
-            valid = False
-        if not valid:
+            sealed = _unb64(cursor)
+            payload: bytes | None = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], AAD)
+        except (ValueError, TypeError, InvalidTag):
+            payload = None
+        if payload is None:
             raise InvalidCursor("this cursor is not valid here (altered, truncated, or from an earlier server run); "
                                 "run the search again")
         data = json.loads(payload)

@@ -37,6 +37,7 @@ EPIC_IDENTITY = ("epic_client_id", "epic_fhir_base_url", "epic_token_url", "epic
                  "epic_jwks_url", "epic_scopes")
 Algorithm = Literal["RS384", "RS256", "RS512", "ES384"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+PhiMode = Literal["full", "minimum"]
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -160,6 +161,15 @@ class Settings(BaseSettings):
                                     "what is recent or upcoming, and of how the sandbox data is dated; never for "
                                     "real use.")
 
+    epic_phi_mode: PhiMode = Field("full", description="full (default: records as they are) or minimum "
+                                   "(de-identified answers: pseudonyms, shifted dates, scrubbed text).")
+    epic_phi_secret: SecretStr | None = Field(None, description="Deployment secret of the minimum PHI mode: keys "
+                                              "the pseudonyms and date offsets; required with it.")
+    epic_phi_shift_dates: bool = Field(True, description="In the minimum PHI mode, shift each patient's dates "
+                                       "by a secret per-patient offset.")
+    epic_phi_pseudonymize_practitioners: bool = Field(False, description="In the minimum PHI mode, also "
+                                                      "replace clinicians' names, ids and contacts.")
+
     @field_validator("epic_jwt_alg", mode="before")
     @classmethod
     def _upper_alg(cls, value: Any) -> Any:
@@ -168,6 +178,11 @@ class Settings(BaseSettings):
     @field_validator("epic_env", mode="before")
     @classmethod
     def _lower_env(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("epic_phi_mode", mode="before")
+    @classmethod
+    def _lower_phi_mode(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("epic_log_level", mode="before")
@@ -187,7 +202,7 @@ class Settings(BaseSettings):
         "production_token_url", "epic_active_kid", "epic_scopes", "epic_jwks_url", "epic_audit_log",
         "epic_audit_hmac_key", "epic_mcp_http_token", "epic_mcp_http_allowed_hosts", "epic_mcp_clients_file",
         "epic_mcp_oauth_issuer", "epic_mcp_resource_url", "epic_mcp_oauth_jwks_url", "epic_mcp_cursor_key",
-        "epic_bulk_group_id",
+        "epic_bulk_group_id", "epic_phi_secret",
         mode="before",
     )
     @classmethod
@@ -235,6 +250,10 @@ class Settings(BaseSettings):
                 self.epic_audit_log = self.config_dir / self.epic_audit_log
         if not self.epic_population_dir.is_absolute():
             self.epic_population_dir = self.config_dir / self.epic_population_dir.expanduser()
+        phi_secret = self.epic_phi_secret.get_secret_value() if self.epic_phi_secret else ""
+        if self.epic_phi_mode == "minimum" and len(phi_secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"EPIC_PHI_SECRET: required with EPIC_PHI_MODE=minimum, at least {MIN_SECRET_LENGTH} "
+                             "random characters (e.g. `openssl rand -hex 32`); keep it out of the MCP client's reach")
         token = self.epic_mcp_http_token
         if token is not None and len(token.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"EPIC_MCP_HTTP_TOKEN: use at least {MIN_SECRET_LENGTH} random characters "
@@ -363,6 +382,10 @@ class Settings(BaseSettings):
             "assertion_lifetime_seconds": self.assertion_lifetime_seconds,
             "page_size": self.epic_page_size,
             "max_page_size": self.epic_max_page_size,
+            "phi_mode": self.epic_phi_mode,
+            **({"phi_shift_dates": self.epic_phi_shift_dates,
+                "phi_pseudonymize_practitioners": self.epic_phi_pseudonymize_practitioners}
+               if self.epic_phi_mode == "minimum" else {}),
         }
 
 

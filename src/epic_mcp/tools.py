@@ -262,11 +262,10 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 raise ToolError(str(exc)) from None
             if arguments["count_only"]:
                 return await count_matches(runtime, op, query)
-            url = runtime.client().url_for(op.resource).copy_merge_params(tuple(query))
-            at = Position(op.resource, url,
-                          arguments.get("patient_id") if op.resource != "Patient" else None,
-                          arguments.get("count") or runtime.page_size)
-            page = await call_fhir(op.tool, lambda: runtime.client().follow(at.url, op.resource, at.limit))
+            limit = arguments.get("count") or runtime.page_size
+            page = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query, limit))
+            at = Position(op.resource, page.url, arguments.get("patient_id") if op.resource != "Patient" else None,
+                          limit)
             fmt = arguments["format"]
             return page_result(await search_page(runtime, page, at, fmt), fmt)
 
