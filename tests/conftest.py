@@ -72,7 +72,8 @@ def key_file(tmp_path: Path, rsa_pem: bytes) -> Path:
 @pytest.fixture
 def make_settings(key_file: Path):
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"epic_client_id": CLIENT_ID, "private_key_path": str(key_file)}
+        # Every tool: the tests exercise the whole catalog (the default profile, core, has its own test).
+        values: dict[str, Any] = {"epic_client_id": CLIENT_ID, "private_key_path": str(key_file), "epic_tools": "all"}
         values.update(overrides)
         return load_settings(None, **values)
 

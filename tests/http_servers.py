@@ -105,5 +105,7 @@ async def connect(url: str, *, token: str | None = None, auth: Any = None, **opt
 
 
 def write_env(path: Path, **settings: Any) -> Path:
+    """A settings file; every tool unless the test names a profile (the default profile is core)."""
+    settings = {"epic_tools": "all", **settings}
     path.write_text("".join(f"{name.upper()}={value}\n" for name, value in settings.items()))
     return path

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import json
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,12 +13,12 @@ import pytest
 import respx
 from mcp import Client
 
-from epic_mcp import summary
 from epic_mcp.errors import ConfigError
 from epic_mcp.profiles import CORE, select_tools
 from epic_mcp.server import build_server
 
-from .conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
+from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
+from .fake_fhir import FakeFhir
 from .test_render import FIXTURES, LOINC, cc, qty
 
 pytestmark = pytest.mark.anyio
@@ -60,86 +61,50 @@ VITALS = [observation("bp-old", "85354-9", "Blood pressure panel", "2025-06-01",
           observation("hr-2", "8867-4", "Heart rate", "2026-03-01", 80, "/min", category="vital-signs")]
 
 
-def route_searches(epic: respx.MockRouter, slow: str | None = None, forbidden: str | None = None) -> None:
-    by_type: dict[str, list[dict[str, Any]]] = {
-        "Condition": [FIXTURES["Condition"][0] | {"subject": SUBJECT}],
-        "MedicationRequest": [FIXTURES["MedicationRequest"][0] | {"subject": SUBJECT}],
-        "AllergyIntolerance": [FIXTURES["AllergyIntolerance"][0] | {"patient": SUBJECT}],
-        "Immunization": [FIXTURES["Immunization"][0] | {"patient": SUBJECT}],
-        "Encounter": [FIXTURES["Encounter"][0] | {"subject": SUBJECT}],
-        "Appointment": [FIXTURES["Appointment"][0] | {"participant": [{"actor": SUBJECT}]}],
-        "Coverage": [FIXTURES["Coverage"][0] | {"beneficiary": SUBJECT}],
-    }
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        resource_type = request.url.path.rsplit("/", 1)[-1]
-        if resource_type == forbidden:
-            return httpx.Response(403, json=outcome("error", "forbidden", "4118", "not authorized"))
-        if resource_type == slow:
-            await asyncio.sleep(2)
-        if resource_type == "Observation":
-            category = request.url.params["category"]
-            items = LABS if category == "laboratory" else VITALS
-            return httpx.Response(200, json=searchset(items, total=len(items)))
-        return httpx.Response(200, json=searchset(by_type[resource_type], total=1))
-
-    epic.get(url__regex=rf"{EPIC_BASE}/(Condition|MedicationRequest|AllergyIntolerance|Observation|Immunization|"
-                        r"Encounter|Appointment|Coverage)\?.*").mock(side_effect=answer)
-    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, json=FIXTURES["Patient"][0])
+CHART_TODAY = date(2026, 6, 1)  # the fixtures' dates are fixed, so "today" is too
 
 
-async def test_patient_summary_answers_every_section(server, epic) -> None:
-    route_searches(epic)
-    result = await call(server, "patient_summary", {"patient_id": PID})
+def chart() -> list[dict[str, Any]]:
+    """A small chart for PID: one record of each kind the summary reads, plus the labs and vitals above."""
+    return [FIXTURES["Patient"][0], FIXTURES["Condition"][0] | {"subject": SUBJECT},
+            FIXTURES["MedicationRequest"][0] | {"subject": SUBJECT},
+            FIXTURES["AllergyIntolerance"][0] | {"patient": SUBJECT},
+            FIXTURES["Immunization"][0] | {"patient": SUBJECT}, FIXTURES["Encounter"][0] | {"subject": SUBJECT},
+            FIXTURES["Appointment"][0] | {"participant": [{"actor": SUBJECT}], "start": "2026-07-01T16:00:00Z"},
+            FIXTURES["Coverage"][0] | {"beneficiary": SUBJECT}, *LABS, *VITALS]
+
+
+@pytest.fixture
+def dated_server(make_settings):
+    return build_server(make_settings(epic_today=CHART_TODAY))
+
+
+async def test_patient_summary_answers_every_section(dated_server, epic) -> None:
+    FakeFhir(epic, chart())
+    result = await call(dated_server, "patient_summary", {"patient_id": PID})
     assert not result.is_error, result.content
     data = result.structured_content
     sections = {s["name"]: s for s in data["sections"]}
     assert set(sections) == {"problems", "medications", "allergies", "vital_signs", "labs", "immunizations",
-                             "encounters", "appointments", "coverage"}
+                             "encounters", "appointments", "coverage", "notes"}
     assert data["unavailable"] == []
     assert data["patient"]["name"] == "Camila Maria Lopez"
     labs = {item["id"]: item for item in sections["labs"]["items"]}
     assert set(labs) == {"a1c-new", "glu"}, "latest per test"
-    assert "abnormal" not in labs["glu"] and sections["labs"]["found"] == 3
+    assert "flag" not in labs["glu"] and sections["labs"]["found"] == 3
     assert [v["id"] for v in sections["vital_signs"]["items"]] == ["hr-2", "bp-old"]
+    assert [a["id"] for a in sections["appointments"]["items"]] == [FIXTURES["Appointment"][0]["id"]]
     text = result.content[0].text
-    assert "## Active problems: 1 shown" in text and "Type 2 diabetes" in text
+    assert "## Active problems: 1" in text and "Type 2 diabetes" in text
     assert "Penicillin G [RxNorm 7980]" in text and "Blue Cross" in text
-    requests = [dict(parse_qsl(c.request.url.query.decode())) for c in epic.calls
-                if "Appointment" in str(c.request.url)]
-    assert requests[0]["date"].startswith("ge20")
 
 
-async def test_patient_summary_lists_forbidden_and_slow_sections_instead_of_failing(server, epic, monkeypatch) -> None:
-    monkeypatch.setattr(summary, "DEADLINE_SECONDS", 0.5)
-    route_searches(epic, slow="Immunization", forbidden="MedicationRequest")
-    result = await call(server, "patient_summary", {"patient_id": PID})
-    assert not result.is_error
-    data = result.structured_content
-    assert {s["name"] for s in data["sections"]} == {"problems", "allergies", "vital_signs", "labs", "encounters",
-                                                     "appointments", "coverage"}
-    reasons = "\n".join(data["unavailable"])
-    assert "medications: the app is not authorized for MedicationRequest" in reasons
-    assert "immunizations: no answer within 0.5 s" in reasons
-    assert "## Not available" in result.content[0].text
-
-
-async def test_patient_summary_for_an_unknown_patient_is_an_error(server, epic) -> None:
-    route_searches(epic)
-    epic.get(f"{EPIC_BASE}/Patient/eNobody").respond(404, json=outcome("fatal", "not-found", "59144", "Invalid"))
-    result = await call(server, "patient_summary", {"patient_id": "eNobody"})
-    assert result.is_error and "no Patient with that id" in result.content[0].text
-
-
-async def test_summary_flags_abnormal_labs(server, epic) -> None:
-    route_searches(epic)
-    LABS.append(observation("k", "2823-3", "Potassium", "2026-01-10", 6.1, "mmol/L"))
-    try:
-        data = (await call(server, "patient_summary", {"patient_id": PID})).structured_content
-    finally:
-        LABS.pop()
-    labs = {item["id"]: item for s in data["sections"] if s["name"] == "labs" for item in s["items"]}
-    assert labs["k"]["abnormal"] is True, "6.1 is above the 4.0-5.6 range"
+async def test_summary_flags_labs_out_of_range_even_without_an_interpretation(dated_server, epic) -> None:
+    FakeFhir(epic, [*chart(), observation("k", "2823-3", "Potassium", "2026-01-10", 6.1, "mmol/L")])
+    data = (await call(dated_server, "patient_summary", {"patient_id": PID, "sections": ["labs"]})).structured_content
+    labs = {item["id"]: item for s in data["sections"] for item in s["items"]}
+    assert labs["k"]["flag"] == "above range", "6.1 is above the 4.0-5.6 range"
+    assert labs["a1c-new"]["flag"] == "above range" and "flag" not in labs["glu"]
 
 
 def document(attachment: dict[str, Any]) -> dict[str, Any]:
@@ -196,17 +161,19 @@ async def test_document_text_cap_is_stated(server, epic) -> None:
     assert "truncated to the first 1000 of 5000 characters" in result.content[0].text
 
 
-async def test_latest_values_newest_first_with_flags(server, epic) -> None:
-    route = epic.get(f"{EPIC_BASE}/Observation").respond(200, json=searchset(
-        [LABS[0], LABS[1]], total=2))
-    result = await call(server, "get_latest_values", {"patient_id": PID, "code": "4548-4", "limit": 5})
-    data = result.structured_content
-    assert [(v["id"], v["date"], v["value"]["value"], v["abnormal"]) for v in data["values"]] == [
-        ("a1c-new", "2026-01-10", 6.9, True), ("a1c-old", "2025-01-10", 7.9, True)]
-    assert ("code", "4548-4") in parse_qsl(route.calls.last.request.url.query.decode())
+async def test_latest_values_newest_first_with_flags(dated_server, epic) -> None:
+    fake = FakeFhir(epic, chart())
+    result = await call(dated_server, "get_latest_values", {"patient_id": PID, "code": "4548-4", "limit": 5})
+    series = result.structured_content["series"][0]
+    assert [(v["id"], v["date"], v["number"], v["flag"]) for v in series["values"]] == [
+        ("a1c-new", "2026-01-10", 6.9, "above range"), ("a1c-old", "2025-01-10", 7.9, "H")]
+    assert all(("code", "4548-4") in search for search in fake.searches)
     lines = result.content[0].text.splitlines()
-    assert lines[0].startswith("Hemoglobin A1c [LOINC 4548-4] for Patient/eCamila3: 2 newest of 2")
-    assert lines[2].startswith("2026-01-10 | 6.9 %")
+    assert lines[0] == "Hemoglobin A1c [LOINC 4548-4] for Patient/eCamila3: 2 newest"
+    assert lines[1] == "trend Hemoglobin A1c: falling, 7.9 % on 2025-01-10 -> 6.9 % on 2026-01-10 (-1 %); min 6.9 %, " \
+                       "max 7.9 %"
+    assert lines[3] == "2026-01-10 | 6.9 % | above range | 4.0-5.6 % | a1c-new"
+    assert lines[4] == "2025-01-10 | 7.9 % | H | 4.0-5.6 % | a1c-old"
 
 
 async def test_count_only_uses_summary_count(server, epic) -> None:
@@ -237,10 +204,20 @@ async def test_count_is_unknown_when_the_server_ignored_the_patient_filter(serve
     assert "ignored patient" in result.content[0].text
 
 
-async def test_core_profile_lists_only_the_core_tools(make_settings) -> None:
-    async with Client(build_server(make_settings(epic_tools="core"))) as client:
-        names = {tool.name for tool in (await client.list_tools()).tools}
-    assert names == set(CORE) and len(names) <= 14
+async def test_the_default_profile_is_core_and_every_profile_stays_within_its_context_cost(key_file) -> None:
+    from epic_mcp.settings import load_settings
+
+    sizes = {}
+    for profile in (None, "all"):
+        settings = load_settings(None, epic_client_id="x", private_key_path=str(key_file),
+                                 **({"epic_tools": profile} if profile else {}))
+        async with Client(build_server(settings)) as client:
+            tools = (await client.list_tools()).tools
+        visible = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in tools]
+        sizes[profile or "default"] = (len(json.dumps(visible, separators=(",", ":"))), {t.name for t in tools})
+    assert sizes["default"][1] == set(CORE)
+    assert sizes["default"][0] <= 18_000, "the default tools/list: at most 2x the leanest peer's (about 18 KB)"
+    assert sizes["all"][0] <= 30_000, "every catalog tool: at most 30 KB"
 
 
 def test_explicit_tool_lists_and_unknown_names() -> None:
@@ -255,50 +232,41 @@ def test_explicit_tool_lists_and_unknown_names() -> None:
 OTHER = {"reference": "Patient/eSomeoneElse9"}
 
 
-async def test_summary_and_latest_values_withhold_other_patients_records_when_the_filter_is_ignored(server,
+async def test_summary_and_latest_values_withhold_other_patients_records_when_the_filter_is_ignored(dated_server,
                                                                                                     epic) -> None:
-    theirs = observation("theirs", "4548-4", "Hemoglobin A1c", "2026-06-01", 12.5, "%", "H") | {"subject": OTHER}
-    epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*code=4548-4.*").respond(
-        200, json=searchset([*LABS[:2], theirs], total=3))
-    route_searches(epic)
-    LABS.append(theirs)
-    try:
-        summary_result = await call(server, "patient_summary", {"patient_id": PID})
-        latest = await call(server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})
-    finally:
-        LABS.remove(theirs)
+    theirs = observation("theirs", "4548-4", "Hemoglobin A1c", "2026-05-01", 12.5, "%", "H") | {"subject": OTHER}
+    epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").respond(200, json=searchset([*LABS[:2], theirs], total=3))
+    FakeFhir(epic, chart())
+    summary_result = await call(dated_server, "patient_summary", {"patient_id": PID, "sections": ["labs"]})
+    latest = await call(dated_server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})
     for result in (summary_result, latest):
         assert not result.is_error and "theirs" not in result.content[0].text and "12.5" not in result.content[0].text
         assert "record(s) of other patients" in result.content[0].text
-    assert [v["id"] for v in latest.structured_content["values"]] == ["a1c-new", "a1c-old"]
+    assert [v["id"] for v in latest.structured_content["series"][0]["values"]] == ["a1c-new", "a1c-old"]
 
 
-async def test_the_walker_stops_at_a_foreign_next_link_and_says_so(server, epic) -> None:
+async def test_the_walker_stops_at_a_foreign_next_link_and_says_so(dated_server, epic) -> None:
     first = searchset(LABS[:2], total=3, next_url="https://evil.example.org/R4/Observation?page=2")
     epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").respond(200, json=first)
     evil = epic.get(url__regex=r"https://evil\.example\.org/.*").respond(200, json=searchset([]))
-    result = await call(server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})
-    data = result.structured_content
-    assert not result.is_error and data["complete"] is False and evil.call_count == 0
+    result = await call(dated_server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})
+    series = result.structured_content["series"][0]
+    assert not result.is_error and series["complete"] is False and evil.call_count == 0
     assert "pointed outside the configured FHIR server" in result.content[0].text
-    assert result.content[0].text.splitlines()[0].endswith("2 newest of 2+ results")
+    assert "(older results not read)" in result.content[0].text.splitlines()[0]
 
 
-async def test_the_walker_reads_at_most_its_page_limit_and_says_the_answer_is_incomplete(server, epic) -> None:
-    def page(request: httpx.Request) -> httpx.Response:
+async def test_the_scan_reads_at_most_its_page_budget_and_says_the_answer_is_incomplete(dated_server, epic,
+                                                                                          monkeypatch) -> None:
+    monkeypatch.setattr("epic_mcp.collect.SCAN_BUDGET_PAGES", 3)
+
+    def endless(request: httpx.Request) -> httpx.Response:
         number = int(request.url.params.get("page", "0"))
-        items = [observation(f"a{number}-{i}", "4548-4", "Hemoglobin A1c", f"2026-01-{i + 1:02d}", 6, "%")
-                 for i in range(2)]
+        items = [observation(f"a{number}-{i}", "4548-4", "Hemoglobin A1c", "2026-05-20", 6, "%") for i in range(2)]
         return httpx.Response(200, json=searchset(items, total=100,
                                                   next_url=f"{EPIC_BASE}/Observation?code=4548-4&page={number + 1}"))
 
-    route = epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").mock(side_effect=page)
-    data = (await call(server, "get_latest_values", {"patient_id": PID, "code": "4548-4"})).structured_content
-    assert route.call_count == summary_walker_pages() and data["complete"] is False
-    assert data["found"] == 2 * summary_walker_pages()
-
-
-def summary_walker_pages() -> int:
-    from epic_mcp.collect import MAX_PAGES
-
-    return MAX_PAGES
+    route = epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").mock(side_effect=endless)
+    result = await call(dated_server, "get_latest_values", {"patient_id": PID, "code": "4548-4", "limit": 50})
+    assert route.call_count == 3 and result.structured_content["series"][0]["complete"] is False
+    assert "the page budget was spent" in result.content[0].text

@@ -52,7 +52,7 @@ def jwks_of(key: Path) -> dict[str, Any]:
 def env_file_for(server: SekmetServer, client_id: str, key: Path, folder: Path) -> Path:
     path = folder / f"{client_id}.env"
     path.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={server.base_url}\nEPIC_CLIENT_ID={client_id}\n"
-                    f"PRIVATE_KEY_PATH={key}\n")
+                    f"PRIVATE_KEY_PATH={key}\nEPIC_TOOLS=all\n")
     return path
 
 
@@ -288,5 +288,7 @@ async def test_document_text_and_latest_values_on_the_sandbox(env_file: Path, da
         text = await client.call_tool("get_document_text", {"document_id": note["id"]})
         trend = await client.call_tool("get_latest_values", {"patient_id": CAMILA, "code": "85354-9", "limit": 3})
     assert text.structured_content["text"]["patient_text"].startswith("Progress note\n\nSeen on ")
-    assert [v["id"] for v in trend.structured_content["values"]] == [r["id"] for r in readings[:3]]
-    assert trend.structured_content["found"] == len(readings)
+    series = trend.structured_content["series"][0]
+    assert [v["id"] for v in series["values"]] == [r["id"] for r in readings[:3]]
+    assert series["complete"] and [t["measure"] for t in series["trend"]] == ["Systolic blood pressure",
+                                                                             "Diastolic blood pressure"]

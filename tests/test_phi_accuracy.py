@@ -65,7 +65,7 @@ def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SekmetSer
 def stdio(server: SekmetServer, key: Path, **settings: str) -> StdioServerParameters:
     env = {"PATH": os.environ["PATH"], "EPIC_ENV": "custom", "EPIC_FHIR_BASE_URL": server.base_url,
            "EPIC_CLIENT_ID": CLIENT, "PRIVATE_KEY_PATH": str(key), "EPIC_TODAY": TODAY,
-           "EPIC_LOG_LEVEL": "WARNING", **settings}
+           "EPIC_LOG_LEVEL": "WARNING", "EPIC_TOOLS": "all", **settings}
     return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp"], env=env, cwd="/")
 
 
@@ -126,10 +126,12 @@ async def answers(mode: Mode, data: list[dict[str, Any]], patient: dict[str, Any
     codes = sorted({c["code"] for r in records if r["resourceType"] == "Observation"
                     for c in r["code"].get("coding", []) if c.get("system") == LOINC})[:CODES_PER_PATIENT]
     for code in codes:
-        values = (await mode.call("get_latest_values", {"patient_id": pid, "code": code, "limit": 5}))["values"]
+        series = (await mode.call("get_latest_values", {"patient_id": pid, "code": code, "limit": 5}))["series"][0]
+        values = series["values"]
         days = [date.fromisoformat(v["date"][:10]) for v in values if v["date"]]
         out[f"latest value and date ({code})"] = [(v["value"], mode.back(v["date"], real)) for v in values[:1]]
-        out[f"trend, newest first ({code})"] = [(v["value"], v["abnormal"]) for v in values]
+        out[f"trend, newest first ({code})"] = [(v["value"], v["flag"]) for v in values]
+        out[f"trend direction ({code})"] = [t["direction"] for t in series["trend"]]
         out[f"days between results ({code})"] = [(a - b).days for a, b in itertools.pairwise(days)]
     for tool in COUNTED:
         out[f"how many ({tool})"] = (await mode.call(tool, {"patient_id": pid, "count_only": True}))["total"]

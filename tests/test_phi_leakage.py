@@ -109,7 +109,8 @@ def stdio(server: SekmetServer, key: Path, folder: Path, **settings: str) -> Std
         shutil.copyfile(key, sandbox_key)
         sandbox_key.chmod(0o600)
     env = {"PATH": os.environ["PATH"], "HOME": str(folder), "EPIC_ENV": "local", "EPIC_SANDBOX_PORT": str(server.port),
-           "EPIC_SANDBOX_DIR": str(folder / "sandbox"), "EPIC_TODAY": TODAY, "EPIC_LOG_LEVEL": "WARNING", **settings}
+           "EPIC_SANDBOX_DIR": str(folder / "sandbox"), "EPIC_TODAY": TODAY, "EPIC_LOG_LEVEL": "WARNING",
+           "EPIC_TOOLS": "all", **settings}
     return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp"], env=env, cwd="/")
 
 
@@ -175,6 +176,10 @@ async def drive_patient(run: Run, client: Client, data: DataSet, patient: dict[s
         await call(run, client, "get_latest_values", {"patient_id": pid, "code": code, "limit": 5}, label)
     summary = await call(run, client, "patient_summary", {"patient_id": pid}, label)
     assert not summary.is_error, summary.content[0].text
+    inventory = await call(run, client, "list_patient_codes", {"patient_id": pid}, label)
+    assert not inventory.is_error, inventory.content[0].text
+    notes = await call(run, client, "get_latest_notes", {"patient_id": pid, "count": 3}, label)
+    assert not notes.is_error, notes.content[0].text
     for prompt in ("review_recent_labs", "summarize_patient"):
         run.prompts.add(prompt)
         run.keep(prompt, label, await client.get_prompt(prompt, {"patient_id": pid}))
@@ -360,7 +365,8 @@ def report(results: dict[str, Scan]) -> str:
         "loopback: every tool, every resource and every prompt, for every patient (every search in compact and raw "
         "form with every page through `next_page`, `count_only`, a date-window search, reads of up to "
         f"{READS_PER_TYPE} records of each type, `get_document_text` for every note, `get_latest_values` for up to "
-        f"{CODES_PER_PATIENT} codes, `patient_summary`, the `fhir://` resource, both prompts, and an error), then "
+        f"{CODES_PER_PATIENT} codes, `patient_summary`, `list_patient_codes`, `get_latest_notes`, the `fhir://` "
+        "resource, both prompts, and an error), then "
         "every read of a clinician, organization, place, drug or form the outputs point at.",
         "",
         "Each output (every text, the structured content, and base64 attachment data decoded) is scanned for every "

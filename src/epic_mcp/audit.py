@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .catalog import BY_TOOL
+from .catalog import BY_TOOL, HELPERS
 from .principal import LOCAL_CLIENT, client_name
 from .results import linked_patients
 
-HELPER_RESOURCES = {"patient_summary": "Patient", "get_document_text": "DocumentReference",
-                    "get_latest_values": "Observation", "find_test_patients": "Patient"}
+HELPER_RESOURCES = {tool: resource for tool, (resource, _) in HELPERS.items() if resource}
 
 
 class AuditLog:

@@ -80,29 +80,30 @@ def need(*alternatives: str) -> tuple[frozenset[str], ...]:
 
 # Shared parameters -----------------------------------------------------------------------------------------
 
-PATIENT = Param("patient_id", "patient", "id", "FHIR id of the patient.")
+PATIENT = Param("patient_id", "patient", "id", "Patient id.")
 
 
 def date_param(what: str, fhir: str = "date") -> Param:
     return Param("date", fhir, "date", f"Date of the {what}")
 
 
+# Labels say what a value alone does not; a label that only spells the value out is not published.
 OBSERVATION_CATEGORIES = (
-    Choice("laboratory", "Lab results"),
-    Choice("vital-signs", "Vital signs (blood pressure, heart rate, weight, ...)"),
-    Choice("social-history", "Social history (smoking, alcohol, ...)"),
+    Choice("laboratory", "labs"),
+    Choice("vital-signs", "incl. blood pressure, weight"),
+    Choice("social-history", "smoking, alcohol"),
     Choice("core-characteristics", "Core characteristics"),
-    Choice("survey", "Questionnaires and scores"),
-    Choice("exam", "Exam findings"),
-    Choice("imaging", "Imaging results"),
-    Choice("procedure", "Procedure results"),
-    Choice("therapy", "Therapy observations"),
+    Choice("survey", "questionnaires, scores"),
+    Choice("exam", "Exam"),
+    Choice("imaging", "Imaging"),
+    Choice("procedure", "Procedure"),
+    Choice("therapy", "Therapy"),
     Choice("activity", "Activity"),
-    Choice("functional-mental-status", "Functional and mental status"),
-    Choice("labor-delivery", "Labor and delivery"),
+    Choice("functional-mental-status", "Functional mental status"),
+    Choice("labor-delivery", "Labor delivery"),
     Choice("newborn-delivery", "Newborn delivery"),
-    Choice("obstetrics-gynecology", "Obstetrics and gynecology"),
-    Choice("smartdata", "Epic SmartData elements"),
+    Choice("obstetrics-gynecology", "Obstetrics gynecology"),
+    Choice("smartdata", "Epic SmartData"),
 )
 CONDITION_CATEGORIES = (
     Choice("problem-list-item", "Problem list"),
@@ -318,6 +319,15 @@ CATALOG: tuple[Operation, ...] = (
     read("get_family_member_history", "FamilyMemberHistory", "Get family member history",
          "One family member history by FHIR id."),
 )
+
+# The tools beside the catalog, and what each reads: the resource type it is about (for the audit log) and the
+# access it needs (for scope-aware tools); None where it needs no scope of its own.
+HELPERS: dict[str, tuple[str | None, Interaction | None]] = {
+    "next_page": (None, None), "find_test_patients": ("Patient", "read"), "check_connection": (None, None),
+    "patient_summary": ("Patient", None), "get_document_text": ("DocumentReference", "read"),
+    "get_latest_values": ("Observation", "search"), "list_patient_codes": ("Observation", "search"),
+    "get_latest_notes": ("DocumentReference", "search"),
+}
 
 BY_TOOL: dict[str, Operation] = {op.tool: op for op in CATALOG}
 READ_BY_RESOURCE: dict[str, Operation] = {op.resource: op for op in CATALOG if op.interaction == "read"}

@@ -3,16 +3,19 @@ converted from HTML, RTF or plain text to clean text, within a stated size cap."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import html
 import re
+from datetime import date
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from .errors import FhirError, FhirErrorKind
+from .collect import newest_first, scan
+from .errors import EpicMcpError, FhirError, FhirErrorKind
 from .render import UNTRUSTED
 
 if TYPE_CHECKING:
@@ -98,7 +101,12 @@ def _attachments(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def document_text(fhir: FhirClient, document_id: str, max_chars: int = DEFAULT_MAX_CHARS) -> DocumentText:
-    document = await fhir.read("DocumentReference", document_id)
+    return await note_text(fhir, await fhir.read("DocumentReference", document_id), max_chars)
+
+
+async def note_text(fhir: FhirClient, document: dict[str, Any], max_chars: int) -> DocumentText:
+    """The text of a DocumentReference already read."""
+    document_id = str(document.get("id"))
     attachments = _attachments(document)
     if not attachments:
         raise FhirError(FhirErrorKind.NOT_FOUND, "this document has no attachment with content or a URL")
@@ -140,3 +148,35 @@ def document_text_rendering(result: DocumentText) -> str:
     head = f"DocumentReference/{result.document_id}: {result.title or 'untitled'}, {result.date or 'undated'}, " \
            f"from {result.content_type or 'unknown type'}{cap}"
     return f"{head}\n<patient-text>\n{result.text[UNTRUSTED]}\n</patient-text>"
+
+
+class LatestNotes(BaseModel):
+    patient_id: str
+    notes: list[DocumentText] = Field(description="The newest clinical notes, newest first, with their text.")
+    complete: bool = Field(description="False when older notes may exist that were not read.")
+    problems: list[str] = Field(description="Notes whose text could not be read, and why; what was not read.")
+
+
+async def latest_notes(fhir: FhirClient, patient_id: str, today: date, count: int, type_code: str | None,
+                       max_chars: int) -> LatestNotes:
+    """The newest `count` clinical notes (optionally of one type), newest first whatever the server's order."""
+    params = [("patient", patient_id), ("category", "clinical-note"), *([("type", type_code)] if type_code else [])]
+    scanned = await scan(fhir, "DocumentReference", params, patient_id, today, done=lambda items: len(items) >= count)
+    newest = newest_first(scanned.items)[:count]
+    texts = await asyncio.gather(*(note_text(fhir, d, max_chars) for d in newest), return_exceptions=True)
+    problems = [f"DocumentReference/{d.get('id')}: {t}" for d, t in zip(newest, texts, strict=True)
+                if isinstance(t, EpicMcpError)]
+    for outcome in texts:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, EpicMcpError):
+            raise outcome
+    note = scanned.limit_note("notes")
+    return LatestNotes(patient_id=patient_id, notes=[t for t in texts if isinstance(t, DocumentText)],
+                       complete=scanned.complete or len(scanned.items) >= count,
+                       problems=[*problems, *scanned.warnings, *([note] if note and len(newest) < count else [])])
+
+
+def latest_notes_text(result: LatestNotes) -> str:
+    lines = [f"Latest clinical notes of Patient/{result.patient_id}: {len(result.notes)}, newest first"]
+    lines += [f"note: {p}" for p in result.problems]
+    lines += [document_text_rendering(note) for note in result.notes] or ["no clinical notes on file"]
+    return "\n".join(lines)

@@ -20,13 +20,13 @@ from typing import Any
 from mcp.server.subscriptions import SubscriptionBus, ToolsListChanged
 
 from .access import listed_tools, refused_call
-from .catalog import BY_TOOL
+from .catalog import BY_TOOL, HELPERS
 from .profiles import ALL_TOOLS
 
 logger = logging.getLogger(__name__)
 
-HELPER_NEEDS = {"get_latest_values": ("Observation", "search"), "get_document_text": ("DocumentReference", "read"),
-                "find_test_patients": ("Patient", "read")}
+HELPER_NEEDS = {tool: (resource, interaction) for tool, (resource, interaction) in HELPERS.items()
+                if resource and interaction}
 SMART_SCOPE = re.compile(r"(?:system|user|patient)/(\*|[A-Za-z]+)\.(\*|read|write|[cruds]+)(?:\?.*)?")
 V2_LETTER = {"read": "r", "search": "s"}
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .catalog import CATALOG
+from .catalog import CATALOG, HELPERS
 from .errors import ConfigError
 
-HELPER_TOOLS = ("next_page", "find_test_patients", "check_connection", "patient_summary", "get_document_text",
-                "get_latest_values")
+HELPER_TOOLS = tuple(HELPERS)
 ALL_TOOLS = tuple(op.tool for op in CATALOG) + HELPER_TOOLS
 # Opt-in (EPIC_TOOLS=population, or all,population), and only with the population extra installed: two of them
 # start and cancel a Bulk Data job on the server, so the default set stays read-only.
@@ -14,10 +13,13 @@ POPULATION_TOOLS = ("start_export", "export_status", "cancel_export", "describe_
                     "query_population")
 KNOWN_TOOLS = ALL_TOOLS + POPULATION_TOOLS
 
+# The default: the tools that answer whole questions, and the searches most questions need.
 CORE = (
-    "patient_summary", "search_patients", "get_patient", "search_observations", "get_latest_values",
-    "search_conditions", "search_medication_requests", "search_allergies", "search_encounters",
-    "search_documents", "get_document_text", "next_page", "find_test_patients", "check_connection",
+    "patient_summary", "get_latest_values", "list_patient_codes", "get_latest_notes", "search_patients",
+    "get_patient", "search_observations", "search_conditions", "search_medication_requests", "search_allergies",
+    "search_immunizations", "search_encounters", "search_procedures", "search_diagnostic_reports",
+    "search_appointments", "search_documents", "get_document_text", "next_page", "find_test_patients",
+    "check_connection",
 )
 CLINICAL_READS = ("get_observation", "get_condition", "get_encounter", "get_procedure", "get_document",
                   "get_medication_request", "get_medication", "get_allergy", "get_immunization",

@@ -115,7 +115,8 @@ class Settings(BaseSettings):
     epic_page_size: int = Field(20, ge=1, le=200, description="Default number of results per search page.")
     epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")
     epic_log_level: LogLevel = "INFO"
-    epic_tools: str = Field("all", description="Tool profile: core, clinical, population, all, or tool names.")
+    epic_tools: str = Field("core", description="Tool profile: core (the default), clinical, all, population, or "
+                            "tool names.")
     epic_allow_insecure_key_file: bool = Field(False, description="Start even if a key file is readable by others.")
     epic_audit_log: Path | None = Field(None, description="Append one JSON line per tool call to this file.")
     epic_audit_hmac_key: SecretStr | None = Field(None, description="Key for the HMAC of patient ids in the audit.")

@@ -1,89 +1,50 @@
-"""patient_summary: the original app's "comprehensive" view in one call, fetched concurrently, each section
-bounded, and what failed or was not authorized listed instead of failing the whole summary."""
+"""patient_summary: "tell me about this patient" in one call, or just the sections asked for.
+
+Sections are fetched concurrently, each bounded; what failed or was not authorized is listed instead of failing
+the whole summary. "Latest" is true whatever the server's order or volume (collect.scan); medications are split
+into current and likely stale (medications.py); upcoming appointments are the live ones ahead, soonest first.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .collect import collect, effective_time, is_abnormal, latest_per_code, newest_first
+from .collect import collect, effective_time, latest_per_code, newest_first, range_flag, scan
 from .errors import EpicMcpError, FhirError, FhirErrorKind
-from .render import compact, inline, item_lines, record_line
+from .medications import classify
+from .render import compact, item_lines, record_line
 
 if TYPE_CHECKING:
     from .fhir_client import FhirClient
 
 DEADLINE_SECONDS = 25.0
+WALK_PAGES = 10
 # Bookkeeping a summary leaves out; the full record is one get_* call away by its id.
-SUMMARY_OMITS = ("encounter", "requester", "recorder", "recorded_date", "reason_reference", "validity", "method",
-                 "refills", "dispense_quantity", "service_provider", "diagnosis", "lot_number", "performers",
-                 "telecom", "address")
-
-
-@dataclass(frozen=True)
-class Section:
-    name: str
-    title: str
-    resource_type: str
-    params: Callable[[date], list[tuple[str, str]]]
-    select: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-    limit: int
-
-
-def _as_is(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return items
-
-
-def _soonest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(items, key=effective_time)
-
-
-def _drug(order: dict[str, Any]) -> str:
-    medication = str(compact(order).get("medication", ""))
-    rxnorm = re.search(r"\[RxNorm (\w+)\]", medication)
-    return f"rxnorm:{rxnorm.group(1)}" if rxnorm else medication.lower()
-
-
-def _distinct_medications(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per drug: its newest active order, with how many active orders there are for it."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for order in newest_first(items):
-        groups.setdefault(_drug(order), []).append(order)
-    return [{**group[0], "_active_orders": len(group)} for group in groups.values()]
-
-
-SECTIONS = (
-    Section("problems", "Active problems", "Condition", lambda _: [("clinical-status", "active")], _as_is, 30),
-    Section("medications", "Active medications (distinct)", "MedicationRequest", lambda _: [("status", "active")],
-            _distinct_medications, 30),
-    Section("allergies", "Allergies and intolerances", "AllergyIntolerance", lambda _: [], _as_is, 20),
-    Section("vital_signs", "Latest vital signs (one per kind)", "Observation",
-            lambda _: [("category", "vital-signs")], latest_per_code, 15),
-    Section("labs", "Recent labs (latest per test)", "Observation", lambda _: [("category", "laboratory")],
-            latest_per_code, 25),
-    Section("immunizations", "Immunizations (newest first)", "Immunization", lambda _: [], newest_first, 15),
-    Section("encounters", "Recent encounters", "Encounter", lambda _: [], newest_first, 5),
-    Section("appointments", "Upcoming appointments", "Appointment",
-            lambda today: [("date", f"ge{today.isoformat()}")], _soonest_first, 5),
-    Section("coverage", "Coverage", "Coverage", lambda _: [], _as_is, 5),
-)
+SUMMARY_OMITS = ("encounter", "requester", "recorder", "asserter", "recorded_date", "reason_reference", "validity",
+                 "method", "refills", "dispense_quantity", "supply", "service_provider", "diagnosis", "lot_number",
+                 "performers", "performer", "telecom", "address", "identifiers", "category", "intent", "issued",
+                 "course_of_therapy")
+LIVE_APPOINTMENTS = {"booked", "pending", "arrived", "checked-in", "proposed", "waitlist"}
+SectionName = Literal["problems", "medications", "allergies", "vital_signs", "labs", "immunizations", "encounters",
+                      "appointments", "coverage", "notes"]
 
 
 class SummarySection(BaseModel):
     name: str
     title: str
-    items: list[dict[str, Any]] = Field(description="Compact records without bookkeeping fields; labs carry "
-                                                    "abnormal=true when flagged, repeated medication orders "
-                                                    "active_orders.")
-    found: int = Field(description="How many records the server returned for this section before selection.")
-    complete: bool = Field(description="False when more records existed than the summary reads.")
-    warnings: list[str] = Field(description="What was withheld or not followed, and why.")
+    items: list[dict[str, Any]] = Field(description="Compact records without bookkeeping fields.")
+    set_apart: list[dict[str, Any]] = Field(description="Records listed apart (stale medication orders with their "
+                                                        "reason; cancelled appointments).")
+    set_apart_title: str | None
+    found: int = Field(description="How many records were read for this section.")
+    complete: bool = Field(description="False when more records existed than the summary read or shows.")
+    notes: list[str] = Field(description="What was withheld, not followed or not read, and how to get it.")
 
 
 class PatientSummary(BaseModel):
@@ -93,33 +54,171 @@ class PatientSummary(BaseModel):
     unavailable: list[str] = Field(description="Sections that failed or were not authorized, and why.")
 
 
-async def _section(fhir: FhirClient, section: Section, patient_id: str, today: date) -> SummarySection:
-    found = await collect(fhir, section.resource_type, [("patient", patient_id), *section.params(today)], patient_id)
-    chosen = section.select(found.items)[:section.limit]
-    records = []
-    for resource in chosen:
-        record = {k: v for k, v in compact(resource).items() if k not in SUMMARY_OMITS}
-        if section.name == "labs" and is_abnormal(resource):
-            record["abnormal"] = True
-        if resource.get("_active_orders", 1) > 1:
-            record["active_orders"] = resource["_active_orders"]
-        records.append(record)
-    return SummarySection(name=section.name, title=section.title, items=records, found=len(found.items),
-                          complete=found.complete and len(found.items) <= section.limit, warnings=found.warnings)
+@dataclass
+class Context:
+    """What one summary shares between sections: the patient, their encounters, and today."""
+
+    fhir: FhirClient
+    patient_id: str
+    today: date
+    patient: asyncio.Task[dict[str, Any]]
+    _encounters: asyncio.Task[Any] | None = field(default=None, repr=False)
+
+    def params(self, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+        return [("patient", self.patient_id), *extra]
+
+    async def encounters(self) -> list[dict[str, Any]]:
+        if self._encounters is None:
+            self._encounters = asyncio.ensure_future(
+                collect(self.fhir, "Encounter", self.params(), self.patient_id, WALK_PAGES))
+        return list((await self._encounters).items)
 
 
-async def patient_summary(fhir: FhirClient, patient_id: str, today: date) -> PatientSummary:
-    deadline = DEADLINE_SECONDS
-    tasks = {asyncio.ensure_future(_section(fhir, s, patient_id, today)): s for s in SECTIONS}
-    patient_task = asyncio.ensure_future(fhir.read("Patient", patient_id))
-    done, pending = await asyncio.wait([patient_task, *tasks], timeout=deadline)
+@dataclass(frozen=True)
+class Section:
+    name: SectionName
+    title: str
+    build: Callable[[Context], Awaitable[SummarySection]]
+
+
+def _record(resource: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    record = {k: v for k, v in compact(resource).items() if k not in SUMMARY_OMITS}
+    return {**record, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def _section(name: str, title: str, items: list[dict[str, Any]], found: int, complete: bool, notes: list[str],
+             limit: int, *, apart: list[dict[str, Any]] | None = None, apart_title: str | None = None,
+             what: str = "records") -> SummarySection:
+    shown = items[:limit]
+    if len(items) > limit:
+        notes = [*notes, f"{len(items) - limit} more {what} not shown: use the matching search tool for all"]
+    return SummarySection(name=name, title=title, items=shown, set_apart=apart or [], set_apart_title=apart_title,
+                          found=found, complete=complete and len(items) <= limit, notes=notes)
+
+
+async def _problems(ctx: Context) -> SummarySection:
+    found = await collect(ctx.fhir, "Condition", ctx.params(("clinical-status", "active")), ctx.patient_id,
+                          WALK_PAGES)
+    items = [_record(c) for c in newest_first(found.items)]
+    return _section("problems", "Active problems", items, len(found.items), found.complete, found.warnings, 40)
+
+
+async def _medications(ctx: Context) -> SummarySection:
+    found, encounters = await asyncio.gather(
+        collect(ctx.fhir, "MedicationRequest", ctx.params(("status", "active")), ctx.patient_id, WALK_PAGES),
+        ctx.encounters())
+    try:
+        patient: dict[str, Any] | None = await ctx.patient
+    except EpicMcpError:
+        patient = None
+    drugs = classify(found.items, {e["id"]: e for e in encounters if isinstance(e.get("id"), str)}, patient,
+                     ctx.today)
+    current = [_record(d.order, active_orders=d.active_orders if d.active_orders > 1 else None)
+               for d in drugs if d.stale_reason is None]
+    stale = [_record(d.order, likely_stale=d.stale_reason) for d in drugs if d.stale_reason is not None]
+    return _section("medications", "Current medications (one line per drug, its newest active order)", current,
+                    len(found.items), found.complete, found.warnings, 40, apart=stale,
+                    apart_title="Active orders that are likely stale (not current), with the reason")
+
+
+async def _allergies(ctx: Context) -> SummarySection:
+    found = await collect(ctx.fhir, "AllergyIntolerance", ctx.params(), ctx.patient_id, WALK_PAGES)
+    items = [_record(a) for a in found.items]
+    return _section("allergies", "Allergies and intolerances", items, len(found.items), found.complete,
+                    found.warnings, 40)
+
+
+async def _newest_per_kind(ctx: Context, name: SectionName, title: str, category: str, limit: int
+                           ) -> SummarySection:
+    scanned = await scan(ctx.fhir, "Observation", ctx.params(("category", category)), ctx.patient_id, ctx.today)
+    latest = latest_per_code(scanned.items)
+    items = [_record(o, flag=range_flag(o) if name == "labs" else None) for o in newest_first(latest)]
+    note = scanned.limit_note(f"{category} results")
+    return _section(name, title, items, len(scanned.items), scanned.complete,
+                    [*scanned.warnings, *([note] if note else [])], limit, what="kinds")
+
+
+async def _vital_signs(ctx: Context) -> SummarySection:
+    return await _newest_per_kind(ctx, "vital_signs", "Latest vital signs (the newest of each kind)", "vital-signs",
+                                  30)
+
+
+async def _labs(ctx: Context) -> SummarySection:
+    return await _newest_per_kind(ctx, "labs", "Latest labs (the newest of each test; flag: H/L or out of range)",
+                                  "laboratory", 50)
+
+
+async def _newest(ctx: Context, name: SectionName, title: str, resource_type: str, limit: int,
+                  *extra: tuple[str, str]) -> SummarySection:
+    scanned = await scan(ctx.fhir, resource_type, ctx.params(*extra), ctx.patient_id, ctx.today,
+                         done=lambda items: len(items) > limit)
+    items = [_record(r) for r in newest_first(scanned.items)]
+    note = scanned.limit_note("records")
+    return _section(name, title, items, len(scanned.items), scanned.complete or len(items) > limit,
+                    [*scanned.warnings, *([note] if note else [])], limit)
+
+
+async def _immunizations(ctx: Context) -> SummarySection:
+    return await _newest(ctx, "immunizations", "Immunizations (newest first)", "Immunization", 15)
+
+
+async def _notes(ctx: Context) -> SummarySection:
+    return await _newest(ctx, "notes", "Latest notes (newest first; read one with get_document_text or "
+                         "get_latest_notes)", "DocumentReference", 5)
+
+
+async def _encounters(ctx: Context) -> SummarySection:
+    encounters = newest_first(await ctx.encounters())
+    return _section("encounters", "Recent encounters (newest first)", [_record(e) for e in encounters],
+                    len(encounters), True, [], 5)
+
+
+async def _appointments(ctx: Context) -> SummarySection:
+    found = await collect(ctx.fhir, "Appointment", ctx.params(("date", f"ge{ctx.today.isoformat()}")),
+                          ctx.patient_id, WALK_PAGES)
+    ahead = sorted(found.items, key=effective_time)
+    live = [_record(a) for a in ahead if a.get("status") in LIVE_APPOINTMENTS]
+    other = [_record(a, status=a.get("status")) for a in ahead if a.get("status") not in LIVE_APPOINTMENTS]
+    return _section("appointments", f"Upcoming appointments (from {ctx.today.isoformat()}, soonest first)", live,
+                    len(found.items), found.complete, found.warnings, 5, apart=other,
+                    apart_title="Cancelled, missed or not booked (not upcoming)")
+
+
+async def _coverage(ctx: Context) -> SummarySection:
+    found = await collect(ctx.fhir, "Coverage", ctx.params(), ctx.patient_id, WALK_PAGES)
+    active = sorted(found.items, key=lambda c: c.get("status") != "active")
+    return _section("coverage", "Coverage (active first)", [_record(c, status=c.get("status")) for c in active],
+                    len(found.items), found.complete, found.warnings, 5)
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("problems", "Active problems", _problems),
+    Section("medications", "Medications", _medications),
+    Section("allergies", "Allergies", _allergies),
+    Section("vital_signs", "Vital signs", _vital_signs),
+    Section("labs", "Labs", _labs),
+    Section("immunizations", "Immunizations", _immunizations),
+    Section("encounters", "Encounters", _encounters),
+    Section("appointments", "Appointments", _appointments),
+    Section("coverage", "Coverage", _coverage),
+    Section("notes", "Notes", _notes),
+)
+SECTION_NAMES: tuple[str, ...] = tuple(s.name for s in SECTIONS)
+
+
+async def patient_summary(fhir: FhirClient, patient_id: str, today: date,
+                          wanted: list[str] | None = None) -> PatientSummary:
+    chosen = [s for s in SECTIONS if not wanted or s.name in wanted]
+    ctx = Context(fhir, patient_id, today, asyncio.ensure_future(fhir.read("Patient", patient_id)))
+    tasks = {asyncio.ensure_future(section.build(ctx)): section for section in chosen}
+    done, pending = await asyncio.wait([ctx.patient, *tasks], timeout=DEADLINE_SECONDS)
     for task in pending:
         task.cancel()
     unavailable = []
     patient = None
-    if patient_task in done:
+    if ctx.patient in done:
         try:
-            patient = {k: v for k, v in compact(patient_task.result()).items() if k not in SUMMARY_OMITS}
+            patient = _record(ctx.patient.result())
         except FhirError as exc:
             if exc.kind is FhirErrorKind.NOT_FOUND:
                 for task in tasks:
@@ -127,11 +226,11 @@ async def patient_summary(fhir: FhirClient, patient_id: str, today: date) -> Pat
                 raise
             unavailable.append(f"demographics: {exc}")
     else:
-        unavailable.append(f"demographics: no answer within {deadline:g} s")
+        unavailable.append(f"demographics: no answer within {DEADLINE_SECONDS:g} s")
     sections = []
     for task, section in tasks.items():
         if task in pending:
-            unavailable.append(f"{section.name}: no answer within {deadline:g} s")
+            unavailable.append(f"{section.name}: no answer within {DEADLINE_SECONDS:g} s")
         elif isinstance(task.exception(), EpicMcpError):
             unavailable.append(f"{section.name}: {task.exception()}")
         elif task.exception() is not None:
@@ -146,68 +245,13 @@ def summary_text(summary: PatientSummary) -> str:
     if summary.patient:
         lines.append(record_line(summary.patient))
     for section in summary.sections:
-        more = "" if section.complete else f"; more on file than shown, {section.found} read"
-        lines.append(f"## {section.title}: {len(section.items)} shown{more}")
-        lines += [f"warning: {w}" for w in section.warnings]
+        lines.append(f"## {section.title}: {len(section.items)}")
+        lines += [f"note: {n}" for n in section.notes]
         lines += item_lines("", section.items) if section.items else ["- none on file"]
+        if section.set_apart:
+            lines.append(f"### {section.set_apart_title}: {len(section.set_apart)}")
+            lines += item_lines("", section.set_apart)
     if summary.unavailable:
         lines.append("## Not available")
         lines += [f"- {reason}" for reason in summary.unavailable]
     return "\n".join(lines)
-
-
-class LatestValue(BaseModel):
-    id: str
-    date: str | None
-    value: Any = Field(description="The value with its unit, or the components (e.g. systolic and diastolic).")
-    interpretation: list[str] | None = None
-    reference_range: list[str] | None = None
-    abnormal: bool
-
-
-class LatestValues(BaseModel):
-    patient_id: str
-    code: str
-    name: str | None = Field(description="What was measured, from the newest result.")
-    values: list[LatestValue] = Field(description="Newest first.")
-    found: int = Field(description="How many results of this code were read.")
-    complete: bool = Field(description="False when more results existed than were read.")
-    warnings: list[str] = Field(description="What was withheld or not followed, and why.")
-
-
-async def latest_values(fhir: FhirClient, patient_id: str, code: str, limit: int) -> LatestValues:
-    """The newest `limit` results of one code (a lab or vital trend) with dates, newest first."""
-    found = await collect(fhir, "Observation", [("patient", patient_id), ("code", code)], patient_id)
-    rows = []
-    newest = newest_first(found.items)
-    for observation in newest[:limit]:
-        record = compact(observation)
-        rows.append(LatestValue(
-            id=record["id"], date=effective_time(observation) or None,
-            value=record.get("value", record.get("components", record.get("data_absent"))),
-            interpretation=record.get("interpretation"), reference_range=record.get("reference_range"),
-            abnormal=is_abnormal(observation),
-        ))
-    name = compact(newest[0]).get("code") if newest else None
-    return LatestValues(patient_id=patient_id, code=code, name=name, values=rows, found=len(found.items),
-                        complete=found.complete, warnings=found.warnings)
-
-
-def latest_values_text(result: LatestValues) -> str:
-    head = f"{result.name or result.code} for Patient/{result.patient_id}: {len(result.values)} newest of " \
-           f"{result.found}{'' if result.complete else '+'} results"
-    lines = [head, *(f"warning: {w}" for w in result.warnings), "date | value | flag | reference range | id"]
-    for row in result.values:
-        flag = ", ".join(row.interpretation or []) or ("abnormal" if row.abnormal else "")
-        lines.append(f"{row.date or '?'} | {_value_text(row.value)} | {flag} | "
-                     f"{'; '.join(row.reference_range or [])} | {row.id}")
-    return "\n".join(lines) if result.values else "\n".join([head, *(f"warning: {w}" for w in result.warnings),
-                                                             f"no results of {result.code} on file"])
-
-
-def _value_text(value: Any) -> str:
-    """A value, or components as 'Systolic blood pressure: 148 mm[Hg] High; Diastolic ...'."""
-    if isinstance(value, list) and all(isinstance(c, dict) and "code" in c for c in value):
-        return "; ".join(f"{str(c['code']).split(' [')[0]}: {inline(c.get('value', '-'))}"
-                         + (f" {', '.join(c['interpretation'])}" if c.get("interpretation") else "") for c in value)
-    return inline(value) if value is not None else "-"

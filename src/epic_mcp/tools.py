@@ -52,7 +52,7 @@ class Runtime:
 
 T = TypeVar("T")
 Format = Literal["compact", "raw"]
-FORMAT_FIELD = Field(description="compact (default) or raw (the FHIR JSON as sent).")
+FORMAT_FIELD = Field()
 
 
 def tool_result(model: BaseModel, text: str | None = None) -> CallToolResult:
@@ -180,31 +180,27 @@ def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     for param in op.params:
         if param.kind == "date":
             for arg, edge in zip(param.args, ("on or after", "on or before"), strict=True):
-                annotation = Annotated[str | None, Field(description=f"{param.description} {edge}: YYYY, "
-                                                         "YYYY-MM, YYYY-MM-DD or a datetime.", max_length=40)]
+                annotation = Annotated[str | None, Field(description=f"{edge.capitalize()} (YYYY[-MM[-DD]] or "
+                                                         "a datetime).", max_length=40)]
                 arguments.append(inspect.Parameter(arg, keyword, annotation=annotation, default=None))
             continue
         annotation = Annotated[_param_type(param) | None, Field(description=_describe(param), max_length=300)
                                if not param.choices else Field(description=_describe(param))]
         arguments.append(inspect.Parameter(param.arg, keyword, annotation=annotation, default=None))
-    count = Annotated[int | None, Field(description="Results per page.", ge=1, le=max_page_size)]
+    count = Annotated[int | None, Field(description="Page size.", ge=1, le=max_page_size)]
     arguments.append(inspect.Parameter("count", keyword, annotation=count, default=None))
     arguments.append(inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD],
                                        default="compact"))
-    count_only = Annotated[bool, Field(description="Only count the matches.")]
+    count_only = Annotated[bool, Field(description="Only the number of matches.")]
     arguments.append(inspect.Parameter("count_only", keyword, annotation=count_only, default=False))
     return arguments
 
 
 def description(op: Operation) -> str:
-    lines = [op.summary]
-    if op.interaction == "search":
-        rule = op.rule_text()
-        if rule:
-            lines.append(f"Requires {rule}.")
-        lines.append("Returns one page with the total when known; pass next_cursor to next_page for more.")
-    lines.append(f"FHIR {op.resource} {op.interaction}; needs scope {op.scope}.")
-    return " ".join(lines)
+    """What the model reads on every tools/list: the summary and Epic's rule. Paging, formats and scopes are said
+    once, in the server's instructions (every tool's schema costs context on every request)."""
+    rule = op.rule_text() if op.interaction == "search" else None
+    return f"{op.summary} Requires {rule}." if rule else op.summary
 
 
 # Search parameters -------------------------------------------------------------------------------------
