@@ -13,7 +13,6 @@ from typing import Any
 from . import truth
 from .truth import Records
 
-VITALS_AND_LABS = ("vital-signs", "laboratory")
 ANSWER_FORMATS = {
     "quantity": "Answer with the number and its unit.",
     "date": "Answer with the date as YYYY-MM-DD.",
@@ -65,7 +64,7 @@ def measured_codes(records: Records, patient_id: str, category: str, least: int)
     return [code for code, n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0])) if n >= least]
 
 
-def test_label(records: Records, patient_id: str, code: str) -> str:
+def named_test(records: Records, patient_id: str, code: str) -> str:
     return f"{truth.test_name(truth.results(records, patient_id, code)[0])} (LOINC {code})"
 
 
@@ -82,7 +81,7 @@ def latest_values(records: Records, patient: dict[str, Any], today: date) -> Ite
     for code in dict.fromkeys([*labs[:1], *labs[len(labs) // 2:][:1], *vitals[:1]]):
         newest = truth.results(records, patient["id"], code)[0]
         yield ask("latest_value", patient, code,
-                  f"What is the most recent {test_label(records, patient['id'], code)} result of {who(patient)}?",
+                  f"What is the most recent {named_test(records, patient['id'], code)} result of {who(patient)}?",
                   "quantity", quantity_of(newest), code=code)
 
 
@@ -99,7 +98,7 @@ def values_in_window(records: Records, patient: dict[str, Any], today: date) -> 
         if not first <= truth.day(truth.observation_time(target)) <= last:
             continue
         yield ask("value_in_window", patient, code,
-                  f"What was the {test_label(records, patient['id'], code)} result of {who(patient)} between "
+                  f"What was the {named_test(records, patient['id'], code)} result of {who(patient)} between "
                   f"{first.isoformat()} and {last.isoformat()} (both included)? There is exactly one.",
                   "quantity", quantity_of(target), code=code, date_from=first.isoformat(), date_to=last.isoformat())
 
@@ -184,7 +183,7 @@ def trends(records: Records, patient: dict[str, Any], today: date) -> Iterator[Q
         newest, before = (quantity_of(o)["value"] for o in truth.results(records, patient["id"], code)[:2])
         direction = "rising" if newest > before else "falling" if newest < before else "unchanged"
         yield ask("trend", patient, code,
-                  f"Comparing the two most recent {test_label(records, patient['id'], code)} results of "
+                  f"Comparing the two most recent {named_test(records, patient['id'], code)} results of "
                   f"{who(patient)}, is it rising, falling or unchanged?", "choice", direction,
                   choices="rising, falling or unchanged", code=code)
 
@@ -198,7 +197,7 @@ def abnormal_values(records: Records, patient: dict[str, Any], today: date) -> I
         picked.setdefault(truth.is_abnormal(truth.results(records, patient["id"], code)[0]), code)
     for abnormal, code in sorted(picked.items()):
         yield ask("abnormal", patient, code,
-                  f"Is the most recent {test_label(records, patient['id'], code)} result of {who(patient)} "
+                  f"Is the most recent {named_test(records, patient['id'], code)} result of {who(patient)} "
                   "abnormal (flagged, or outside its reference range)?", "choice", "yes" if abnormal else "no",
                   choices="yes or no", code=code)
 

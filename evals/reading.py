@@ -47,12 +47,12 @@ def sections(text: str) -> list[tuple[str, str]]:
 
 
 def section(text: str, word: str, unless: str | None = None) -> str | None:
-    """The body of the first section whose heading mentions `word` (and not `unless`)."""
-    for title, body in sections(text):
-        heading = title.lower()
-        if word in heading and not (unless and unless in heading):
-            return body
-    return None
+    """The body of the first section whose heading mentions `word`, preferring one that does not mention
+    `unless` (a "likely stale" section beside the current one)."""
+    found = [(title.lower(), body) for title, body in sections(text) if word in title.lower()]
+    preferred = [body for title, body in found if not (unless and unless in title)]
+    bodies = preferred or [body for _, body in found]
+    return bodies[0] if bodies else None
 
 
 def table(text: str) -> list[dict[str, str]]:
