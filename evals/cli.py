@@ -1,0 +1,82 @@
+"""evals/run: the oracle runner (default) or the model runner (--model), writing docs/evals.json, docs/evals.md
+and the README scoreboard."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from epic_mcp.sandbox import data_set
+
+from . import report
+from .bank import KINDS, question_bank
+from .model import KEY_VARIABLE, anthropic_client, run_model
+from .oracle import run_oracle
+from .sandbox import local_sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+NOT_RUN = 2
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="evals/run", description=__doc__)
+    parser.add_argument("--model", help="run the model runner with this Anthropic model (needs "
+                                        f"{KEY_VARIABLE} and the evals extra), e.g. claude-sonnet-4-5")
+    parser.add_argument("--tools", default="all", help="the server's tool profile (EPIC_TOOLS): core, clinical or "
+                                                       "all (default)")
+    parser.add_argument("--kinds", help="only these question kinds, comma-separated: "
+                                        + ", ".join(k.name for k in KINDS))
+    parser.add_argument("--limit", type=int, help="ask at most this many questions (a cheaper model run)")
+    parser.add_argument("--no-write", action="store_true", help="print the results; leave docs and README as "
+                                                                "they are")
+    return parser.parse_args(argv)
+
+
+def commit() -> str:
+    """The commit measured, with "+changes" when the working tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
+    args = parse(argv)
+    if args.model and not os.environ.get(KEY_VARIABLE):
+        print(f"model runner: not run ({KEY_VARIABLE} is not set); nothing was graded or written")
+        return NOT_RUN
+    wanted = set(args.kinds.split(",")) if args.kinds else None
+    with local_sandbox(args.tools) as target:
+        questions = [q for q in question_bank(data_set(target.today), target.today)
+                     if wanted is None or q.kind in wanted][:args.limit]
+        meta: dict[str, Any] = {"measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "commit": commit(),
+                                "today": target.today.isoformat(), "tools_profile": args.tools}
+        if args.model:
+            outcomes, answered_by = asyncio.run(run_model(anthropic_client(), args.model, target.server, questions,
+                                                          target.today))
+            summary = report.summarize(outcomes, runner="model", model=answered_by, **meta)
+        else:
+            summary = report.summarize(asyncio.run(run_oracle(target.server, questions)), runner="oracle",
+                                       model=None, **meta)
+    print(report.scoreboard({report.key_of(summary): summary}))
+    if not args.no_write:
+        write(root, summary)
+    return 0
+
+
+def write(root: Path, summary: dict[str, Any]) -> None:
+    docs = root / "docs"
+    results = report.load(docs / "evals.json")
+    results[report.key_of(summary)] = summary
+    report.save(docs / "evals.json", results)
+    (docs / "evals.md").write_text(report.evals_markdown(results))
+    readme = root / "README.md"
+    readme.write_text(report.with_scoreboard(readme.read_text(), results))
+    print(f"wrote {docs / 'evals.md'} and the README scoreboard", file=sys.stderr)
