@@ -46,8 +46,8 @@ Left out besides bookkeeping, and why:
   content, and most of Epic's are internal numbers a model cannot use. Counted and reported, not in the bars.
 - A reference range's type 'normal' (HL7 referencerange-meaning): FHIR assumes the normal range when the type is
   absent; the compact form names every other type.
-- Encounter.length when it is the time between the period's start and end (checked, to a hundredth of its
-  unit): the period is shown.
+- Encounter.length when it is the time between the period's start and end (checked, within 1%): the period is
+  shown.
 - Encounter.statusHistory: the workflow's status changes; when the patient was there is the period.
 - DocumentReference.content.format: an IHE code telling exchange systems how to parse the attachment; the content
   type is shown (tests/test_epic_real.py leaves format codes out as bookkeeping too).
@@ -183,7 +183,7 @@ def facts_of(resource: dict[str, Any]) -> set[Fact]:
 
 
 def length_of_period(encounter: dict[str, Any]) -> bool:
-    """Whether Encounter.length is the time between the period's start and end (to a hundredth of its unit)."""
+    """Whether Encounter.length is the time between the period's start and end, within 1% (clinosim rounds it)."""
     length, span = encounter.get("length") or {}, encounter.get("period") or {}
     minutes = {"min": 1, "h": 60, "d": 1440, "wk": 10080}.get(str(length.get("code") or length.get("unit")))
     if not minutes or not isinstance(length.get("value"), (int, float)) or not (span.get("start") and span.get("end")):
@@ -374,8 +374,8 @@ Left out besides bookkeeping, and why:
   and reported below, not in the bars.
 - A reference range's type 'normal': FHIR says the normal range is assumed when the type is absent, and the
   compact form shows other types by name.
-- Encounter.length when it is the time between the period's start and end (checked, to a hundredth of its unit):
-  the period is shown.
+- Encounter.length when it is the time between the period's start and end (checked, within 1%): the period is
+  shown.
 - Encounter.statusHistory: the workflow's status changes (planned, in progress, finished); when the patient was
   there is the period.
 - DocumentReference.content.format: an IHE code telling exchange systems how to parse the attachment (here

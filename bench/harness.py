@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,13 +66,11 @@ class LoadedServer:
 
     sekmet: SekmetServer
     env_file: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     def params(self, *args: str) -> StdioServerParameters:
         return StdioServerParameters(command=sys.executable,
                                      args=["-m", "epic_mcp", "--env-file", str(self.env_file), *args],
-                                     env={"PATH": os.environ["PATH"], "EPIC_LOG_LEVEL": "WARNING",
-                                          **self.extra_env}, cwd="/")
+                                     env={"PATH": os.environ["PATH"], "EPIC_LOG_LEVEL": "WARNING"}, cwd="/")
 
 
 @contextmanager
