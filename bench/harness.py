@@ -1,5 +1,6 @@
 """Shared by the benchmarks: a sandbox (sekmet-fhir with the bundled data) on a free loopback port in a temporary
-folder, the settings to reach it, and the machine description every results file starts with."""
+folder, the settings to reach it, sekmet loaded with any data set (the tests' helper, tests/sekmet_server.py), and
+the machine description every results file starts with."""
 
 from __future__ import annotations
 
@@ -11,16 +12,24 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from mcp import StdioServerParameters
 
-from epic_mcp.sandbox import Sandbox
+from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.sandbox import Sandbox, load_resources
 from epic_mcp.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+BENCH_CLIENT_ID = "epic-mcp-bench"
+if str(ROOT) not in sys.path:  # the benchmarks share the tests' helpers: sekmet for tests, the unseen data set
+    sys.path.append(str(ROOT))
+
+from tests.sekmet_server import LOADER_TOKEN, SekmetServer  # noqa: E402 (needs the path above)
 
 
 def free_port() -> int:
@@ -49,6 +58,38 @@ def server_params(env: dict[str, str], *extra: str) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--env", "local", *extra],
                                  env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
                                       "EPIC_LOG_LEVEL": "WARNING", **env})
+
+
+@dataclass
+class LoadedServer:
+    """sekmet on loopback with a data set loaded, and how to start epic-mcp over stdio against it."""
+
+    sekmet: SekmetServer
+    env_file: Path
+
+    def params(self, *args: str) -> StdioServerParameters:
+        return StdioServerParameters(command=sys.executable,
+                                     args=["-m", "epic_mcp", "--env-file", str(self.env_file), *args],
+                                     env={"PATH": os.environ["PATH"], "EPIC_LOG_LEVEL": "WARNING"}, cwd="/")
+
+
+@contextmanager
+def loaded_server(resources: list[dict[str, Any]]) -> Iterator[LoadedServer]:
+    """A fresh sekmet in a temporary folder with `resources` loaded, and a key and client registered for it."""
+    with tempfile.TemporaryDirectory(prefix="epic-mcp-bench-") as folder:
+        key = Path(folder) / "client.key"
+        write_private_key(generate_key(), key)
+        jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(key))).jwks()
+        server = SekmetServer(Path(folder) / "sekmet",
+                              [{"client_id": BENCH_CLIENT_ID, "jwks": jwks, "scopes": "system/*.read"}]).start()
+        try:
+            load_resources(server.base_url, LOADER_TOKEN, resources)
+            env_file = Path(folder) / "bench.env"
+            env_file.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={server.base_url}\nEPIC_CLIENT_ID={BENCH_CLIENT_ID}\n"
+                                f"PRIVATE_KEY_PATH={key}\n")
+            yield LoadedServer(server, env_file)
+        finally:
+            server.stop()
 
 
 def machine() -> str:

@@ -415,3 +415,138 @@ def test_a_value_every_item_on_a_page_shares_is_said_once() -> None:
     lines = item_lines("Observation", items)
     assert lines[0].startswith("every item:") and "Dr Ann Smith" in lines[0]
     assert not any("Dr Ann Smith" in line for line in lines[1:])
+
+
+# Facts found missing on unseen data (bench/fact_retention.py) -------------------------------------------------
+
+HL7 = "http://terminology.hl7.org/CodeSystem"
+
+
+def test_a_category_named_in_another_language_keeps_its_name() -> None:
+    lab = {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "CEA"},
+           "category": [{"coding": [{"system": "http://jpfhir.jp/fhir/core/CodeSystem/JP_SimpleObservationCategory_CS",
+                                     "code": "laboratory"}], "text": "検体検査"}]}
+    same = {**lab, "category": [cc(f"{HL7}/observation-category", "social-history", "Social History",
+                                   "Social History")]}
+    assert "category: laboratory (検体検査)" in record_line(compact(lab))
+    assert "category: social-history |" in record_line(compact(same)) + " |", "a text that only repeats the code"
+
+
+def test_a_reference_range_keeps_its_text_beside_the_numbers() -> None:
+    gas = {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "pCO2"},
+           "valueQuantity": qty(39.9, "mm[Hg]"),
+           "referenceRange": [{"low": qty(35, "mm[Hg]"), "high": qty(45, "mm[Hg]"), "text": "動脈血ガス基準値",
+                               "type": cc(f"{HL7}/referencerange-meaning", "normal", "Normal Range")}]}
+    assert "reference_range: 35-45 mm[Hg] (動脈血ガス基準値) |" in record_line(compact(gas)) + " |"
+
+
+def test_an_address_text_does_not_hide_the_postal_code_it_leaves_out() -> None:
+    patient = {"resourceType": "Patient", "id": "p", "address": [{
+        "use": "home", "type": "both", "text": "東京都練馬区西3丁目15-3", "city": "練馬区", "state": "13",
+        "postalCode": "178-0062", "country": "JP"}]}
+    assert "address: 東京都練馬区西3丁目15-3, 13, 178-0062, JP (home, both)" in record_line(compact(patient))
+
+
+def test_a_patients_contacts_other_names_and_preferred_language_are_kept() -> None:
+    patient = {"resourceType": "Patient", "id": "p", "multipleBirthBoolean": False,
+               "name": [{"use": "official", "text": "井上 亜希子"},
+                        {"use": "official", "text": "イノウエ アキコ", "extension": [
+                            {"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation",
+                             "valueCode": "SYL"}]}],
+               "communication": [{"language": cc("urn:ietf:bcp:47", "ja-JP", "Japanese"), "preferred": True}],
+               "contact": [{"name": {"text": "井上 雅也"}, "relationship": [{"text": "配偶者"}],
+                            "telecom": [{"system": "phone", "value": "048-874-8379", "use": "mobile"}]}]}
+    line = record_line(compact(patient))
+    assert "name: 井上 亜希子 | other_names: イノウエ アキコ (official, SYL)" in line
+    assert "multiple_birth: no" in line and "language: Japanese (preferred)" in line
+    assert "contacts: 井上 雅也 (配偶者) phone 048-874-8379 (mobile)" in line
+
+
+def test_an_encounter_keeps_which_diagnosis_is_principal_and_how_the_patient_came_and_went() -> None:
+    stay = {"resourceType": "Encounter", "id": "e", "status": "finished",
+            "partOf": {"reference": "Encounter/e0"},
+            "diagnosis": [{"condition": {"reference": "Condition/c1"}, "rank": 1,
+                           "use": cc(f"{HL7}/diagnosis-role", "DD", "Discharge diagnosis")},
+                          {"condition": {"reference": "Condition/c2"}, "rank": 2,
+                           "use": cc(f"{HL7}/diagnosis-role", "CM", "Comorbidity diagnosis")}],
+            "location": [{"location": {"reference": "Location/bed1", "display": "Bed 5E-01"}, "status": "active"}],
+            "hospitalization": {"admitSource": cc(f"{HL7}/admit-source", "emd", "From emergency department"),
+                                "reAdmission": {"text": "Readmission"},
+                                "dietPreference": [{"text": "NPO"}, {"text": "Regular diet"}]}}
+    line = record_line(compact(stay))
+    assert ("diagnosis: Condition/c1 (Discharge diagnosis, rank 1); Condition/c2 (Comorbidity diagnosis, rank 2)"
+            in line)
+    assert "location: Bed 5E-01 (Location/bed1) [active]" in line and "part_of: Encounter/e0" in line
+    assert "admit_source: From emergency department" in line and "readmission: Readmission" in line
+    assert "diet: NPO; Regular diet" in line
+
+
+def test_links_between_records_are_kept() -> None:
+    report = {"resourceType": "DiagnosticReport", "id": "r", "status": "final", "code": {"text": "CT chest"},
+              "basedOn": [{"reference": "ServiceRequest/sr1"}], "specimen": [{"reference": "Specimen/s1"}],
+              "imagingStudy": [{"reference": "ImagingStudy/i1"}],
+              "media": [{"link": {"reference": "Media/m1"}, "comment": "axial series"}]}
+    note = {"resourceType": "DocumentReference", "id": "d", "status": "current", "type": {"text": "Nurse note"},
+            "custodian": {"reference": "Organization/h1"},
+            "relatesTo": [{"code": "appends", "target": {"reference": "DocumentReference/d0"}}],
+            "content": [{"attachment": {"contentType": "text/plain", "language": "ja", "data": "eA=="}}]}
+    team = {"resourceType": "CareTeam", "id": "t", "status": "active", "encounter": {"reference": "Encounter/e1"},
+            "telecom": [{"system": "phone", "value": "(555) 002-1512", "use": "work"}]}
+    line = record_line(compact(report))
+    assert "based_on: ServiceRequest/sr1 | specimen: Specimen/s1 | imaging_study: ImagingStudy/i1" in line
+    assert "media: Media/m1 axial series" in line
+    line = record_line(compact(note))
+    assert "custodian: Organization/h1 | relates_to: appends DocumentReference/d0" in line and "language: ja" in line
+    assert "encounter: Encounter/e1 | telecom: phone (555) 002-1512 (work)" in record_line(compact(team))
+
+
+def test_a_diagnosis_keeps_its_evidence_stage_type_and_a_procedure_what_it_used() -> None:
+    condition = {"resourceType": "Condition", "id": "c", "code": {"text": "Lung cancer"},
+                 "stage": [{"summary": {"text": "T2N0M0"}, "type": {"text": "Clinical stage"}}],
+                 "evidence": [{"code": [{"text": "CT finding"}], "detail": [{"reference": "DiagnosticReport/r1"}]}]}
+    procedure = {"resourceType": "Procedure", "id": "p", "status": "completed", "code": {"text": "Oxygen therapy"},
+                 "usedCode": [cc(SNOMED, "336623009", "Nasal cannula")]}
+    order = {"resourceType": "ServiceRequest", "id": "s", "status": "active", "intent": "order",
+             "code": {"text": "CT"}, "bodySite": [cc(SNOMED, "51185008", "Thoracic structure")]}
+    line = record_line(compact(condition))
+    assert "stage: T2N0M0 (Clinical stage)" in line and "evidence: CT finding; DiagnosticReport/r1" in line
+    assert "used: Nasal cannula [SNOMED 336623009]" in record_line(compact(procedure))
+    assert "body_site: Thoracic structure [SNOMED 51185008]" in record_line(compact(order))
+
+
+def test_substitution_the_kind_of_a_rate_and_a_timing_without_a_period() -> None:
+    order = {"resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+             "medicationCodeableConcept": {"text": "Lactated Ringer's"},
+             "substitution": {"allowedBoolean": False, "reason": {"text": "brand required"}},
+             "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "boundsDuration": qty(1, "d")}},
+                                    "doseAndRate": [{"type": {"text": "calculated"},
+                                                     "rateQuantity": qty(80, "mL/h")}]}]}
+    line = record_line(compact(order))
+    assert "substitution: {allowed: no, reason: brand required}" in line
+    assert "rate: 80 mL/h (calculated)" in line
+    assert "timing: 1 time(s); for 1 d" in line and "per ;" not in line
+
+
+def test_what_coverage_leaves_the_patient_to_pay_is_kept() -> None:
+    coverage = {"resourceType": "Coverage", "id": "c", "status": "active", "beneficiary": PATIENT,
+                "costToBeneficiary": [{"type": {"text": "Copay percentage"}, "valueQuantity": qty(30, "%")},
+                                      {"type": {"text": "Office visit copay"},
+                                       "valueMoney": {"value": 25, "currency": "USD"}}]}
+    assert "cost_to_beneficiary: Copay percentage: 30 %; Office visit copay: 25 USD" in record_line(
+        compact(coverage))
+
+
+def test_fields_with_the_same_long_value_are_written_once_and_short_ones_each_time() -> None:
+    order = {"resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+             "requester": DOCTOR, "recorder": DOCTOR, "authoredOn": "2026-01-01T09:00:00Z",
+             "dispenseRequest": {"numberOfRepeatsAllowed": 0}, "substitution": {"allowedBoolean": False}}
+    record = compact(order)
+    line = record_line(record)
+    assert line.count("Dr Ann Smith") == 1 and "requester, recorder: Dr Ann Smith (Practitioner/eDoc1)" in line
+    assert record["recorder"] == record["requester"], "the structured record keeps both fields"
+    items = [compact({**order, "id": f"m{i}"}) for i in range(2)]
+    from epic_mcp.render import item_lines
+
+    assert "| requester, recorder: Dr Ann Smith (Practitioner/eDoc1) |" in item_lines("MedicationRequest", items)[0]
+    patient = record_line(compact(FIXTURES["Patient"][0]))
+    assert "legal_sex: female" in patient and "gender: female" in patient

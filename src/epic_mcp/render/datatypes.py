@@ -123,12 +123,25 @@ def concepts(value: Any, resource: dict[str, Any]) -> list[str] | None:
 
 
 def code_only(value: Any, _: dict[str, Any]) -> list[str] | None:
-    """Category-like concepts: the bare codes ('laboratory') are all an agent needs."""
+    """Category-like concepts: the bare codes ('laboratory') are all an agent needs, with the concept's text when it
+    names it otherwise, such as a translation ('laboratory (検体検査)')."""
     items = value if isinstance(value, list) else [value]
-    found = [c.get("code") or c.get("display") for v in items if isinstance(v, dict)
-             for c in v.get("coding") or [] if isinstance(c, dict)]
-    found += [v.get("text") for v in items if isinstance(v, dict) and not v.get("coding")]
-    return list(dict.fromkeys(c for c in found if c)) or None
+    found: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        codings = [c for c in item.get("coding") or [] if isinstance(c, dict)]
+        codes = [str(c.get("code") or c.get("display")) for c in codings if c.get("code") or c.get("display")]
+        text_value = item.get("text") if isinstance(item.get("text"), str) and item["text"].strip() else None
+        names = {_plain(c.get(k)) for c in codings for k in ("code", "display")}
+        if text_value and codes and _plain(text_value) not in names:
+            codes[-1] += f" ({text_value})"
+        found += codes or ([text_value] if text_value else [])
+    return list(dict.fromkeys(found)) or None
+
+
+def _plain(value: Any) -> str:
+    return str(value).lower().replace("-", " ").replace("_", " ").strip() if value else ""
 
 
 def quantity(value: Any, _: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -201,11 +214,15 @@ def range_text(value: Any, _: dict[str, Any] | None = None) -> str | None:
 
 
 def reference_ranges(value: Any, _: dict[str, Any]) -> list[str] | None:
+    """Each range with what it applies to; its text too when it says more than the numbers ('35-45 mm[Hg]
+    (arterial blood gas)'). A range of type 'normal' is shown without it: FHIR assumes the normal range."""
     out = []
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, dict):
             continue
-        label = range_text(item) or item.get("text")
+        numbers = range_text(item) if item.get("low") or item.get("high") else None
+        note = item.get("text") if isinstance(item.get("text"), str) and item["text"].strip() else None
+        label = f"{numbers} ({note})" if numbers and note and note != numbers else numbers or note
         kind = concept(item.get("type"))
         applies = concepts(item.get("appliesTo"), {})
         out.append(" ".join(p for p in (label, f"({kind})" if kind and "normal" not in kind.lower() else None,
@@ -276,14 +293,20 @@ def telecoms(value: Any, _: dict[str, Any]) -> list[str] | None:
 
 
 def addresses(value: Any, _: dict[str, Any]) -> list[str] | None:
+    """Each address as written (its text), with the parts the text leaves out (a postal code, a state code)."""
     out = []
     for item in value if isinstance(value, list) else []:
         if isinstance(item, dict):
-            parts = [*item.get("line", []), item.get("city"), item.get("state"), item.get("postalCode"),
-                     item.get("country")]
-            line = item.get("text") or ", ".join(p for p in parts if p)
+            parts = [*item.get("line", []), item.get("city"), item.get("district"), item.get("state"),
+                     item.get("postalCode"), item.get("country")]
+            written = item.get("text")
+            if written:
+                line = ", ".join([written, *(p for p in parts if p and str(p) not in written)])
+            else:
+                line = ", ".join(p for p in parts if p)
+            kind = [k for k in (item.get("use"), item.get("type")) if k]
             if line:
-                out.append(line + (f" ({item['use']})" if item.get("use") else ""))
+                out.append(line + (f" ({', '.join(kind)})" if kind else ""))
     return out or None
 
 

@@ -14,12 +14,14 @@ from .datatypes import (
     concepts,
     each,
     extension_value,
+    human_name,
     money,
     period,
     quantity,
     range_text,
     reference,
     reference_ranges,
+    telecoms,
     untrusted,
 )
 
@@ -52,9 +54,10 @@ def timing(value: Any, _: dict[str, Any] | None = None) -> str | None:
     frequency, period_value = repeat.get("frequency"), repeat.get("period")
     if frequency is not None or period_value is not None:
         unit = UNITS.get(str(repeat.get("periodUnit")), repeat.get("periodUnit") or "")
-        every = (f"per {unit}" if period_value in (None, 1) and repeat.get("periodMax") is None
-                 else f"every {_span(period_value, repeat.get('periodMax'))} {unit}")
-        parts.append(f"{_span(frequency or 1, repeat.get('frequencyMax'))} time(s) {every}")
+        every = ("" if period_value is None and not unit
+                 else f" per {unit}" if period_value in (None, 1) and repeat.get("periodMax") is None
+                 else f" every {_span(period_value, repeat.get('periodMax'))} {unit}")
+        parts.append(f"{_span(frequency or 1, repeat.get('frequencyMax'))} time(s){every}")
     if repeat.get("dayOfWeek"):
         parts.append("on " + ", ".join(map(str, repeat["dayOfWeek"])))
     if repeat.get("timeOfDay"):
@@ -87,13 +90,15 @@ def dosages(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None
                     else range_text(step.get("doseRange")))
             if dose:
                 doses.setdefault(dose, []).extend([kind] if (kind := concept(step.get("type"))) else [])
-        rates = [choice_of(d, "rate", resource) for d in steps]
+        rates = [(choice_of(d, "rate", resource), concept(d.get("type")) if "doseQuantity" not in d
+                  and "doseRange" not in d else None) for d in steps]
         out.append(_clean({
             "text": item.get("text"), "timing": timing(item.get("timing")),
             "as_needed": item.get("asNeededBoolean") or concept(item.get("asNeededCodeableConcept")),
             "route": concept(item.get("route")), "method": concept(item.get("method")),
             "dose": [f"{dose} ({', '.join(kinds)})" if kinds else dose for dose, kinds in doses.items()] or None,
-            "rate": [_qty(r) if isinstance(r, dict) else r for r in rates if r] or None,
+            "rate": [(_qty(r) if isinstance(r, dict) else str(r)) + (f" ({kind})" if kind else "")
+                     for r, kind in rates if r] or None,
             "max_dose": choice(("Ratio", item.get("maxDosePerPeriod")), resource)
             if isinstance(item.get("maxDosePerPeriod"), dict) else None,
             "patient_instruction": untrusted(item.get("patientInstruction"), resource),
@@ -129,7 +134,8 @@ def attachments(value: Any, _: dict[str, Any]) -> list[dict[str, Any]] | None:
     for item in value if isinstance(value, list) else []:
         attachment = item.get("attachment", item) if isinstance(item, dict) else None
         if isinstance(attachment, dict):
-            out.append(_clean({"content_type": attachment.get("contentType"), "title": attachment.get("title"),
+            out.append(_clean({"content_type": attachment.get("contentType"), "language": attachment.get("language"),
+                               "title": attachment.get("title"),
                                "size": attachment.get("size"), "created": attachment.get("creation"),
                                "inline": "data" in attachment or None,
                                "url": attachment.get("url")}))
@@ -276,3 +282,115 @@ def issued_if_later(value: Any, resource: dict[str, Any]) -> str | None:
         return None
     same_day = isinstance(taken, str) and taken[:10] == value[:10] and len(value) > 10
     return value[11:] if same_day else value
+
+
+def diagnoses(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """Encounter.diagnosis: 'Condition/c1 (Discharge diagnosis, rank 1)': which is the principal one, and why."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict) and (what := reference(item.get("condition"), resource)):
+            role = [p for p in (concept(item.get("use")), f"rank {item['rank']}" if "rank" in item else None) if p]
+            out.append(what + (f" ({', '.join(role)})" if role else ""))
+    return out or None
+
+
+def locations(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """Encounter.location: where the patient was, with the status there ('active' is where the patient is now)."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict) and (where := reference(item.get("location"), resource)):
+            when = period(item.get("period"))
+            extra = "; ".join(p for p in (item.get("status"), when) if p)
+            out.append(where + (f" [{extra}]" if extra else ""))
+    return out or None
+
+
+def evidence(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """Condition.evidence: the findings (codes) and the records (details) the diagnosis rests on."""
+    out: list[str] = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            out += concepts(item.get("code"), resource) or []
+            out += [r for r in (reference(d, resource) for d in item.get("detail") or []) if r]
+    return out or None
+
+
+def stages(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """Condition.stage: the summary with the kind of staging ('T2N0M0 (Clinical stage)')."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict) and (summary := concept(item.get("summary"))):
+            kind = concept(item.get("type"))
+            out.append(summary + (f" ({kind})" if kind else ""))
+    return out or None
+
+
+def related_documents(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """DocumentReference.relatesTo: 'appends DocumentReference/d1' (an addendum, a replacement, ...)."""
+    return [f"{item.get('code', 'relates to')} {target}" for item in value if isinstance(item, dict)
+            and (target := reference(item.get("target"), resource))] or None if isinstance(value, list) else None
+
+
+def media(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """DiagnosticReport.media: each image's link with its comment."""
+    return [" ".join(p for p in (reference(item.get("link"), resource), item.get("comment")) if p)
+            for item in value if isinstance(item, dict)] or None if isinstance(value, list) else None
+
+
+def substitution(value: Any, resource: dict[str, Any]) -> dict[str, Any] | None:
+    """MedicationRequest.substitution: whether the pharmacy may substitute, and why."""
+    if not isinstance(value, dict):
+        return None
+    allowed = value.get("allowedBoolean") if "allowedBoolean" in value else concept(
+        value.get("allowedCodeableConcept"))
+    return _clean({"allowed": allowed, "reason": concept(value.get("reason"))})
+
+
+def costs(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """Coverage.costToBeneficiary: 'Copay percentage: 30 %'."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            amount = money(item["valueMoney"]) if "valueMoney" in item else choice_of(item, "value", resource)
+            shown = _qty(amount) if isinstance(amount, dict) else amount
+            if shown is not None:
+                out.append(f"{concept(item.get('type')) or 'cost'}: {shown}")
+    return out or None
+
+
+def contacts(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """Patient.contact: who to call, how they are related, and how to reach them."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict):
+            continue
+        name = human_name(item.get("name"), resource) or reference(item.get("organization"), resource)
+        related = concepts(item.get("relationship"), resource)
+        reach = telecoms(item.get("telecom"), resource)
+        parts = [name or "contact", f"({'; '.join(related)})" if related else None,
+                 ", ".join(reach) if reach else None]
+        out.append(" ".join(p for p in parts if p))
+    return out or None
+
+
+def other_names(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """A person's names besides the one shown as `name` (a phonetic spelling, a maiden name), with their use and
+    representation ('イノウエ アキコ (official, SYL)')."""
+    names = [n for n in value if isinstance(n, dict)] if isinstance(value, list) else []
+    shown = human_name(names, resource)
+    out = []
+    for item in names:
+        written = human_name([item], resource)
+        if written and written != shown:
+            kind = [item.get("use"), *(extension_value(e, resource) for e in item.get("extension") or []
+                                       if isinstance(e, dict) and str(e.get("url", "")).endswith("-representation"))]
+            kinds = [str(k) for k in kind if k]
+            out.append(written + (f" ({', '.join(kinds)})" if kinds else ""))
+    return out or None
+
+
+def languages(value: Any, resource: dict[str, Any]) -> list[str] | None:
+    """Patient.communication: each language, and which one the patient prefers."""
+    return [language + (" (preferred)" if item.get("preferred") else "") for item in value
+            if isinstance(item, dict) and (language := concept(item.get("language")))] or None \
+        if isinstance(value, list) else None

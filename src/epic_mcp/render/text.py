@@ -36,7 +36,21 @@ def one_line(text: str) -> str:
 def record_line(record: dict[str, Any]) -> str:
     """One line per record: 'Type/id | field: value | ...'."""
     head = f"{record.get('resourceType')}/{record.get('id')}"
-    return " | ".join([head, *(f"{k}: {inline(v)}" for k, v in record.items() if k not in ("id", "resourceType"))])
+    return " | ".join([head, *fields(record)])
+
+
+MERGED_FROM = 10  # characters: shorter values ('female', 'yes') read better repeated than merged
+
+
+def fields(record: dict[str, Any]) -> list[str]:
+    """'field: value' for each field; fields with the same long value are written once, named together
+    ('requester, recorder: Dr Ann Smith (Practitioner/eDoc1)'), where the first of them is."""
+    named: dict[tuple[str, str], list[str]] = {}
+    for key, value in record.items():
+        if key not in ("id", "resourceType"):
+            shown = inline(value)
+            named.setdefault((shown, "" if len(shown) >= MERGED_FROM else key), []).append(key)
+    return [f"{', '.join(keys)}: {shown}" for (shown, _), keys in named.items()]
 
 
 def as_json(value: Any) -> str:
@@ -57,7 +71,7 @@ def item_lines(resource_type: str, items: list[dict[str, Any]]) -> list[str]:
     """One line per record, after one line with the fields every record shares."""
     shared = {k: v for k, v in items[0].items() if k not in ("id", "resourceType")} if len(items) > 1 else {}
     shared = {k: v for k, v in shared.items() if all(item.get(k) == v for item in items[1:])}
-    lines = ["every item: " + " | ".join(f"{k}: {inline(v)}" for k, v in shared.items())] if shared else []
+    lines = ["every item: " + " | ".join(fields(shared))] if shared else []
     same_type = all(item.get("resourceType") == resource_type for item in items)
     for item in items:
         line = record_line({k: v for k, v in item.items() if k not in shared})
