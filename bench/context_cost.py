@@ -17,12 +17,12 @@ from typing import Any
 from harness import loaded_server, write_results
 from mcp import Client
 from patient_searches import all_pages, searches
-from tests.conftest import run_today
-from tests.unseen_data import unseen_data_set
 from tokens import TOKENIZER, count_tokens
 
 from epic_mcp.profiles import PROFILES
 from epic_mcp.sandbox import data_set
+from tests.conftest import run_today
+from tests.unseen_data import unseen_data_set
 
 PAGE = 50
 TARGET = 5.0

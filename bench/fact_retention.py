@@ -73,10 +73,10 @@ from typing import Any
 from harness import loaded_server, write_results
 from mcp import Client
 from patient_searches import Page, Search, all_pages, owner, searches
-from tests.conftest import run_today
-from tests.unseen_data import unseen_data_set
 
 from epic_mcp.sandbox import data_set
+from tests.conftest import run_today
+from tests.unseen_data import unseen_data_set
 
 BARS = {"overall": 0.98, "per_type": 0.95}
 COMMAND = "python bench/fact_retention.py"
