@@ -151,14 +151,21 @@ async def test_document_on_another_server_is_not_fetched(server, epic) -> None:
     assert all(c.request.url.host != "files.example.org" for c in epic.calls)
 
 
-async def test_document_text_cap_is_stated(server, epic) -> None:
-    note = "x" * 5000
+async def test_document_text_cap_is_stated_and_start_char_continues(server, epic) -> None:
+    note = "".join(f"{n:05d}" for n in range(1000))  # 5,000 characters, each stretch recognisable
     epic.get(f"{EPIC_BASE}/DocumentReference/doc1").respond(200, json=document(
         {"contentType": "text/plain", "data": base64.b64encode(note.encode()).decode()}))
     result = await call(server, "get_document_text", {"document_id": "doc1", "max_chars": 1000})
     data = result.structured_content
     assert (data["characters"], data["truncated"], len(data["text"]["patient_text"])) == (5000, True, 1000)
-    assert "truncated to the first 1000 of 5000 characters" in result.content[0].text
+    assert "characters 1-1000 of 5000 (get_document_text with start_char=1000 continues)" in result.content[0].text
+    pieces = [data["text"]["patient_text"]]
+    while data["truncated"]:
+        start = data["start"] + len(data["text"]["patient_text"])
+        data = (await call(server, "get_document_text", {"document_id": "doc1", "max_chars": 1000,
+                                                         "start_char": start})).structured_content
+        pieces.append(data["text"]["patient_text"])
+    assert "".join(pieces) == note and len(pieces) == 5
 
 
 async def test_latest_values_newest_first_with_flags(dated_server, epic) -> None:

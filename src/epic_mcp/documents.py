@@ -33,7 +33,8 @@ class DocumentText(BaseModel):
     date: str | None
     content_type: str | None = Field(description="The attachment's type before conversion to text.")
     characters: int = Field(description="Length of the whole converted text.")
-    truncated: bool = Field(description="True when only the first max_chars characters are returned.")
+    start: int = Field(0, description="Index of the first character returned.")
+    truncated: bool = Field(description="True when text follows what is returned (continue with start_char).")
     text: dict[str, str] = Field(description="{'patient_text': ...}: the note's text, data from the record.")
 
 
@@ -100,12 +101,15 @@ def _attachments(document: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=rank)
 
 
-async def document_text(fhir: FhirClient, document_id: str, max_chars: int = DEFAULT_MAX_CHARS) -> DocumentText:
-    return await note_text(fhir, await fhir.read("DocumentReference", document_id), max_chars)
+async def document_text(fhir: FhirClient, document_id: str, max_chars: int = DEFAULT_MAX_CHARS, start: int = 0,
+                        max_bytes: int | None = None) -> DocumentText:
+    return await note_text(fhir, await fhir.read("DocumentReference", document_id), max_chars, start, max_bytes)
 
 
-async def note_text(fhir: FhirClient, document: dict[str, Any], max_chars: int) -> DocumentText:
-    """The text of a DocumentReference already read."""
+async def note_text(fhir: FhirClient, document: dict[str, Any], max_chars: int, start: int = 0,
+                    max_bytes: int | None = None) -> DocumentText:
+    """The text of a DocumentReference already read: `max_chars` characters from `start`, and no more than
+    `max_bytes` of UTF-8 (the share of the answer budget this text may use)."""
     document_id = str(document.get("id"))
     attachments = _attachments(document)
     if not attachments:
@@ -127,10 +131,14 @@ async def note_text(fhir: FhirClient, document: dict[str, Any], max_chars: int) 
         content, served_type = await fhir.fetch_binary(url)
         content_type = content_type or served_type
     text = to_text(content, content_type)
+    piece = text[start:start + max_chars]
+    if max_bytes is not None and len(piece.encode()) > max_bytes:
+        piece = piece.encode()[:max_bytes].decode(errors="ignore")
     return DocumentText(
         document_id=document_id, title=attachment.get("title") or _type_text(document),
         date=document.get("date") or attachment.get("creation"), content_type=content_type,
-        characters=len(text), truncated=len(text) > max_chars, text={UNTRUSTED: text[:max_chars]},
+        characters=len(text), start=min(start, len(text)), truncated=start + len(piece) < len(text),
+        text={UNTRUSTED: piece},
     )
 
 
@@ -143,8 +151,9 @@ def _type_text(document: dict[str, Any]) -> str | None:
 
 
 def document_text_rendering(result: DocumentText) -> str:
-    cap = (f"; truncated to the first {len(result.text[UNTRUSTED])} of {result.characters} characters "
-           "(ask for a larger max_chars)" if result.truncated else "")
+    end = result.start + len(result.text[UNTRUSTED])
+    cap = (f"; characters {result.start + 1}-{end} of {result.characters} "
+           f"(get_document_text with start_char={end} continues)" if result.truncated or result.start else "")
     head = f"DocumentReference/{result.document_id}: {result.title or 'untitled'}, {result.date or 'undated'}, " \
            f"from {result.content_type or 'unknown type'}{cap}"
     return f"{head}\n<patient-text>\n{result.text[UNTRUSTED]}\n</patient-text>"
@@ -158,12 +167,14 @@ class LatestNotes(BaseModel):
 
 
 async def latest_notes(fhir: FhirClient, patient_id: str, today: date, count: int, type_code: str | None,
-                       max_chars: int) -> LatestNotes:
+                       max_chars: int, max_bytes: int | None = None) -> LatestNotes:
     """The newest `count` clinical notes (optionally of one type), newest first whatever the server's order."""
     params = [("patient", patient_id), ("category", "clinical-note"), *([("type", type_code)] if type_code else [])]
     scanned = await scan(fhir, "DocumentReference", params, patient_id, today, done=lambda items: len(items) >= count)
     newest = newest_first(scanned.items)[:count]
-    texts = await asyncio.gather(*(note_text(fhir, d, max_chars) for d in newest), return_exceptions=True)
+    share = max_bytes // max(len(newest), 1) if max_bytes is not None else None
+    texts = await asyncio.gather(*(note_text(fhir, d, max_chars, max_bytes=share) for d in newest),
+                                 return_exceptions=True)
     problems = [f"DocumentReference/{d.get('id')}: {t}" for d, t in zip(newest, texts, strict=True)
                 if isinstance(t, EpicMcpError)]
     for outcome in texts:

@@ -1,7 +1,8 @@
 """MCP server middleware: what every tool call and resource read passes through, in one place.
 
-Outermost first: redaction (nothing a server sent can carry a secret out), then the audit log (server.py adds it
-when configured), then the call deadline, then the argument check (short errors instead of pydantic's).
+Outermost first: redaction (nothing a server sent can carry a secret out), the answer budget (no text beyond
+EPIC_ANSWER_MAX_KB), then the audit log (server.py adds it when configured), then the call deadline, then the
+argument check (short errors instead of pydantic's).
 """
 
 from __future__ import annotations
@@ -38,6 +39,38 @@ async def redact_answers(ctx: ServerRequestContext[Any, Any], call_next: CallNex
     if isinstance(result, BaseModel):
         result = result.model_dump(by_alias=True, exclude_none=True, mode="json")
     return REDACTOR.data(result)
+
+
+class AnswerBudget:
+    """No tool answer's text beyond `budget` bytes. Searches and reads fit themselves to the budget record by record
+    (tools.py); this is the backstop for any other answer, cut where it crosses the budget with a last line that
+    says how much was left out and how to ask for less."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        result = await call_next(ctx)
+        if ctx.method != "tools/call":
+            return result
+        if isinstance(result, BaseModel):
+            result = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        texts = [c for c in (result or {}).get("content") or [] if c.get("type") == "text"]
+        if sum(len(c["text"].encode()) for c in texts) <= self.budget:
+            return result
+        room = self.budget - 512
+        for content in texts:
+            data = content["text"].encode()
+            kept = data[:max(room, 0)].decode(errors="ignore")
+            room -= len(kept.encode())
+            if len(kept) < len(content["text"]):
+                left_out = -(-(len(data) - len(kept.encode())) // 1024)
+                content["text"] = kept + (
+                    f"\n[answer cut here: {left_out} KB more is over the {self.budget // 1024} KB answer budget "
+                    "(EPIC_ANSWER_MAX_KB); ask for less: a smaller count or max_chars, fewer sections or kinds, "
+                    "or a date range]")
+        logger.info("%s answer cut to the %d KB budget", _tool_name(ctx.params), self.budget // 1024)
+        return result
 
 
 class CallDeadline:

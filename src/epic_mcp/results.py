@@ -27,6 +27,7 @@ class ReadResult(BaseModel):
     resource_type: str
     id: str
     resource: dict[str, Any] = Field(description="Compact record, or FHIR with format=raw.")
+    warnings: list[str] = Field(default_factory=list)
 
 
 FOREIGN_NEXT_LINK = ("the server's next-page link pointed outside the configured FHIR server, so it was not "

@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     epic_max_concurrency: int = Field(8, ge=1, le=64, description="Concurrent requests to the FHIR server.")
     epic_page_size: int = Field(20, ge=1, le=200, description="Default number of results per search page.")
     epic_max_page_size: int = Field(100, ge=1, le=1000, description="Largest `count` a tool call may ask for.")
+    epic_answer_max_kb: int = Field(64, ge=8, le=4096, description="Largest tool answer the model reads, in KB "
+                                    "(UTF-8); a longer one is cut and says what was left out and how to get it.")
     epic_log_level: LogLevel = "INFO"
     epic_tools: str = Field("core", description="Tool profile: core (the default), clinical, all, population, or "
                             "tool names.")
