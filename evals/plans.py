@@ -92,10 +92,14 @@ async def mrn_lookup(s: Session, q: Question) -> str | None:
 
 
 async def active_problems(s: Session, q: Question) -> str | None:
+    """Each listed problem's name: 'code: COPD' in a record line, or the second part of a brief problem line
+    ('- cond-1 | COPD [J44.9] | onset 2014-09-26')."""
     body = await summary_section(s, q.patient_id, "problems", "problem")
     if body is None:
         return None
-    return "; ".join(item.get("code", "?") for item in reading.items(body)) or "none"
+    names = [reading.fields(line[2:]).get("code") or line.split(" | ")[1]
+             for line in body.splitlines() if line.startswith("- ") and " | " in line]
+    return "; ".join(names) or "none"
 
 
 async def current_medications(s: Session, q: Question) -> str | None:

@@ -49,11 +49,13 @@ async def test_only_current_medications_are_read(summary) -> None:
 
 @pytest.mark.anyio
 async def test_the_summary_is_asked_for_one_section_when_it_takes_sections() -> None:
-    text = "## Active problems: 1 shown\n- Condition/c1 | code: COPD [ICD-10-CM J44.9]"
-    old = FakeSession({"patient_summary": text}, {"patient_summary": ["patient_id"]})
-    new = FakeSession({"patient_summary": text}, {"patient_summary": ["patient_id", "sections"]})
-    for session in (old, new):
-        assert await plans.active_problems(session, question("active_problems")) == "COPD [ICD-10-CM J44.9]"
+    whole = "## Active problems: 1 shown\n- Condition/c1 | code: COPD [ICD-10-CM J44.9]"
+    brief = "## Active problems: 2\ncodes: ICD-10-CM\n- c1 | COPD [J44.9] | onset 2014-09-26 | Mild\n" \
+            "- c2 | Obesity, unspecified [E66.9]"
+    old = FakeSession({"patient_summary": whole}, {"patient_summary": ["patient_id"]})
+    new = FakeSession({"patient_summary": brief}, {"patient_summary": ["patient_id", "sections"]})
+    assert await plans.active_problems(old, question("active_problems")) == "COPD [ICD-10-CM J44.9]"
+    assert await plans.active_problems(new, question("active_problems")) == "COPD [J44.9]; Obesity, unspecified [E66.9]"
     assert old.calls == [("patient_summary", {"patient_id": "p1"})]
     assert new.calls == [("patient_summary", {"patient_id": "p1", "sections": ["problems"]})]
 

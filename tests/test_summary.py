@@ -101,6 +101,54 @@ async def test_every_order_is_stale_when_the_patient_has_died(server, epic) -> N
     assert meds["items"] == [] and {item["likely_stale"] for item in meds["set_apart"]} == {"the patient is deceased"}
 
 
+def condition(cid: str, codings: list[tuple[str, str, str]], onset: str, status: str = "active",
+              **extra: Any) -> dict[str, Any]:
+    """An Epic-shaped problem-list Condition: ICD-10-CM and SNOMED codings, Epic's text, HL7's status codes."""
+    return {"resourceType": "Condition", "id": cid, "subject": {"reference": f"Patient/{PATIENT_ID}"},
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                           "code": status}]},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                         "condition-ver-status", "code": "confirmed"}]},
+            "code": {"coding": [{"system": system, "code": code, "display": display}
+                                for system, code, display in codings], "text": codings[0][2]},
+            "onsetDateTime": onset, **extra}
+
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+
+
+async def test_active_problems_are_brief_lines_with_every_code_onset_severity_stage_and_site(server, epic) -> None:
+    copd = condition("c-copd", [(ICD10, "J44.9", "COPD")], "2014-09-26",
+                     severity={"coding": [{"system": SNOMED, "code": "255604002", "display": "Mild"}]},
+                     stage=[{"summary": {"text": "GOLD 3"}}],
+                     bodySite=[{"coding": [{"system": SNOMED, "code": "39607008", "display": "Lung structure"}]}])
+    htn = condition("c-htn", [(ICD10, "I10", "Hypertension"), (SNOMED, "38341003", "Hypertensive disorder")],
+                    "2016-11-01")
+    resolved = condition("c-flu", [(ICD10, "J11.1", "Influenza")], "2025-01-05", status="resolved")
+    FakeFhir(epic, [*RECORD, copd, htn, resolved])
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["problems"]})
+    text = result.content[0].text
+    assert text.startswith("Summary of ") and f"Patient/{PATIENT_ID}" not in text.splitlines()[0]
+    assert "- c-copd | COPD [ICD-10-CM J44.9] | onset 2014-09-26 | Mild | stage GOLD 3 | site Lung structure" \
+        in text
+    assert "- c-htn | Hypertension [ICD-10-CM I10; SNOMED 38341003] | onset 2016-11-01" in text
+    assert "Influenza" not in text and "confirmed" not in text and "active" not in text.split("\n", 2)[2]
+    problems = section(result, "problems")
+    assert {item["id"] for item in problems["items"]} == {"c-copd", "c-htn"}
+    assert next(i for i in problems["items"] if i["id"] == "c-htn")["codes"] == [
+        {"system": "ICD-10-CM", "code": "I10"}, {"system": "SNOMED", "code": "38341003"}]
+
+
+async def test_one_code_system_is_named_once_above_the_problems_newest_onset_first(server, epic) -> None:
+    FakeFhir(epic, [*RECORD, condition("c-dm", [(ICD10, "E11.9", "Type 2 diabetes")], "2011-11-08"),
+                    condition("c-oa", [(ICD10, "M17.9", "Knee OA")], "2011-12-11")])
+    text = (await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["problems"]})
+            ).content[0].text
+    assert "## Active problems: 2\ncodes: ICD-10-CM\n- c-oa | Knee OA [M17.9] | onset 2011-12-11\n" \
+           "- c-dm | Type 2 diabetes [E11.9] | onset 2011-11-08" in text, "one system named once; newest onset first"
+
+
 async def test_upcoming_appointments_are_the_live_ones_ahead_soonest_first_cancelled_apart(server, fake) -> None:
     result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["appointments"]})
     appointments = section(result, "appointments")

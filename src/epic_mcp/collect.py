@@ -135,7 +135,7 @@ async def scan(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str,
 def effective_time(resource: dict[str, Any]) -> str:
     """When an observation (or event) happened, as an ISO string that sorts (datetimes in UTC); '' when unknown."""
     for key in ("effectiveDateTime", "effectiveInstant", "occurrenceDateTime", "performedDateTime", "issued",
-                "authoredOn", "recordedDate", "date", "start", "created"):
+                "authoredOn", "onsetDateTime", "recordedDate", "date", "start", "created"):
         if isinstance(resource.get(key), str):
             return _sortable(resource[key])
     for key in ("effectivePeriod", "period", "performedPeriod", "occurrencePeriod"):

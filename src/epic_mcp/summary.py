@@ -19,6 +19,8 @@ from .collect import collect, effective_time, latest_per_code, newest_first, ran
 from .errors import EpicMcpError, FhirError, FhirErrorKind
 from .medications import classify
 from .render import compact, item_lines, record_line
+from .render.datatypes import concept_codes, concept_label
+from .render.text import fields
 
 if TYPE_CHECKING:
     from .fhir_client import FhirClient
@@ -30,6 +32,8 @@ SUMMARY_OMITS = ("encounter", "requester", "recorder", "asserter", "recorded_dat
                  "method", "refills", "dispense_quantity", "supply", "service_provider", "diagnosis", "lot_number",
                  "performers", "performer", "telecom", "address", "identifiers", "category", "intent", "issued",
                  "course_of_therapy")
+# With chosen sections the patient is named, not described: the question was about those sections.
+IDENTITY = ("resourceType", "id", "name", "gender", "birth_date", "deceased")
 LIVE_APPOINTMENTS = {"booked", "pending", "arrived", "checked-in", "proposed", "waitlist"}
 SectionName = Literal["problems", "medications", "allergies", "vital_signs", "labs", "immunizations", "encounters",
                       "appointments", "coverage", "notes"]
@@ -99,8 +103,43 @@ def _section(name: str, title: str, items: list[dict[str, Any]], found: int, com
 async def _problems(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "Condition", ctx.params(("clinical-status", "active")), ctx.patient_id,
                           WALK_PAGES)
-    items = [_record(c) for c in newest_first(found.items)]
+    items = [_problem(c) for c in newest_first(found.items)]
     return _section("problems", "Active problems", items, len(found.items), found.complete, found.warnings, 40)
+
+
+def _problem(condition: dict[str, Any]) -> dict[str, Any]:
+    """A problem in brief: its name and codes, since when, how severe, its stage and site; the status only when it
+    is not the active, confirmed one the section stands for. get_condition gives the whole record."""
+    record = _record(condition)
+    brief = {"code": concept_label(condition.get("code")),
+             "codes": [{"system": system, "code": code} for system, code in concept_codes(condition.get("code"))],
+             "severity": concept_label(condition.get("severity")),
+             "stage": [label for stage in condition.get("stage") or [] if isinstance(stage, dict)
+                       if (label := concept_label(stage.get("summary")))],
+             "body_site": [label for site in condition.get("bodySite") or [] if (label := concept_label(site))]}
+    record.update(brief)
+    usual = {"clinical_status": ["active"], "verification_status": ["confirmed"], "evidence": record.get("evidence")}
+    return {k: v for k, v in record.items() if v not in (None, []) and usual.get(k, object()) != v}
+
+
+def _problem_lines(items: list[dict[str, Any]]) -> list[str]:
+    """'- cond-1 | COPD [J44.9] | onset 2014-09-26 | Mild | stage GOLD 3 | site Lung structure': a problem list
+    reads as one, with the code system named once above the list when every code shares it."""
+    systems = {code["system"] for item in items for code in item.get("codes", [])}
+    shared = systems.pop() if len(systems) == 1 else None
+    lines = [f"codes: {shared}"] if shared else []
+    for item in items:
+        codes = "; ".join(code["code"] if shared else f"{code['system']} {code['code']}"
+                          for code in item.get("codes", []))
+        parts = [str(item.get("id")), f"{item.get('code', '?')} [{codes}]" if codes else str(item.get("code", "?"))]
+        parts += [f"onset {item['onset']}"] if "onset" in item else []
+        parts += [str(item["severity"])] if "severity" in item else []
+        parts += [f"stage {stage}" for stage in item.get("stage", [])]
+        parts += [f"site {site}" for site in item.get("body_site", [])]
+        rest = {k: v for k, v in item.items() if k not in ("resourceType", "id", "code", "codes", "onset", "severity",
+                                                              "stage", "body_site")}
+        lines.append("- " + " | ".join(parts + fields(rest)))
+    return lines
 
 
 async def _medications(ctx: Context) -> SummarySection:
@@ -219,6 +258,8 @@ async def patient_summary(fhir: FhirClient, patient_id: str, today: date,
     if ctx.patient in done:
         try:
             patient = _record(ctx.patient.result())
+            if wanted:
+                patient = {k: v for k, v in patient.items() if k in IDENTITY}
         except FhirError as exc:
             if exc.kind is FhirErrorKind.NOT_FOUND:
                 for task in tasks:
@@ -240,14 +281,22 @@ async def patient_summary(fhir: FhirClient, patient_id: str, today: date,
     return PatientSummary(patient_id=patient_id, patient=patient, sections=sections, unavailable=unavailable)
 
 
-def summary_text(summary: PatientSummary) -> str:
-    lines = [f"Patient summary for Patient/{summary.patient_id}"]
-    if summary.patient:
-        lines.append(record_line(summary.patient))
+def summary_text(summary: PatientSummary, sections_chosen: bool = False) -> str:
+    """The whole summary opens with the demographics; a summary of chosen sections only names the patient."""
+    if sections_chosen:
+        lines = [_patient_named(summary)]
+    else:
+        lines = [f"Patient summary for Patient/{summary.patient_id}"]
+        lines += [record_line(summary.patient)] if summary.patient else []
     for section in summary.sections:
         lines.append(f"## {section.title}: {len(section.items)}")
         lines += [f"note: {n}" for n in section.notes]
-        lines += item_lines("", section.items) if section.items else ["- none on file"]
+        if not section.items:
+            lines.append("- none on file")
+        elif section.name == "problems":
+            lines += _problem_lines(section.items)
+        else:
+            lines += item_lines("", section.items)
         if section.set_apart:
             lines.append(f"### {section.set_apart_title}: {len(section.set_apart)}")
             lines += item_lines("", section.set_apart)
@@ -255,3 +304,15 @@ def summary_text(summary: PatientSummary) -> str:
         lines.append("## Not available")
         lines += [f"- {reason}" for reason in summary.unavailable]
     return "\n".join(lines)
+
+
+def _patient_named(summary: PatientSummary) -> str:
+    """'Summary of Camila Maria Lopez, female, born 1946-04-28' (and when she died, if she has): the caller
+    already holds her id."""
+    patient = summary.patient or {}
+    words = [str(patient[k]) for k in ("name", "gender") if patient.get(k)]
+    words += [f"born {patient['birth_date']}"] if patient.get("birth_date") else []
+    deceased = patient.get("deceased")
+    if deceased not in (None, False, "no"):
+        words.append("deceased" if deceased in (True, "yes") else f"deceased {deceased}")
+    return "Summary of " + (", ".join(words) if words else f"Patient/{summary.patient_id}")

@@ -37,22 +37,36 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_worl
                             destructive_hint=False)
 OVERSIZED_PAGE = ("the server sent {sent} results on one page although {limit} were asked for; these are results "
                   "{first}-{last} of that page, and next_page continues with the rest")
+OVER_BUDGET = ("this answer holds {shown} of the {results} results on this page, to stay within the {kb} KB answer "
+               "budget (EPIC_ANSWER_MAX_KB); next_page continues with the rest{hint}")
+RAW_OVER_BUDGET = ("{record} is {size} KB as raw FHIR, over the {kb} KB answer budget (EPIC_ANSWER_MAX_KB), so it "
+                   "is shown in compact form; the fhir://{record} resource gives the raw record")
+HEADROOM = 2048  # bytes of an answer kept for its header, warnings and cursor
 
 
 class Runtime:
     """What tools need at call time: paging cursors, page sizes, and the shared FHIR client."""
 
     def __init__(self, cursors: CursorCodec, page_size: int, max_page_size: int,
-                 client: Callable[[], FhirClient]) -> None:
+                 client: Callable[[], FhirClient], answer_budget: int = 64 * 1024) -> None:
         self.cursors = cursors
         self.page_size = page_size
         self.max_page_size = max_page_size
         self.client = client
+        self.answer_budget = answer_budget
 
 
 T = TypeVar("T")
 Format = Literal["compact", "raw"]
-FORMAT_FIELD = Field()
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    """`format` and `count_only` are on nearly every tool; their defaults (compact, false) go without saying or are
+    said once in the server's instructions, not 56 times in tools/list."""
+    schema.pop("default", None)
+
+
+FORMAT_FIELD = Field(json_schema_extra=_without_default)
 
 
 def tool_result(model: BaseModel, text: str | None = None) -> CallToolResult:
@@ -76,6 +90,21 @@ def checked_id(arg: str, value: str) -> str:
 
 def present(resource: dict[str, Any], fmt: str) -> dict[str, Any]:
     return compact(resource) if fmt == "compact" else resource
+
+
+def answer_size(item: dict[str, Any], fmt: str) -> int:
+    """Bytes one presented record adds to the text the model reads."""
+    return len((as_json(item) if fmt == "raw" else record_line(item)).encode()) + 4
+
+
+def fitting(presented: list[dict[str, Any]], fmt: str, budget: int) -> int:
+    """How many records, from the first, fit in the budget; always at least one, so paging never stalls."""
+    used = HEADROOM
+    for count, item in enumerate(presented):
+        used += answer_size(item, fmt)
+        if used > budget and count:
+            return count
+    return len(presented)
 
 
 def page_result(page: SearchResult, fmt: str) -> CallToolResult:
@@ -129,14 +158,21 @@ async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "co
     items, warnings, server_total, next_link = bundle_parts(bundle)
     total, at_least = (reported_total(server_total, at.seen, page.results, next_link is not None) if page.countable
                        else (None, None))
-    shown = len(items)
+    on_page = len(items)
+    shown = fitting([present(item, fmt) for item in items], fmt, runtime.answer_budget)
+    items = items[:shown]
     guard = PatientGuard(runtime.client(), at.patient_id)
     items = await guard.keep(items, at.resource_type)
     warnings += guard.warnings(at.resource_type)
     if guard.withheld_patients:
         total, at_least = None, None
     cursor = None
-    if page.remaining:
+    if shown < on_page:
+        warnings.append(OVER_BUDGET.format(shown=shown, results=on_page, kb=runtime.answer_budget // 1024,
+                                           hint=" (format=compact fits about four times as many)" if fmt == "raw"
+                                           else ""))
+        cursor = runtime.cursors.encode(replace(at, url=page.url, skip=page.skip + shown))
+    elif page.remaining:
         warnings.append(OVERSIZED_PAGE.format(sent=page.results, limit=at.limit, first=page.skip + 1,
                                               last=page.skip + shown))
         cursor = runtime.cursors.encode(replace(at, url=page.url, skip=page.skip + at.limit))
@@ -172,7 +208,7 @@ def _describe(param: Param) -> str:
 def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     keyword = inspect.Parameter.KEYWORD_ONLY
     if op.interaction == "read":
-        id_annotation = Annotated[str, Field(description="FHIR id of the resource.", max_length=200)]
+        id_annotation = Annotated[str, Field(description="FHIR id.", max_length=200)]
         return [inspect.Parameter("id", keyword, annotation=id_annotation),
                 inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD], default="compact")]
     arguments = []
@@ -191,7 +227,7 @@ def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     arguments.append(inspect.Parameter("count", keyword, annotation=count, default=None))
     arguments.append(inspect.Parameter("format", keyword, annotation=Annotated[Format, FORMAT_FIELD],
                                        default="compact"))
-    count_only = Annotated[bool, Field(description="Only the number of matches.")]
+    count_only = Annotated[bool, Field(description="Only the number of matches.", json_schema_extra=_without_default)]
     arguments.append(inspect.Parameter("count_only", keyword, annotation=count_only, default=False))
     return arguments
 
@@ -247,9 +283,17 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 raise ToolError(f"the FHIR server answered with a {resource.get('resourceType')}, "
                                 f"not a {op.resource}")
             fmt = arguments["format"]
+            record = f"{op.resource}/{resource.get('id', resource_id)}"
+            warnings = []
+            if fmt == "raw" and answer_size(resource, fmt) + HEADROOM > runtime.answer_budget:
+                size = -(-answer_size(resource, fmt) // 1024)
+                warnings.append(RAW_OVER_BUDGET.format(record=record, size=size, kb=runtime.answer_budget // 1024))
+                fmt = "compact"
             shown = present(resource, fmt)
-            result = ReadResult(resource_type=op.resource, id=str(resource.get("id", resource_id)), resource=shown)
-            return tool_result(result, record_line(shown) if fmt == "compact" else None)
+            result = ReadResult(resource_type=op.resource, id=str(resource.get("id", resource_id)), resource=shown,
+                                warnings=warnings)
+            text = "\n".join([record_line(shown), *(f"warning: {w}" for w in warnings)]) if fmt == "compact" else None
+            return tool_result(result, text)
     else:
         async def handler(**arguments: Any) -> CallToolResult:
             try:

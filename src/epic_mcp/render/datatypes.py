@@ -77,6 +77,29 @@ def concept(value: Any, _: dict[str, Any] | None = None) -> str | None:
     return phrase.strip() or None
 
 
+def concept_codes(value: Any) -> list[tuple[str, str]]:
+    """(system, code) for each code of a CodeableConcept worth keeping: ('ICD-10-CM', 'J44.9'); HL7's own
+    vocabularies and codings without a system are left out."""
+    if not isinstance(value, dict):
+        return []
+    pairs = []
+    for item in value.get("coding") or []:
+        if isinstance(item, dict) and (label := system_label(item.get("system"))) and item.get("code"):
+            pairs.append((label, str(item["code"])))
+    return list(dict.fromkeys(pairs))
+
+
+def concept_label(value: Any) -> str | None:
+    """Just the words of a CodeableConcept: its text, else its first display, else its first code."""
+    if not isinstance(value, dict):
+        return None
+    text_value = value.get("text")
+    if isinstance(text_value, str) and text_value.strip():
+        return text_value.strip()
+    codes = _codes(value.get("coding") or [])
+    return next((str(display) for _, display in codes if display), None) or next((t for t, _ in codes if t), None)
+
+
 def extension_value(extension: Any, resource: dict[str, Any]) -> Any:
     """A simple extension's value[x], rendered; a complex one (nested extensions) as 'part: value' pairs."""
     if not isinstance(extension, dict):
