@@ -75,7 +75,8 @@ class LoadedServer:
 
 @contextmanager
 def loaded_server(resources: list[dict[str, Any]]) -> Iterator[LoadedServer]:
-    """A fresh sekmet in a temporary folder with `resources` loaded, and a key and client registered for it."""
+    """A fresh sekmet in a temporary folder with `resources` loaded, and a key and client registered for it; every
+    tool is offered (EPIC_TOOLS=all), since the benchmarks search every resource type."""
     with tempfile.TemporaryDirectory(prefix="epic-mcp-bench-") as folder:
         key = Path(folder) / "client.key"
         write_private_key(generate_key(), key)
@@ -86,7 +87,7 @@ def loaded_server(resources: list[dict[str, Any]]) -> Iterator[LoadedServer]:
             load_resources(server.base_url, LOADER_TOKEN, resources)
             env_file = Path(folder) / "bench.env"
             env_file.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={server.base_url}\nEPIC_CLIENT_ID={BENCH_CLIENT_ID}\n"
-                                f"PRIVATE_KEY_PATH={key}\n")
+                                f"PRIVATE_KEY_PATH={key}\nEPIC_TOOLS=all\n")
             yield LoadedServer(server, env_file)
         finally:
             server.stop()

@@ -64,10 +64,20 @@ async def conversation(client: Client, today: date) -> None:
     check_current(summary, today)
     await ask(client, "How has her blood pressure changed?", "get_latest_values",
               patient_id=patient_id, code="85354-9", limit=5)
-    notes = await ask(client, "What clinical notes are on file?", "search_documents",
-                      patient_id=patient_id, category="clinical-note", count=5)
-    await ask(client, "What does the first note say?", "get_document_text",
-              document_id=notes["items"][0]["id"], max_chars=2000)
+    latest = await ask(client, "What does her latest note say?", "get_latest_notes", patient_id=patient_id,
+                       max_chars=2000)
+    notes = await client.call_tool("search_documents", {"patient_id": patient_id, "category": "clinical-note",
+                                                        "count": 100})
+    check_newest(latest, notes.structured_content)
+
+
+def check_newest(latest: dict[str, Any], notes: dict[str, Any]) -> None:
+    """The latest note is the newest on file, whatever order the server lists them in."""
+    if not latest["notes"]:
+        raise DemoFailed("get_latest_notes found no note")
+    dates = [item["date"] for item in notes["items"] if item.get("date")]
+    if notes.get("next_cursor") is None and dates and latest["notes"][0]["date"] != max(dates):
+        raise DemoFailed(f"the latest note is dated {latest['notes'][0]['date']}, but one of {max(dates)} exists")
 
 
 async def main() -> int:
