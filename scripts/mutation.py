@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Mutation testing of the modules that guard patients and secrets and of those that render clinical facts.
+
+Each module is mutated by mutmut (a pinned version, the `mutation` extra) in its own copy of the tree under
+.mutation/<module>, against the fast unit tests that cover it (never the end-to-end tests); mutmut runs only the
+tests that reach the mutated function. The results of each module are kept in docs/mutation.json and
+docs/mutation.md is written from all of them: mutants, killed, survivors with their diff and, for those judged
+equivalent, why.
+
+    scripts/mutation                   every module (about an hour and a half on 2 cores: not part of CI)
+    scripts/mutation render paging     only these modules; the others keep their last results in the doc
+    scripts/mutation --list            the modules and their tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+DOC = ROOT / "docs" / "mutation.md"
+RESULTS = ROOT / "docs" / "mutation.json"
+MUTMUT = Path(sys.executable).parent / "mutmut"
+TARGET_SCORE = 90.0
+PACKAGE = "src/epic_mcp/"
+
+# module -> (files mutated, unit tests that cover them). The tests are the fast respx ones: mutmut records which
+# of them reach each function and runs only those against its mutants.
+MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "token": (("token.py",), ("test_token.py", "test_secrets.py", "test_settings_reach.py")),
+    "assertion": (("assertion.py",), ("test_assertion.py", "test_settings_reach.py")),
+    "urls": (("urls.py",), ("test_urls.py", "test_secrets.py", "test_fhir_client.py")),
+    "paging": (("paging.py",), ("test_urls.py", "test_tools.py")),
+    "results": (("results.py",), ("test_results.py", "test_tools.py", "test_fhir_client.py")),
+    "guard": (("guard.py",), ("test_tools.py", "test_answers.py")),
+    "render": (("render/datatypes.py", "render/elements.py", "render/specs.py", "render/terminology.py",
+                "render/text.py"), ("test_render.py", "test_tools.py")),
+    "validation": (("validation.py",), ("test_bad_input.py", "test_search_parameters.py")),
+    "catalog": (("catalog.py",), ("test_search_parameters.py", "test_tools.py", "test_docs.py")),
+    "middleware": (("middleware.py",), ("test_bad_input.py", "test_faults.py", "test_secrets.py")),
+    "redaction": (("redaction.py",), ("test_redaction.py", "test_secrets.py")),
+}
+
+# Survivors judged equivalent: the mutant behaves as the original for every input the code can receive. Keyed by
+# mutmut's name; checked against the diff in docs/mutation.md when the code changes (names follow positions).
+EQUIVALENT: dict[str, str] = {}
+
+STATUSES = ("killed", "survived", "no tests", "timeout", "suspicious", "caught by type check", "skipped", "segfault")
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    files: list[str]
+    tests: list[str]
+    counts: dict[str, int]
+    survivors: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    date: str = ""
+    commit: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def detected(self) -> int:
+        """Killed by a test, or stopped by the time limit (a mutant that hangs is caught, not missed)."""
+        return self.counts.get("killed", 0) + self.counts.get("timeout", 0)
+
+    @property
+    def score(self) -> float:
+        return 100.0 * self.detected / self.total if self.total else 0.0
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def prepare(module: str, files: tuple[str, ...], tests: tuple[str, ...]) -> Path:
+    """A fresh copy of src, tests and pyproject.toml with mutmut's settings for this module."""
+    where = WORK / module
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    shutil.copytree(ROOT / "src", where / "src", ignore=shutil.ignore_patterns("__pycache__", "*.gz"))
+    for data in (ROOT / "src").rglob("*.gz"):  # the sandbox data, for imports that look for it
+        (where / data.relative_to(ROOT)).symlink_to(data)
+    shutil.copytree(ROOT / "tests", where / "tests",
+                    ignore=shutil.ignore_patterns("__pycache__", "node_modules", "inspector", "oauth"))
+    config = "\n".join([
+        "", "[tool.mutmut]",
+        'source_paths = ["src"]',
+        f"only_mutate = {json.dumps([PACKAGE + f for f in files])}",
+        'pytest_add_cli_args = ["-m", "not e2e", "-p", "no:cacheprovider"]',
+        f"pytest_add_cli_args_test_selection = {json.dumps(['tests/' + t for t in tests])}",
+        "use_git_change_detection = false",
+        "",
+    ])
+    (where / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
+    return where
+
+
+def run_module(module: str, children: int) -> ModuleResult:
+    files, tests = MODULES[module]
+    where = prepare(module, files, tests)
+    started = time.monotonic()
+    env = {**os.environ, "CI": "1"}  # the derandomized hypothesis profile: the same examples for every mutant
+    with open(where / "mutmut.log", "w") as log:
+        subprocess.run([str(MUTMUT), "run", "--max-children", str(children)], cwd=where, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=False)
+    seconds = time.monotonic() - started
+    listing = subprocess.run([str(MUTMUT), "results", "--all", "true"], cwd=where, env=env, capture_output=True,
+                             text=True, check=True).stdout
+    counts = dict.fromkeys(STATUSES, 0)
+    survivors = {}
+    for line in listing.splitlines():
+        name, _, status = line.strip().partition(": ")
+        if status not in counts:
+            continue
+        counts[status] += 1
+        if status in ("survived", "no tests", "suspicious", "skipped", "segfault"):
+            shown = subprocess.run([str(MUTMUT), "show", name], cwd=where, capture_output=True, text=True).stdout
+            survivors[name] = "\n".join(line for line in shown.splitlines()[1:]
+                                        if not line.startswith(("---", "+++", "@@")))
+    if not any(counts.values()):
+        raise SystemExit(f"mutmut produced no results for {module}; see {where / 'mutmut.log'}")
+    return ModuleResult(module, list(files), list(tests), {k: v for k, v in counts.items() if v}, survivors,
+                        round(seconds), datetime.now(UTC).strftime("%Y-%m-%d"), git("rev-parse", "--short", "HEAD"))
+
+
+def load_results() -> dict[str, ModuleResult]:
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    return {module: ModuleResult(**data) for module, data in stored.items() if module in MODULES}
+
+
+def save_results(results: dict[str, ModuleResult]) -> None:
+    RESULTS.write_text(json.dumps({m: asdict(results[m]) for m in MODULES if m in results}, indent=1) + "\n")
+
+
+def render_doc(results: dict[str, ModuleResult]) -> str:
+    lines = [
+        "# Mutation testing",
+        "",
+        "Written by `scripts/mutation` (mutmut, pinned in the `mutation` extra of pyproject.toml); do not edit by "
+        "hand. Each module is mutated on its own against the fast unit tests that cover it (mutmut runs only the "
+        "tests that reach the mutated function); the end-to-end tests are not used. A mutant is *killed* when a "
+        "test fails, or when it hangs past mutmut's time limit (*timeout*, counted as detected). mutmut mutates "
+        "code inside functions only: declarative tables (the catalog's parameter names, the render specs' field "
+        "lists) are pinned by tests of their own instead (tests/test_search_parameters.py, tests/test_render.py).",
+        "",
+        "It takes too long for CI on 2 cores (see *seconds*): run it after changing one of these modules, e.g. "
+        "`scripts/mutation render`, and commit the updated doc. The goal is at least "
+        f"{TARGET_SCORE:g}% detected in every module.",
+        "",
+        "| module | mutants | killed | timeout | survived | no tests | score | seconds | date | commit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for module in MODULES:
+        r = results.get(module)
+        if r is None:
+            lines.append(f"| {module} | not run | | | | | | | | |")
+            continue
+        c = r.counts
+        lines.append(f"| {module} | {r.total} | {c.get('killed', 0)} | {c.get('timeout', 0)} | "
+                     f"{c.get('survived', 0)} | {c.get('no tests', 0)} | {r.score:.1f}% | {r.seconds:g} | {r.date} | "
+                     f"{r.commit} |")
+    total = sum(r.total for r in results.values())
+    detected = sum(r.detected for r in results.values())
+    seconds = sum(r.seconds for r in results.values())
+    if total:
+        lines += ["", f"All modules: {detected} of {total} mutants detected ({100 * detected / total:.1f}%) in "
+                      f"{seconds / 60:.0f} minutes."]
+    lines += ["", "Command: `scripts/mutation [module ...]`; the tests of each module:", ""]
+    lines += [f"- {module}: {', '.join(PACKAGE + f for f in files)} with {', '.join('tests/' + t for t in tests)}"
+              for module, (files, tests) in MODULES.items()]
+    lines += ["", "## Survivors", "",
+              "Each mutant that no test detected, with its diff; those judged equivalent (no input the code can "
+              "receive behaves differently) say why.", ""]
+    for module in MODULES:
+        r = results.get(module)
+        if r is None or not r.survivors:
+            continue
+        lines += [f"### {module}", ""]
+        for name, diff in r.survivors.items():
+            reason = EQUIVALENT.get(name, "not judged equivalent: a test is missing")
+            lines += [f"- `{name}`: {reason}", "", "  ```diff", *("  " + d for d in diff.splitlines()), "  ```", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants run at once")
+    args = parser.parse_args()
+    if args.list:
+        for module, (files, tests) in MODULES.items():
+            print(f"{module}: {' '.join(files)}  <-  {' '.join(tests)}")
+        return 0
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    for module in args.modules or list(MODULES):
+        print(f"mutating {module} ...", file=sys.stderr, flush=True)
+        result = run_module(module, args.children)
+        results = load_results()
+        results[module] = result
+        save_results(results)
+        print(f"{module}: {result.detected}/{result.total} detected ({result.score:.1f}%) in {result.seconds:g} s",
+              file=sys.stderr, flush=True)
+    results = load_results()
+    DOC.write_text(render_doc(results))
+    low = [m for m, r in results.items() if r.score < TARGET_SCORE]
+    if low:
+        print(f"below {TARGET_SCORE:g}%: {', '.join(low)} (survivors in {DOC.relative_to(ROOT)})", file=sys.stderr)
+    return 1 if low else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
