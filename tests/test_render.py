@@ -415,3 +415,132 @@ def test_a_value_every_item_on_a_page_shares_is_said_once() -> None:
     lines = item_lines("Observation", items)
     assert lines[0].startswith("every item:") and "Dr Ann Smith" in lines[0]
     assert not any("Dr Ann Smith" in line for line in lines[1:])
+
+
+# Lab facts at the top level of an Observation -------------------------------------------------------------
+
+UCUM = "http://unitsofmeasure.org"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def ucum(value: float, code: str) -> dict[str, Any]:
+    """A quantity as many servers send it: the UCUM code and no human-readable unit."""
+    return {"value": value, "system": UCUM, "code": code}
+
+
+def lab(value: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A glucose result with its range at the top level, as Epic sends a lab (not inside components)."""
+    return {"resourceType": "Observation", "id": "glu1", "status": "final",
+            "category": [cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory", "Laboratory")],
+            "code": cc(LOINC, "2345-7", "Glucose [Mass/volume] in Serum or Plasma"),
+            "effectiveDateTime": "2026-04-21T10:42:00Z", "subject": PATIENT,
+            "valueQuantity": value if value is not None else ucum(182, "mg/dL"),
+            "referenceRange": [{"low": ucum(70, "mg/dL"), "high": ucum(99, "mg/dL"), "text": "70 - 99 mg/dL"}],
+            **fields}
+
+
+def test_a_lab_results_range_and_the_labs_flag_at_the_top_level_are_kept() -> None:
+    record = compact(lab(interpretation=[cc(INTERPRETATION, "H", "High")]))
+    assert record["value"] == {"value": 182, "unit": "mg/dL"}
+    assert record["interpretation"] == ["High"]
+    assert record["reference_range"] == ["70-99 mg/dL"]
+    assert "outside_range" not in record, "the lab's own flag is shown, not second-guessed"
+    line = record_line(record)
+    assert "| value: 182 mg/dL | interpretation: High | reference_range: 70-99 mg/dL" in line
+
+
+@pytest.mark.parametrize(("value", "flag"), [
+    (ucum(55, "mg/dL"), "below"), (ucum(182, "mg/dL"), "above"), ({"value": 182.5, "unit": "mg/dL"}, "above"),
+    (ucum(69.9, "mg/dL"), "below"), (ucum(70, "mg/dL"), None), (ucum(99, "mg/dL"), None), (ucum(85, "mg/dL"), None),
+    ({"value": 182}, "above"),  # no unit on the result: compared with the range as it is
+    (ucum(10.1, "mmol/L"), None),  # another unit than the range: not compared
+    ({"value": 200, "comparator": ">", "unit": "mg/dL"}, None),  # '>200' cannot be placed against the range
+    ({"value": True, "unit": "mg/dL"}, None),
+])
+def test_a_value_outside_its_range_without_a_lab_flag_is_said_to_be_outside(value: dict[str, Any],
+                                                                             flag: str | None) -> None:
+    record = compact(lab(value))
+    assert record.get("outside_range") == flag
+    assert (f"outside_range: {flag}" in record_line(record)) == (flag is not None)
+
+
+@pytest.mark.parametrize(("bounds", "value", "flag"), [
+    ({"low": ucum(3.5, "g/dL")}, 3.1, "below"), ({"low": ucum(3.5, "g/dL")}, 9.0, None),
+    ({"high": ucum(5.6, "g/dL")}, 6.1, "above"), ({"high": ucum(5.6, "g/dL")}, 1.0, None),
+    ({"text": "negative"}, 6.1, None), ({"low": {"value": "3.5"}}, 1.0, None),
+])
+def test_a_range_with_one_limit_flags_only_past_that_limit(bounds: dict[str, Any], value: float,
+                                                          flag: str | None) -> None:
+    assert compact(lab(ucum(value, "g/dL"), referenceRange=[bounds])).get("outside_range") == flag
+
+
+def test_only_the_first_reference_range_is_compared() -> None:
+    ranges = [{"low": ucum(70, "mg/dL"), "high": ucum(99, "mg/dL")},
+              {"low": ucum(70, "mg/dL"), "high": ucum(200, "mg/dL"), "type": cc(SNOMED, "1", "Therapeutic")}]
+    assert compact(lab(referenceRange=ranges))["outside_range"] == "above"
+    assert "outside_range" not in compact(lab(referenceRange=[]))
+    assert "outside_range" not in compact(lab(referenceRange=["70-99"]))
+
+
+def test_a_component_outside_its_range_is_flagged_on_its_own() -> None:
+    blood_pressure = {
+        "resourceType": "Observation", "id": "bp2", "status": "final", "code": cc(LOINC, "85354-9", "BP panel"),
+        "component": [
+            {"code": cc(LOINC, "8480-6", "Systolic"), "valueQuantity": ucum(128, "mm[Hg]"),
+             "referenceRange": [{"high": ucum(130, "mm[Hg]")}]},
+            {"code": cc(LOINC, "8462-4", "Diastolic"), "valueQuantity": ucum(92, "mm[Hg]"),
+             "referenceRange": [{"high": ucum(80, "mm[Hg]")}]},
+            {"code": cc(LOINC, "8462-4", "Diastolic"), "valueQuantity": ucum(92, "mm[Hg]"),
+             "interpretation": [cc(INTERPRETATION, "N", "Normal")], "referenceRange": [{"high": ucum(80, "mm[Hg]")}]},
+        ]}
+    systolic, diastolic, flagged_by_lab = compact(blood_pressure)["components"]
+    assert "outside_range" not in systolic
+    assert diastolic["outside_range"] == "above" and diastolic["value"] == {"value": 92, "unit": "mm[Hg]"}
+    assert "outside_range" not in flagged_by_lab
+    assert "Diastolic [LOINC 8462-4]: 92 mm[Hg] (reference_range <=80 mm[Hg]; outside_range above)" in \
+        record_line(compact(blood_pressure))
+
+
+def test_a_quantity_with_only_a_ucum_code_keeps_its_unit_wherever_it_is_shown() -> None:
+    observation = lab(ucum(5, "mg"), component=[{"code": cc(LOINC, "1", "Part"), "valueQuantity": ucum(7, "mmol/L")},
+                                                {"code": cc(LOINC, "2", "Span"),
+                                                 "valueRange": {"low": ucum(1, "%"), "high": ucum(3, "%")}}])
+    line = record_line(compact(observation))
+    assert "value: 5 mg" in line and "Part [LOINC 1]: 7 mmol/L" in line and "Span [LOINC 2]: 1-3 %" in line
+    assert "reference_range: 70-99 mg/dL" in line
+    order = {"resourceType": "MedicationRequest", "id": "mr2", "status": "active", "intent": "order",
+             "medicationCodeableConcept": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "197361", "Amlodipine"),
+             "dosageInstruction": [{"doseAndRate": [{"doseQuantity": ucum(5, "mg"),
+                                                     "rateQuantity": ucum(2, "mL/h")}],
+                                    "maxDosePerPeriod": {"numerator": ucum(10, "mg"), "denominator": ucum(1, "d")}}],
+             "dispenseRequest": {"quantity": ucum(90, "{tbl}"), "expectedSupplyDuration": ucum(90, "d")}}
+    record = compact(order)
+    assert record["dosage"] == [{"dose": ["5 mg"], "rate": ["2 mL/h"], "max_dose": "10 mg / 1 d"}]
+    assert record["dispense_quantity"] == {"value": 90, "unit": "{tbl}"}
+    assert record["supply"] == {"value": 90, "unit": "d"}
+    vaccine = {"resourceType": "Immunization", "id": "im2", "status": "completed", "doseQuantity": ucum(0.5, "mL")}
+    assert "dose: 0.5 mL" in record_line(compact(vaccine))
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ({"valueRatio": {"numerator": ucum(1, "mg"), "denominator": ucum(2, "mL")}}, "value: 1 mg / 2 mL"),
+    ({"valueRatio": {"numerator": ucum(1, "mg")}}, None),
+    ({"valueRange": {"low": ucum(2, "%"), "high": ucum(4, "%")}}, "value: 2-4 %"),
+    ({"valueRange": {"low": ucum(2, "%")}}, "value: >=2 %"),
+    ({"valueRange": {"high": ucum(4, "%")}}, "value: <=4 %"),
+    ({"valueRange": {"text": "trace"}}, "value: trace"),
+    ({"valuePeriod": {"start": "2026-01-01T08:00:00Z", "end": "2026-01-01T09:30:00Z"}},
+     "value: 2026-01-01T08:00:00Z to 09:30:00Z"),
+    ({"valuePeriod": {"start": "2026-01-01", "end": "2026-01-03"}}, "value: 2026-01-01 to 2026-01-03"),
+    ({"valuePeriod": {"start": "2026-01-01"}}, "value: from 2026-01-01"),
+    ({"valuePeriod": {"end": "2026-01-03"}}, "value: until 2026-01-03"),
+    ({"valueInteger": 3}, "value: 3"), ({"valueDateTime": "2026-01-01T08:00:00Z"}, "value: 2026-01-01T08:00:00Z"),
+    ({"valueSampledData": {"data": "1 2 3"}}, None),
+])
+def test_ratio_range_and_period_values_are_shown_whole(value: dict[str, Any], shown: str | None) -> None:
+    resource = {"resourceType": "Observation", "id": "o", "status": "final", "code": cc(LOINC, "1", "x"), **value}
+    record = compact(resource)
+    if shown is None:
+        assert "value" not in record
+    else:
+        assert shown in record_line(record)
