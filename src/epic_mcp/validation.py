@@ -55,10 +55,10 @@ def check_value(arg: str, value: str) -> str:
     if not value:
         raise InvalidInput(f"{arg} is empty; leave it out or give a value")
     if len(value) > MAX_VALUE_LENGTH:
-        raise InvalidInput(f"{arg} is longer than {MAX_VALUE_LENGTH} characters")
+        raise InvalidInput(f"{arg} is longer than {MAX_VALUE_LENGTH} characters; shorten it")
     if FORBIDDEN_IN_VALUES.search(value):
         raise InvalidInput(f"{arg} contains a character that no search value needs (&, #, =, ? or a control "
-                           "character)")
+                           "character); remove it")
     return value
 
 
