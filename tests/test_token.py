@@ -303,3 +303,31 @@ async def test_tokens_and_assertions_are_remembered_for_redaction(settings, epic
     assert tokens.last_assertion is not None
     said = f"server echo: opaque-token-without-shape-1234 and {tokens.last_assertion.token}"
     assert redact(said) == "server echo: [redacted] and [redacted]"
+
+
+@pytest.mark.parametrize("status", [404, 401, 302])
+async def test_smart_discovery_that_does_not_answer_200_names_the_fix(make_settings, epic, status: int) -> None:
+    base = "https://smart.example.org/fhir/r4"
+    discovery = epic.get(f"{base}/.well-known/smart-configuration").respond(status, json={})
+    token = epic.post(url__regex=r".*").respond(200, json=token_body())
+    tokens = manager(make_settings(epic_env="custom", epic_fhir_base_url=base))
+    with pytest.raises(TokenError) as refused:
+        await tokens.get_token()
+    assert str(refused.value) == (f"SMART discovery at {base}/.well-known/smart-configuration answered HTTP "
+                                  f"{status}; set EPIC_TOKEN_URL explicitly")
+    assert discovery.call_count == 1 and token.call_count == 0
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    ({"issuer": "x"}, "no token_endpoint"), ([], "no token_endpoint"), ({"token_endpoint": "not a url"}, None)])
+async def test_smart_discovery_without_a_usable_token_endpoint_names_the_fix(make_settings, epic, body,
+                                                                            detail) -> None:
+    base = "https://smart.example.org/fhir/r4"
+    epic.get(f"{base}/.well-known/smart-configuration").respond(200, json=body)
+    with pytest.raises(TokenError) as refused:
+        await manager(make_settings(epic_env="custom", epic_fhir_base_url=base)).get_token()
+    message = str(refused.value)
+    assert message.startswith(f"SMART discovery at {base}/.well-known/smart-configuration gave no usable "
+                              "token_endpoint (") and message.endswith("); set EPIC_TOKEN_URL")
+    if detail:
+        assert f"({detail})" in message
