@@ -48,7 +48,8 @@ async def test_next_page_answered_with_something_other_than_a_bundle_is_an_error
     async with Client(build_server(settings)) as client:
         cursor = (await client.call_tool("search_conditions", {"patient_id": PID})).structured_content["next_cursor"]
         text = error_text(await client.call_tool("next_page", {"cursor": cursor}))
-    assert text == "Error executing tool next_page: the FHIR server answered a search with something other than a Bundle"
+    assert text == ("Error executing tool next_page: the FHIR server answered a search with something other than a "
+                    "Bundle")
 
 
 @pytest.mark.parametrize(("tool", "path", "answered"), [
