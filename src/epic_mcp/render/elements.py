@@ -3,7 +3,7 @@ attachments, participants, claim items, questionnaire answers, ..."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from .datatypes import (
     _clean,
@@ -35,7 +35,7 @@ def components(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | N
     })
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
