@@ -81,7 +81,7 @@ async def test_a_token_is_renewed_within_the_margin_before_expiry_and_not_earlie
     first = await tokens.get_token()
     clock.now += lifetime - margin - 1
     assert await tokens.get_token() is first, "renewed too early"
-    clock.now += 2
+    clock.now += 1  # exactly `margin` seconds before expiry
     renewed = await tokens.get_token()
     assert renewed is not first, "not renewed inside the margin"
     assert route.call_count == 2
