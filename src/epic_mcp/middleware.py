@@ -105,10 +105,11 @@ def _short(error: Any) -> str:
         return f"{where} is required"
     if kind == "literal_error":
         return f"{where} must be one of {context.get('expected', '')}".replace("'", "")
-    if kind in ("less_than_equal", "less_than"):
-        return f"{where} must be at most {context.get('le', context.get('lt'))}"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"{where} must be at least {context.get('ge', context.get('gt'))}"
+    bounds = {"less_than_equal": ("at most", "le"), "less_than": ("less than", "lt"),
+              "greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"{where} must be {words} {context.get(key)}"
     if kind == "string_too_long":
         return f"{where} is longer than {context.get('max_length')} characters"
     if kind.startswith(("string_", "int_", "bool_", "float_")):

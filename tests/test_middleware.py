@@ -1,0 +1,85 @@
+"""What every tool call passes through: one short line per argument mistake, the call deadline on tools and
+resources alike, and redaction of whatever leaves."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel, Field
+
+from epic_mcp.middleware import argument_problem
+from epic_mcp.server import build_server
+
+from .conftest import EPIC_BASE, EPIC_TOKEN_URL, token_body
+
+
+class Arguments(BaseModel):
+    patient_id: Annotated[str, Field(max_length=10)]
+    count: Annotated[int | None, Field(ge=1, le=100)] = None
+    above: Annotated[int | None, Field(gt=0, lt=5)] = None
+    weight: float | None = None
+    count_only: bool = False
+    format: Literal["compact", "raw"] = "compact"
+    codes: list[str] | None = None
+
+
+@pytest.mark.parametrize(("arguments", "problem"), [
+    ({"patient_id": "e1"}, None),
+    ({"patient_id": "e1", "count": 100, "above": 4, "weight": 2.5, "count_only": True, "format": "raw"}, None),
+    ({}, "patient_id is required"),
+    ({"patient_id": "e" * 11}, "patient_id is longer than 10 characters"),
+    ({"patient_id": 7}, "patient_id must be text"),
+    ({"patient_id": "e1", "count": 101}, "count must be at most 100"),
+    ({"patient_id": "e1", "count": 0}, "count must be at least 1"),
+    ({"patient_id": "e1", "above": 5}, "above must be less than 5"),
+    ({"patient_id": "e1", "above": 0}, "above must be more than 0"),
+    ({"patient_id": "e1", "count": "ten"}, "count must be a whole number"),
+    ({"patient_id": "e1", "weight": "heavy"}, "weight must be a number"),
+    ({"patient_id": "e1", "count_only": "maybe"}, "count_only must be true or false"),
+    ({"patient_id": "e1", "format": "fhir"}, "format must be one of compact or raw"),
+    ({"patient_id": "e1", "codes": "8480-6"}, "codes: Input should be a valid list"),
+    ({"patient_id": "e1", "codes": ["a", 5]}, "codes.1 must be text"),
+    ({"patient_id": "e1", "date": "2026", "zeta": 1},
+     "unknown argument(s) date, zeta; this tool takes above, codes, count, count_only, format, patient_id, weight"),
+    ({"count": 0, "mystery": 1}, "unknown argument(s) mystery; this tool takes above, codes, count, count_only, "
+     "format, patient_id, weight; patient_id is required; count must be at least 1"),
+])
+def test_each_argument_mistake_is_one_short_phrase_naming_the_argument(arguments: dict[str, Any],
+                                                                       problem: str | None) -> None:
+    assert argument_problem(Arguments, arguments) == problem
+
+
+class Anything(BaseModel):
+    value: dict[str, int]
+
+
+def test_a_mistake_without_a_short_form_keeps_pydantics_phrase_without_its_noise() -> None:
+    problem = argument_problem(Anything, {"value": {"a": "x"}})
+    assert problem == "value.a must be a whole number"
+    assert argument_problem(Anything, {"value": 3}) == "value: Input should be a valid dictionary"
+
+
+@pytest.mark.anyio
+async def test_a_resource_read_past_the_call_deadline_is_a_protocol_error_naming_the_setting(make_settings,
+                                                                                             epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(20)
+        return httpx.Response(200, json={"resourceType": "Patient", "id": "e1"})
+
+    epic.get(f"{EPIC_BASE}/Patient/e1").mock(side_effect=hang)
+    async with Client(build_server(make_settings(epic_call_deadline=1))) as client:
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource("fhir://Patient/e1")
+        assert raised.value.error.code == -32001
+        assert raised.value.error.message == (
+            "no answer within 1 s (EPIC_CALL_DEADLINE): the FHIR server or its token endpoint is slow or not "
+            "answering; try again later, or narrow the search")
+        tools = await client.list_tools()
+    assert tools.tools, "the session is still usable after the deadline"
