@@ -131,6 +131,9 @@ def git(*args: str) -> str:
 
 def prepare(module: str, files: tuple[str, ...], tests: tuple[str, ...]) -> Path:
     """A fresh copy of src, tests and pyproject.toml with mutmut's settings for this module."""
+    missing = [t for t in tests if not (ROOT / "tests" / t).is_file()]
+    if missing:
+        raise SystemExit(f"{module}: no tests/{', tests/'.join(missing)}; fix MODULES in scripts/mutation.py")
     where = WORK / module
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
