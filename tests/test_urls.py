@@ -73,8 +73,32 @@ def test_a_cursor_holds_no_readable_url_or_patient() -> None:
 
 
 def test_a_next_link_outside_the_base_never_becomes_a_cursor() -> None:
-    with pytest.raises(InvalidCursor, match="next link is outside the FHIR base"):
+    with pytest.raises(InvalidCursor) as refused:
         CursorCodec(EPIC).encode(position("https://evil.example.org/interconnect-fhir-oauth/api/FHIR/R4/Observation"))
+    assert str(refused.value) == "next link is outside the FHIR base"
+
+
+# A cursor that one version of epic-mcp sealed with EPIC_MCP_CURSOR_KEY, with a fixed nonce: every replica, of
+# this version or the next, must open it (a rolling upgrade keeps the cursors a model holds), and this version
+# must seal the same position to the same characters (no longer than its payload needs).
+SEALED = ("AAECAwQFBgcICQoLGAKTef1RnOvPYm_n3Jw3HPMww5P2uSSCJ__BiNjiHycq76GhE69w4Uul1TAlUom8qvBLBzUDFeiwHC1KbJal"
+          "kO2zhPinvkvt1is8dzbCCfeq6_YLcbWjcDL5erdH2yOlrAQAVXWrcrHOsCGalztVGEvOfOXp06lJvyo1YHXx99-UgKORR1ZUy3ylp23pznBDtHjaI3-X")
+
+
+def sealed_position() -> Position:
+    return position(EPIC + "/Observation?patient=e1&_count=20&page=2", seen=3880)
+
+
+def test_a_cursor_from_another_replica_with_the_shared_key_opens_to_the_same_position() -> None:
+    assert CursorCodec(EPIC, cursor_key("replicas-share-this-secret")).decode(SEALED) == sealed_position()
+    assert CursorCodec(EPIC + "/", cursor_key("replicas-share-this-secret")).decode(SEALED) == sealed_position()
+
+
+def test_a_cursor_is_sealed_the_same_way_by_every_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import epic_mcp.paging
+
+    monkeypatch.setattr(epic_mcp.paging.secrets, "token_bytes", lambda n: bytes(range(n)))
+    assert CursorCodec(EPIC, cursor_key("replicas-share-this-secret")).encode(sealed_position()) == SEALED
 
 
 @pytest.mark.parametrize("mangle", [lambda c: c[:-2], lambda c: c[:10], lambda c: "A" + c[1:], lambda c: c + "AA",
@@ -103,8 +127,9 @@ def test_a_cursor_sealed_for_one_server_leads_only_to_the_configured_base() -> N
     key = cursor_key("shared")
     elsewhere = "https://other.example.org/fhir/r4"
     cursor = CursorCodec(elsewhere, key).encode(position(elsewhere + "/Observation?page=2"))
-    with pytest.raises(InvalidCursor, match="does not lead to the configured FHIR server; run the search again"):
+    with pytest.raises(InvalidCursor) as refused:
         CursorCodec(EPIC, key).decode(cursor)
+    assert str(refused.value) == "this cursor does not lead to the configured FHIR server; run the search again"
     decoded = CursorCodec("https://fhir.epic.com/interconnect-fhir-oauth", key).decode(
         CursorCodec("https://fhir.epic.com/interconnect-fhir-oauth/", key).encode(
             position("https://fhir.epic.com/interconnect-fhir-oauth/api/FHIR/R4/Observation?page=2")))
