@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 import pytest
 from mcp import Client
 
-from epic_mcp.catalog import CATALOG
+from epic_mcp.catalog import BY_TOOL, CATALOG, markdown_table
 from epic_mcp.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
@@ -118,3 +118,57 @@ async def test_every_care_plan_category_is_sent_as_its_snomed_code(settings, epi
             await client.call_tool("search_care_plans", {"patient_id": PID, "category": category})
             assert ("category", snomed) in parse_qsl(route.calls.last.request.url.query.decode())
     assert route.call_count == len(CARE_PLAN_CATEGORIES)
+
+
+# Epic's required parameters, in words the model can act on (epic-reference.md, section 5) -------------------
+
+RULES = {
+    "search_patients": "patient_id, or identifier, or family + given + birthdate, or family + given + legal_sex, or "
+                       "family + given + gender",
+    "search_observations": "patient_id + category, or patient_id + code",
+    "search_care_plans": "patient_id + category",
+    "search_conditions": "patient_id",
+    "search_practitioners": "family, or given, or identifier",
+    "search_practitioner_roles": "practitioner_id",
+}
+
+
+@pytest.mark.parametrize("tool", sorted(RULES))
+def test_epics_minimum_parameters_are_said_in_the_tools_own_argument_names(tool: str) -> None:
+    op = BY_TOOL[tool]
+    assert op.rule_text() == RULES[tool]
+    assert op.missing_requirement(set()) == f"{tool} needs {RULES[tool]} (Epic rejects the search otherwise)"
+
+
+def test_a_search_is_accepted_when_one_alternative_is_complete() -> None:
+    observations = BY_TOOL["search_observations"]
+    assert observations.missing_requirement({"patient_id", "code"}) is None
+    assert observations.missing_requirement({"patient_id", "category", "date"}) is None
+    assert observations.missing_requirement({"patient_id", "date"}) is not None
+    assert observations.missing_requirement({"code", "category"}) is not None
+    assert BY_TOOL["search_patients"].missing_requirement({"family", "given", "legal_sex"}) is None
+    assert BY_TOOL["search_patients"].missing_requirement({"family", "given"}) is not None
+    assert BY_TOOL["get_patient"].rule_text() is None and BY_TOOL["get_patient"].missing_requirement(set()) is None
+
+
+def test_each_tool_needs_the_read_scope_of_its_resource_and_the_readme_table_says_so() -> None:
+    assert BY_TOOL["search_documents"].scope == "system/DocumentReference.read"
+    assert BY_TOOL["get_patient"].scope == "system/Patient.read"
+    assert {op.tool: op.resource for op in CATALOG if op.interaction == "read"}["get_provenance"] == "Provenance"
+    table = markdown_table().splitlines()
+    assert table[:3] == ["| Tool | FHIR interaction | Epic requires | Scope |", "|---|---|---|---|",
+                         "| `get_patient` | Patient read | id | `system/Patient.read` |"]
+    assert ("| `search_observations` | Observation search | patient_id + category, or patient_id + code | "
+            "`system/Observation.read` |") in table
+    assert "| `search_coverage` | Coverage search | patient_id | `system/Coverage.read` |" in table
+    assert len(table) == 2 + len(CATALOG)
+
+
+def test_a_date_parameter_is_two_arguments_and_a_coded_one_sends_its_wire_value() -> None:
+    encounter_date = next(p for p in BY_TOOL["search_encounters"].params if p.arg == "date")
+    assert encounter_date.args == ("date_from", "date_to")
+    assert next(p for p in BY_TOOL["search_encounters"].params if p.arg == "status").args == ("status",)
+    categories = next(p for p in BY_TOOL["search_care_plans"].params if p.arg == "category").choices
+    assert [(c.value, c.wire) for c in categories][:2] == [("longitudinal", "38717003"), ("encounter", "734163000")]
+    laboratory = next(p for p in BY_TOOL["search_observations"].params if p.arg == "category").choices[0]
+    assert (laboratory.value, laboratory.wire) == ("laboratory", "laboratory")
