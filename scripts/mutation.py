@@ -42,7 +42,7 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "urls": (("urls.py",), ("test_urls.py", "test_secrets.py", "test_fhir_client.py")),
     "paging": (("paging.py",), ("test_urls.py", "test_tools.py")),
     "results": (("results.py",), ("test_results.py", "test_tools.py")),
-    "guard": (("guard.py",), ("test_tools.py", "test_answers.py")),
+    "guard": (("guard.py",), ("test_guard.py", "test_tools.py", "test_answers.py")),
     "render": (("render/datatypes.py", "render/elements.py", "render/specs.py", "render/terminology.py",
                 "render/text.py"), ("test_render.py", "test_tools.py")),
     "validation": (("validation.py",), ("test_validation.py", "test_search_parameters.py", "test_bad_input.py")),
