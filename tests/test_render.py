@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from epic_mcp.catalog import CATALOG
-from epic_mcp.render import SPECS, UNTRUSTED, compact, page_text, record_line
+from epic_mcp.render import SPECS, UNTRUSTED, as_json, compact, page_text, record_line
 from epic_mcp.results import SearchResult
 
 LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
@@ -544,3 +544,72 @@ def test_ratio_range_and_period_values_are_shown_whole(value: dict[str, Any], sh
         assert "value" not in record
     else:
         assert shown in record_line(record)
+
+
+# Elements that only some resource types carry ------------------------------------------------------------------
+
+def test_claim_lines_keep_the_service_date_net_and_each_adjudication() -> None:
+    claim = {"resourceType": "ExplanationOfBenefit", "id": "eob2", "status": "active", "item": [
+        {"productOrService": cc("http://www.ama-assn.org/go/cpt", "99213", "Office visit"),
+         "servicedDate": "2025-05-20", "net": {"value": 180.0, "currency": "USD"},
+         "adjudication": [{"category": cc("http://terminology.hl7.org/CodeSystem/adjudication", "benefit",
+                                          "Benefit Amount"), "amount": {"value": 140.0, "currency": "USD"}},
+                          {"category": {"text": "Copay"}, "amount": {"value": 20.0, "currency": "USD"}},
+                          {"amount": {"value": 5.0}}, {"category": {"text": "No amount"}}, "junk"]},
+        {"productOrService": {"text": "Lab panel"}, "servicedPeriod": {"start": "2025-05-01", "end": "2025-05-02"}},
+        "junk"]}
+    assert compact(claim)["items"] == [
+        {"service": "Office visit [CPT 99213]", "date": "2025-05-20", "net": "180.0 USD",
+         "adjudication": ["Benefit Amount: 140.0 USD", "Copay: 20.0 USD", "total: 5.0"]},
+        {"service": "Lab panel", "date": "2025-05-01 to 2025-05-02"}]
+
+
+def test_a_medications_ingredients_keep_their_strength() -> None:
+    medication = {"resourceType": "Medication", "id": "m3", "ingredient": [
+        {"itemCodeableConcept": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "6809", "metformin"),
+         "strength": {"numerator": ucum(500, "mg"), "denominator": ucum(1, "{tbl}")}},
+        {"itemReference": {"reference": "Substance/s1", "display": "lactose"}},
+        {"strength": {"numerator": ucum(1, "mg"), "denominator": ucum(1, "mL")}}, "junk"]}
+    assert compact(medication)["ingredients"] == ["metformin [RxNorm 6809] 500 mg / 1 {tbl}",
+                                                  "lactose (Substance/s1)"]
+
+
+def test_a_clinicians_qualifications_and_a_devices_names_are_kept() -> None:
+    doctor = {"resourceType": "Practitioner", "id": "d2", "qualification": [
+        {"code": {"text": "MD"}}, {"code": cc("http://nucc.org/provider-taxonomy", "207R00000X", "Internal Medicine")},
+        {"period": {"start": "2001"}}, "junk"]}
+    assert compact(doctor)["qualifications"] == ["MD", "Internal Medicine [NUCC 207R00000X]"]
+    pump = {"resourceType": "Device", "id": "dv2",
+            "deviceName": [{"name": "MiniMed 780G", "type": "user-friendly-name"}, {"type": "model-name"}, "junk"]}
+    assert compact(pump)["names"] == ["MiniMed 780G"]
+    assert "names" not in compact({**pump, "deviceName": "MiniMed"})
+    assert "qualifications" not in compact({**doctor, "qualification": {"code": {"text": "MD"}}})
+
+
+@pytest.mark.parametrize(("code", "shown"), [("248152002", "Female [SNOMED 248152002]"),
+                                             ("248153007", "Male [SNOMED 248153007]"),
+                                             ("32570681000036106", "Indeterminate sex [SNOMED 32570681000036106]"),
+                                             ("12345", "12345 [SNOMED 12345]")])
+def test_us_cores_sex_extension_says_the_sex_and_its_snomed_code(code: str, shown: str) -> None:
+    patient = {"resourceType": "Patient", "id": "p9", "extension": [
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex", "valueCode": code}]}
+    assert compact(patient)["sex"] == shown
+
+
+def test_laterality_on_a_body_site_is_kept_beside_the_site() -> None:
+    site = cc(SNOMED, "368209003", "Right upper arm")
+    site["extension"] = [
+        {"url": "http://nictiz.nl/fhir/StructureDefinition/BodySite-Qualifier/",
+         "valueCodeableConcept": cc(SNOMED, "24028007", "Right")},
+        {"url": "http://example.org/fhir/StructureDefinition/dose", "valueQuantity": ucum(2, "mg")},
+        {"url": "http://example.org/fhir/StructureDefinition/said", "valueString": "patient reports pain"},
+        {"url": "http://example.org/fhir/StructureDefinition/empty"}]
+    observation = {"resourceType": "Observation", "id": "o9", "status": "final", "code": cc(LOINC, "1", "x"),
+                   "bodySite": site}
+    assert compact(observation)["body_site"] == ("Right upper arm [SNOMED 368209003] (BodySite-Qualifier: Right "
+                                                 "[SNOMED 24028007]; dose: 2 mg; said: patient reports pain)")
+
+
+def test_structured_content_as_text_is_compact_json_that_keeps_every_character() -> None:
+    assert as_json({"name": "José Ñúñez", "values": [1, 2.5, None, True]}) == \
+        '{"name":"José Ñúñez","values":[1,2.5,null,true]}'
