@@ -613,3 +613,76 @@ def test_laterality_on_a_body_site_is_kept_beside_the_site() -> None:
 def test_structured_content_as_text_is_compact_json_that_keeps_every_character() -> None:
     assert as_json({"name": "José Ñúñez", "values": [1, 2.5, None, True]}) == \
         '{"name":"José Ñúñez","values":[1,2.5,null,true]}'
+
+
+# Nested elements, whole (the facts tests above check values; these check which field holds each) ---------------
+
+def test_questionnaire_answers_are_flattened_with_their_question_and_nested_items() -> None:
+    response = {"resourceType": "QuestionnaireResponse", "id": "qr2", "status": "completed", "item": [
+        {"linkId": "g1", "text": "PHQ-9", "item": [
+            {"linkId": "1", "text": "Little interest", "answer": [{"valueInteger": 2}]},
+            {"linkId": "2", "answer": [{"valueCoding": {"code": "LA6569-3", "display": "Several days"},
+                                        "item": [{"linkId": "2.1", "text": "Since when?",
+                                                  "answer": [{"valueDate": "2026-04-01"}]}]}]}]},
+        {"linkId": "3", "text": "Unanswered"}, "junk", {"linkId": "4", "answer": "junk"}]}
+    assert compact(response)["answers"] == [
+        {"question": "Little interest", "answer": [2]},
+        {"question": "2", "answer": ["Several days"]},
+        {"question": "Since when?", "answer": ["2026-04-01"]}]
+
+
+def test_a_questionnaires_questions_are_listed_with_their_link_id_and_type() -> None:
+    form = {"resourceType": "Questionnaire", "id": "q2", "item": [
+        {"linkId": "g1", "text": "Mood", "type": "group", "item": [{"linkId": "1", "type": "integer"}]},
+        {"linkId": "2", "text": "Comments"}, "junk"]}
+    assert compact(form)["questions"] == ["g1: Mood (group)", "1:  (integer)", "2: Comments (?)"]
+
+
+def test_goal_targets_keep_the_measure_the_detail_and_when_it_is_due() -> None:
+    goal = {"resourceType": "Goal", "id": "g2", "lifecycleStatus": "active", "target": [
+        {"measure": cc(LOINC, "4548-4", "Hemoglobin A1c"), "detailQuantity": ucum(7, "%"), "dueDate": "2027-01-05"},
+        {"measure": {"text": "Weight"}, "detailRange": {"low": ucum(60, "kg"), "high": ucum(70, "kg")},
+         "dueDuration": ucum(6, "mo")}]}
+    assert compact(goal)["targets"] == [
+        {"measure": "Hemoglobin A1c [LOINC 4548-4]", "detail": {"value": 7, "unit": "%"}, "due": "2027-01-05"},
+        {"measure": "Weight", "detail": "60-70 kg", "due": {"value": 6, "unit": "mo"}}]
+
+
+def test_a_relatives_conditions_keep_outcome_onset_and_whether_they_caused_death() -> None:
+    history = {"resourceType": "FamilyMemberHistory", "id": "f2", "status": "completed", "condition": [
+        {"code": cc(SNOMED, "22298006", "Myocardial infarction"), "outcome": {"text": "Died"},
+         "onsetAge": ucum(58, "a"), "contributedToDeath": True},
+        {"code": {"text": "Asthma"}, "onsetString": "childhood", "contributedToDeath": False}]}
+    assert compact(history)["conditions"] == [
+        {"code": "Myocardial infarction [SNOMED 22298006]", "outcome": "Died", "onset": {"value": 58, "unit": "a"},
+         "contributed_to_death": True},
+        {"code": "Asthma", "onset": {UNTRUSTED: "childhood"}, "contributed_to_death": False}]
+
+
+@pytest.mark.parametrize(("total", "at_least", "cursor", "head"), [
+    (42, None, None, "Condition search: 2 on this page, total 42; no more pages"),
+    (None, 20, "abc", "Condition search: 2 on this page, total at least 20; more with next_page(cursor='abc')"),
+    (None, None, None, "Condition search: 2 on this page, total unknown; no more pages"),
+    (0, 5, None, "Condition search: 2 on this page, total 0; no more pages"),
+])
+def test_a_pages_first_line_says_its_size_the_total_and_how_to_go_on(total, at_least, cursor, head) -> None:
+    items = [{"resourceType": "Condition", "id": "c1", "status": "active"},
+             {"resourceType": "Condition", "id": "c2", "status": "resolved"}]
+    text = page_text(SearchResult(resource_type="Condition", total=total, total_at_least=at_least, returned=2,
+                                  items=items, warnings=["first warning", "second"], next_cursor=cursor))
+    assert text.split("\n") == [head, "warning: first warning", "warning: second", "- c1 | status: active",
+                                "- c2 | status: resolved"]
+
+
+def test_money_totals_and_device_identifiers_are_kept() -> None:
+    claim = {"resourceType": "ExplanationOfBenefit", "id": "eob3", "total": [
+        {"category": {"text": "Submitted (gross)"}, "amount": {"value": 10, "currency": "EUR"}},
+        {"amount": {"value": 3}}, {"category": {"text": "nothing"}}, {"amount": {"currency": "EUR"}}],
+        "payment": {"amount": {"value": 7}}}
+    record = compact(claim)
+    assert record["total"] == ["Submitted: 10 EUR", "total: 3"]
+    assert record["payment"] == "7"
+    device = {"resourceType": "Device", "id": "dv3", "udiCarrier": [{"deviceIdentifier": "00643169007222"},
+                                                                    {"carrierHRF": "(01)1"}, {}, "junk"]}
+    assert compact(device)["udi"] == ["00643169007222", "(01)1"]
+    assert "udi" not in compact({**device, "udiCarrier": {"carrierHRF": "(01)1"}})
