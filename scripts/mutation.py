@@ -44,7 +44,7 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "results": (("results.py",), ("test_results.py", "test_tools.py")),
     "guard": (("guard.py",), ("test_guard.py", "test_tools.py", "test_answers.py")),
     "render": (("render/datatypes.py", "render/elements.py", "render/specs.py", "render/terminology.py",
-                "render/text.py"), ("test_render.py",)),
+                "render/text.py"), ("test_render.py", "test_render_elements.py")),
     "validation": (("validation.py",), ("test_validation.py", "test_search_parameters.py", "test_bad_input.py")),
     "catalog": (("catalog.py",), ("test_search_parameters.py", "test_tools.py", "test_docs.py")),
     "middleware": (("middleware.py",), ("test_middleware.py", "test_settings_reach.py", "test_secrets.py",

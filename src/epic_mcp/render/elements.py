@@ -85,7 +85,7 @@ def timing(value: Any, _: dict[str, Any] | None = None) -> str | None:
         unit = UNITS.get(str(repeat.get("periodUnit")), repeat.get("periodUnit") or "")
         every = (f"per {unit}" if period_value in (None, 1) and repeat.get("periodMax") is None
                  else f"every {_span(period_value, repeat.get('periodMax'))} {unit}")
-        parts.append(f"{_span(frequency or 1, repeat.get('frequencyMax'))} time(s) {every}")
+        parts.append(f"{_span(frequency or 1, repeat.get('frequencyMax'))} time(s) {every}".rstrip())
     if repeat.get("dayOfWeek"):
         parts.append("on " + ", ".join(map(str, repeat["dayOfWeek"])))
     if repeat.get("timeOfDay"):
