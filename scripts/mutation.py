@@ -77,6 +77,15 @@ EQUIVALENT: dict[str, str] = {
     "epic_mcp.redaction.xǁRedactorǁremember__mutmut_12": (
         "equivalent: as mutmut_9 (sorting the strings themselves, in reverse, puts a longer secret before a prefix "
         "of it)"),
+    "epic_mcp.results.x__patient_id__mutmut_16": _FIRST_PART.replace("'?'", "'/'"),
+    "epic_mcp.results.x__patient_id__mutmut_29": _FIRST_PART.replace("'?'", "'/'"),
+    "epic_mcp.results.x_ignored_parameters__mutmut_31": _FIRST_PART.replace("'?'", "'='"),
+    "epic_mcp.results.x_ignored_parameters__mutmut_34": _FIRST_PART.replace("'?'", "'='"),
+    "epic_mcp.results.x_linked_patients__mutmut_16": (
+        "equivalent: an Appointment has no subject, patient or beneficiary element; its patients are only among its "
+        "participants"),
+    "epic_mcp.results.x_reported_total__mutmut_6": (
+        "equivalent: when the server's total equals the results seen, either branch gives that same number"),
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_38": (
         "equivalent: PyJWT signs with the header's alg when one is given, and the header always names it"),
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_42": (

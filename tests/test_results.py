@@ -19,6 +19,8 @@ def ref(text: Any) -> dict[str, Any]:
     ({"resourceType": "Observation", "subject": ref("Patient/e1")}, {"e1"}),
     ({"resourceType": "Observation", "subject": ref(f"{EPIC_BASE}/Patient/e1")}, {"e1"}),
     ({"resourceType": "Observation", "subject": ref("Patient/e1/_history/3")}, {"e1"}),
+    ({"resourceType": "Observation", "subject": ref("https://ehr.example.org/Patient/fhir/Patient/e1/_history/2")},
+     {"e1"}),  # the last Patient/ segment names her, whatever the server's base path holds
     ({"resourceType": "AllergyIntolerance", "patient": ref("Patient/e2")}, {"e2"}),
     ({"resourceType": "Coverage", "beneficiary": ref("Patient/e3")}, {"e3"}),
     ({"resourceType": "Observation", "subject": ref("Group/g1")}, set()),
@@ -47,6 +49,8 @@ def test_parameters_missing_from_the_self_link_were_ignored_by_the_server() -> N
     assert ignored_parameters(bundle(f"{EPIC_BASE}/Observation?patient=e1&_count=20"), sent) == {"code", "date"}
     assert ignored_parameters(bundle(f"{EPIC_BASE}/Observation?patient=e1&code:text=x&date=ge2024"), sent) == set()
     assert ignored_parameters(bundle(f"{EPIC_BASE}/Observation"), sent) == set(), "a self link without a query"
+    odd_values = f"{EPIC_BASE}/Observation?code=a?b=c&patient=e1&date=ge2024"
+    assert ignored_parameters(bundle(odd_values), sent) == set(), "'?' and '=' inside values are values"
     assert ignored_parameters(bundle(None), sent) == set()
     assert ignored_parameters({"link": "junk"}, sent) == set()
     assert ignored_parameters({}, sent) == set()
@@ -62,6 +66,8 @@ def test_parameters_missing_from_the_self_link_were_ignored_by_the_server() -> N
     (None, 40, 7, False, (47, None)),  # the last page: the count is exact
     (20, 40, 7, False, (47, None)),  # a page size on the last page is not the count
     (47, 40, 7, False, (47, None)),
+    (40, 40, 7, False, (47, None)),  # less than were shown: not a count
+    (46, 40, 7, False, (47, None)),
     (50, 40, 7, False, (50, None)),
     (0, 0, 0, False, (0, None)),
 ])
@@ -90,6 +96,10 @@ def test_a_bundle_gives_its_items_warnings_total_and_next_link() -> None:
     assert (total, next_link) == (2, f"{EPIC_BASE}/Observation?page=2")
     assert bundle_parts({"resourceType": "Bundle", "total": "2", "entry": "junk", "link": "junk"}) == ([], [], None,
                                                                                                          None)
+    assert bundle_parts({"resourceType": "Bundle", "total": 0}) == ([], [], 0, None), "an empty search has no entry"
+    gap = {"resourceType": "Bundle", "entry": ["junk", {"search": {"mode": "match"}},
+                                              {"resource": {"resourceType": "Condition", "id": "c1"}}]}
+    assert bundle_parts(gap)[0] == [{"resourceType": "Condition", "id": "c1"}], "an odd entry does not end the page"
 
 
 def test_the_server_software_is_named_when_the_capability_statement_says() -> None:
