@@ -279,3 +279,42 @@ def test_fields_every_item_shares_are_said_once_and_other_types_keep_their_type(
     mixed = [pair[0], {"resourceType": "Observation", "id": "o1", "status": "active"}]
     assert item_lines("Condition", mixed) == ["every item: status: active", "- Condition/c1 | code: A",
                                               "- Observation/o1"]
+
+
+def test_a_component_keeps_its_own_flag_range_and_why_it_has_no_value() -> None:
+    from epic_mcp.render.specs import compact
+
+    panel = {"resourceType": "Observation", "id": "p1", "status": "final", "component": [
+        {"code": {"text": "Systolic"}, "valueQuantity": {"value": 150, "unit": "mm[Hg]"},
+         "interpretation": [{"text": "High"}], "referenceRange": [{"high": {"value": 130, "unit": "mm[Hg]"}}]},
+        {"code": {"text": "Diastolic"}, "dataAbsentReason": {"text": "Not performed"}},
+        {"code": {"text": "Glucose"}, "valueQuantity": {"value": 10, "unit": "mg/dL"},
+         "referenceRange": [{"low": {"value": 3.9, "unit": "mmol/L"}, "high": {"value": 5.5, "unit": "mmol/L"}}]},
+        "junk"]}
+    assert compact(panel)["components"] == [
+        {"code": "Systolic", "value": {"value": 150, "unit": "mm[Hg]"}, "interpretation": ["High"],
+         "reference_range": ["<=130 mm[Hg]"]},
+        {"code": "Diastolic", "data_absent": "Not performed"},
+        {"code": "Glucose", "value": {"value": 10, "unit": "mg/dL"}, "reference_range": ["3.9-5.5 mmol/L"]}]
+    assert "components" not in compact({**panel, "component": 5})
+
+
+def test_patient_extensions_are_found_by_the_end_of_their_url() -> None:
+    from epic_mcp.render.specs import compact
+
+    patient = {"resourceType": "Patient", "id": "p2", "extension": [
+        "junk", {"url": 7},
+        {"url": "http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex",
+         "valueCodeableConcept": {"coding": [{"code": "female", "display": "Female"}]}},
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex", "valueCode": "248153007"},
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", "extension": [
+            {"url": "text", "valueString": "Asian"}]},
+        {"url": "http://open.epic.com/FHIR/StructureDefinition/extension/calculated-pronouns-to-use-for-text",
+         "valueCodeableConcept": {"text": "he/him"}},
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex", "valueCode": "248152002"}]}
+    record = compact(patient)
+    assert (record["legal_sex"], record["sex"], record["race"], record["pronouns"]) == (
+        "Female", "Male [SNOMED 248153007]", "text: Asian", "he/him")
+    assert "birth_sex" not in record and "ethnicity" not in record
+    assert "sex" not in compact({**patient, "extension": [
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"}]})
