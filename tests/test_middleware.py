@@ -10,7 +10,7 @@ import httpx
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from epic_mcp.middleware import argument_problem
 from epic_mcp.server import build_server
@@ -83,3 +83,94 @@ async def test_a_resource_read_past_the_call_deadline_is_a_protocol_error_naming
             "answering; try again later, or narrow the search")
         tools = await client.list_tools()
     assert tools.tools, "the session is still usable after the deadline"
+
+
+# The middleware on its own, with the context the SDK hands it -------------------------------------------------
+
+JWT = "eyJhbGciOiJSUzM4NCIsImtpZCI6IngifQ.eyJpc3MiOiJhIiwic3ViIjoiYSJ9.c2lnbmF0dXJlLWJ5dGVz"
+
+
+def context(method: str, params: Any) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(method=method, params=params)
+
+
+@pytest.mark.anyio
+async def test_a_protocol_error_leaves_with_its_message_and_data_redacted() -> None:
+    from epic_mcp.middleware import redact_answers
+
+    async def fails(ctx: Any) -> Any:
+        raise MCPError(-32002, f"server echoed {JWT}", {"detail": [f"Bearer {JWT}"]})
+
+    with pytest.raises(MCPError) as raised:
+        await redact_answers(context("resources/read", {"uri": "fhir://Patient/e1"}), fails)
+    assert (raised.value.error.code, raised.value.error.message) == (-32002, "server echoed [redacted]")
+    assert raised.value.error.data == {"detail": ["[redacted]"]}
+
+
+@pytest.mark.anyio
+async def test_a_tool_result_leaves_as_json_with_its_wire_names_and_no_empty_fields() -> None:
+    from mcp.types import CallToolResult, TextContent
+
+    from epic_mcp.middleware import redact_answers
+
+    async def answers(ctx: Any) -> Any:
+        return CallToolResult(content=[TextContent(text=f"token {JWT}")], structured_content={"when": None},
+                              is_error=False)
+
+    result = await redact_answers(context("tools/call", {"name": "get_patient"}), answers)
+    assert result == {"content": [{"type": "text", "text": "token [redacted]"}], "structuredContent": {"when": None},
+                      "isError": False, "resultType": "complete"}
+    assert await redact_answers(context("tools/list", {}), answers) == await answers(None), "other methods pass"
+
+
+@pytest.mark.anyio
+async def test_calls_the_check_cannot_judge_go_on_to_the_sdk_unchanged() -> None:
+    from epic_mcp.middleware import ArgumentCheck
+
+    seen: list[Any] = []
+
+    async def call_next(ctx: Any) -> str:
+        seen.append(ctx)
+        return "passed on"
+
+    check = ArgumentCheck({"get_patient": Arguments})
+    for ctx in (context("tools/call", {"name": "no_such_tool", "arguments": {"x": 1}}),
+                context("tools/call", {"name": "get_patient", "arguments": ["not", "a", "mapping"]}),
+                context("tools/call", None), context("resources/read", {"uri": "epic://status"})):
+        assert await check(ctx, call_next) == "passed on"
+        assert seen[-1] is ctx
+    refused = await check(context("tools/call", {"name": "get_patient", "arguments": {}}), call_next)
+    assert refused.is_error and refused.content[0].text == "Error executing tool get_patient: patient_id is required"
+    assert refused.content[0].type == "text"
+    assert len(seen) == 4
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_past_the_deadline_is_a_tool_error_even_without_a_name() -> None:
+    from epic_mcp.middleware import CallDeadline
+
+    async def slow(ctx: Any) -> Any:
+        await asyncio.sleep(5)
+
+    result = await CallDeadline(0.05)(context("tools/call", None), slow)
+    assert result.is_error and result.content[0].text == (
+        "Error executing tool ?: no answer within 0.05 s (EPIC_CALL_DEADLINE): the FHIR server or its token endpoint "
+        "is slow or not answering; try again later, or narrow the search")
+    assert await CallDeadline(0.05)(context("tools/list", None), lambda ctx: asyncio.sleep(0, "listed")) == "listed"
+
+
+class Checked(BaseModel):
+    start: int = 0
+    end: int = 0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Checked:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+def test_a_problem_with_the_arguments_together_names_the_arguments() -> None:
+    assert argument_problem(Checked, {"start": 5, "end": 1}) == "arguments: Value error, end is before start"
