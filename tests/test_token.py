@@ -484,3 +484,55 @@ async def test_the_token_is_refused_outside_the_base_with_a_refused_error(settin
         await client.get("https://evil.example.org/steal")
     assert str(raised.value) == "refused to send the access token outside the FHIR base URL"
     assert raised.value.kind is FhirErrorKind.REFUSED
+
+
+# Sharing one token, and one failure, between callers ---------------------------------------------------------
+
+async def test_a_caller_holding_the_old_token_gets_the_one_another_caller_just_renewed(settings, epic) -> None:
+    route = epic.post(EPIC_TOKEN_URL).mock(side_effect=[httpx.Response(200, json=token_body(access_token=f"tok-{i}"))
+                                                        for i in range(1, 4)])
+    tokens = manager(settings)
+    old = await tokens.get_token()
+    renewed = await tokens.refresh(stale=old)
+    assert renewed.value == "tok-2"
+    assert await tokens.refresh(stale=old) is renewed, "a second 401 with the old token reuses the renewed one"
+    assert await tokens.get_token() is renewed
+    assert route.call_count == 2
+    assert tokens.status()["token_requests"] == 2
+
+
+async def test_a_token_exchange_past_the_deadline_is_repeated_at_once_then_retried(make_settings, epic) -> None:
+    attempts: list[int] = []
+
+    async def first_hangs(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await asyncio.sleep(30)
+        return httpx.Response(200, json=token_body())
+
+    epic.post(EPIC_TOKEN_URL).mock(side_effect=first_hangs)
+    clock = Clock()
+    tokens = manager(make_settings(epic_call_deadline=1), clock)
+    message = ("the token endpoint gave no token within 1 s (EPIC_CALL_DEADLINE); it is slow or unreachable: run "
+               "`epic-mcp doctor`, or try again later")
+    for _ in range(2):
+        with pytest.raises(TokenError) as raised:
+            await asyncio.wait_for(tokens.get_token(), 5)
+        assert str(raised.value) == message
+    assert len(attempts) == 1, "the failure is repeated during the back-off, not tried again"
+    clock.now += 5.0  # exactly the back-off later
+    assert (await tokens.get_token()).value == ACCESS_TOKEN
+    assert len(attempts) == 2
+
+
+async def test_a_token_answer_without_scopes_grants_none(settings, epic) -> None:
+    for scope in (None, ["system/Patient.read"], 7):
+        epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(scope=scope))
+        assert (await manager(settings).get_token()).scopes == ()
+
+
+def test_the_bearer_token_is_never_attached_by_a_synchronous_client(settings) -> None:
+    client = httpx.Client(auth=BearerAuth(manager(settings), EPIC_BASE))
+    with pytest.raises(RuntimeError) as raised:
+        client.get(f"{EPIC_BASE}/Patient/e1")
+    assert str(raised.value) == "BearerAuth works with httpx.AsyncClient only"
