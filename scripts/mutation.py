@@ -59,6 +59,9 @@ _ASCII_PATH = ("equivalent: httpx percent-encodes every URL it builds, so the ra
 _FIRST_PART = "equivalent: the part before the first '?' is the same however many parts the split makes"
 _DOT_SEGMENTS = ("equivalent: httpx removes '.' and '..' segments when it parses a URL, and an encoded one is caught "
                  "by the check before; this check stays as defence in depth should httpx ever keep them")
+_METHOD_CASE = "equivalent: httpx sends the method in capitals however it is spelled"
+_HEADER_CASE = "equivalent: HTTP header names are case-insensitive and httpx treats them so"
+_UNREACHABLE = "equivalent: the retry loop returns or raises on its last attempt, so this line never runs"
 EQUIVALENT: dict[str, str] = {
     "epic_mcp.urls.x_has_path_tricks__mutmut_4": _ASCII_PATH,
     "epic_mcp.urls.x_has_path_tricks__mutmut_5": _ASCII_PATH,
@@ -90,6 +93,25 @@ EQUIVALENT: dict[str, str] = {
         "equivalent: every argument of an alternative is a parameter of the operation, so the default is never used"),
     "epic_mcp.catalog.x__ordered__mutmut_11": (
         "equivalent: every argument of an alternative is a parameter of the operation, so the default is never used"),
+    "epic_mcp.token.xǁTokenManagerǁget_token__mutmut_1": (
+        "equivalent: refresh() returns the cached token itself while it is fresh; get_token's check only saves a call"),
+    "epic_mcp.token.xǁTokenManagerǁget_token__mutmut_5": (
+        "equivalent: refresh() returns the cached token itself while it is fresh; get_token's check only saves a call"),
+    "epic_mcp.token.xǁTokenManagerǁ_discover_token_url__mutmut_12": _METHOD_CASE,
+    "epic_mcp.token.xǁTokenManagerǁ_request_token__mutmut_30": _METHOD_CASE,
+    "epic_mcp.token.xǁTokenManagerǁ_discover_token_url__mutmut_17": _HEADER_CASE,
+    "epic_mcp.token.xǁTokenManagerǁ_discover_token_url__mutmut_18": _HEADER_CASE,
+    "epic_mcp.token.xǁBearerAuthǁasync_auth_flow__mutmut_16": _HEADER_CASE,
+    "epic_mcp.token.xǁBearerAuthǁasync_auth_flow__mutmut_17": _HEADER_CASE,
+    "epic_mcp.token.xǁBearerAuthǁasync_auth_flow__mutmut_25": _HEADER_CASE,
+    "epic_mcp.token.xǁBearerAuthǁasync_auth_flow__mutmut_26": _HEADER_CASE,
+    "epic_mcp.token.xǁTokenManagerǁ_request_token__mutmut_14": (
+        "equivalent: the client assertion is a JWT, which the JWT shape rule redacts whether or not it is remembered"),
+    "epic_mcp.token.xǁTokenManagerǁ_send_with_retry__mutmut_30": _UNREACHABLE,
+    "epic_mcp.token.xǁTokenManagerǁ_send_with_retry__mutmut_31": _UNREACHABLE,
+    "epic_mcp.token.xǁTokenManagerǁ_send_with_retry__mutmut_32": _UNREACHABLE,
+    "epic_mcp.token.xǁTokenManagerǁ_parse_token_response__mutmut_2": (
+        "equivalent: a body that is not JSON is refused as not a JSON object, whether it is read as None or ''"),
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_38": (
         "equivalent: PyJWT signs with the header's alg when one is given, and the header always names it"),
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_42": (

@@ -428,6 +428,7 @@ async def test_status_says_whether_a_token_is_cached_and_for_how_long(settings, 
     clock = Clock()
     tokens = manager(settings, clock)
     assert tokens.status() == {"token_cached": False, "token_requests": 0}
+    assert tokens.last_assertion is None, "no assertion for doctor to show before the first exchange"
     await tokens.get_token()
     clock.now += 100.5
     assert tokens.status() == {"token_cached": True, "token_requests": 1, "expires_in_seconds": 499,
@@ -536,3 +537,22 @@ def test_the_bearer_token_is_never_attached_by_a_synchronous_client(settings) ->
     with pytest.raises(RuntimeError) as raised:
         client.get(f"{EPIC_BASE}/Patient/e1")
     assert str(raised.value) == "BearerAuth works with httpx.AsyncClient only"
+
+
+async def test_a_failed_exchange_nobody_waits_for_any_more_leaves_no_never_retrieved_noise(settings, epic,
+                                                                                            caplog) -> None:
+    import gc
+
+    async def fails_late(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(400, json={"error": "invalid_client"})
+
+    epic.post(EPIC_TOKEN_URL).mock(side_effect=fails_late)
+    tokens = manager(settings)
+    waiter = asyncio.ensure_future(tokens.get_token())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    await asyncio.sleep(0.15)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
