@@ -318,3 +318,76 @@ def test_patient_extensions_are_found_by_the_end_of_their_url() -> None:
     assert "birth_sex" not in record and "ethnicity" not in record
     assert "sex" not in compact({**patient, "extension": [
         {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"}]})
+
+
+# Malformed elements: a number or an object where a list belongs is left out, never a crash --------------------
+
+@pytest.mark.parametrize("renderer", [identifiers, telecoms, addresses, dosages, doses_applied, attachments,
+                                      participants, care_plan_activities, reference_ranges, coverage_classes])
+@pytest.mark.parametrize("odd", [5, {"value": "x"}, 2.5])
+def test_a_list_element_that_is_not_a_list_is_left_out(renderer, odd) -> None:
+    assert renderer(odd, R) is None
+
+
+def test_odd_values_in_list_and_extension_elements_are_left_out() -> None:
+    from epic_mcp.render.elements import device_names, ingredients, qualifications, totals
+    from epic_mcp.render.specs import compact
+
+    assert totals(5, R) is None and ingredients(5, R) is None
+    assert qualifications(5, R) is None and device_names(5, R) is None
+    assert "sex" not in compact({"resourceType": "Patient", "id": "p", "extension": 5})
+    assert compact({"resourceType": "Patient", "id": "p", "extension": [
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex", "valueInteger": 5}]})["sex"] == 5
+
+
+def test_an_odd_item_first_does_not_hide_the_items_after_it() -> None:
+    from epic_mcp.render.elements import answers
+
+    assert identifiers(["junk", {"value": "1"}], R) == ["id 1"]
+    assert doses_applied(["junk", {"doseNumberPositiveInt": 1}], R) == ["dose 1"]
+    assert participants(["junk", {"actor": {"display": "Dr A"}}], R) == ["Dr A"]
+    assert dosages(["junk", {"text": "daily"}], R) == [{"text": "daily"}]
+    assert answers(["junk", {"linkId": "1", "answer": [{"valueInteger": 1}]}], R) == [{"question": "1", "answer": [1]}]
+
+
+def test_references_to_contained_resources_are_resolved_inside_backbone_elements() -> None:
+    from epic_mcp.render.elements import answers, ingredients
+
+    resource = {"contained": [
+        {"resourceType": "Practitioner", "id": "doc", "name": [{"family": "Rivera", "given": ["Ana"]}]},
+        {"resourceType": "ServiceRequest", "id": "sr", "code": {"text": "HbA1c"}},
+        {"resourceType": "Substance", "id": "sub", "code": {"text": "lactose"}},
+        {"resourceType": "Location", "id": "loc", "name": "Ward 3"}]}
+    assert participants([{"actor": {"reference": "#doc"}, "type": [{"text": "attender"}]}], resource) == [
+        "Ana Rivera (contained Practitioner) as attender"]
+    assert care_plan_activities([{"reference": {"reference": "#sr"}}], resource) == [
+        {"reference": "HbA1c (contained ServiceRequest)"}]
+    assert ingredients([{"itemReference": {"reference": "#sub"}}], resource) == ["lactose (contained Substance)"]
+    assert answers([{"linkId": "where", "answer": [{"valueReference": {"reference": "#loc"}}]}], resource) == [
+        {"question": "where", "answer": ["Ward 3 (contained Location)"]}]
+
+
+def test_a_participant_without_a_role_is_named_alone() -> None:
+    assert participants([{"actor": {"reference": "Practitioner/d1", "display": "Dr A"}}], R) == [
+        "Dr A (Practitioner/d1)"]
+
+
+def test_a_coverage_class_is_named_by_its_type_without_the_aside() -> None:
+    assert coverage_classes([{"type": {"text": "Health plan (employer)"}, "value": "HP1"}], R) == [
+        "Health plan: HP1"]
+
+
+def test_a_result_released_on_the_day_it_was_taken_with_only_a_date_keeps_the_date() -> None:
+    assert issued_if_later("2026-04-21", {"effectiveDateTime": "2026-04-21T10:42:00Z"}) == "2026-04-21"
+
+
+def test_extension_names_and_code_system_labels_from_odd_urls() -> None:
+    from epic_mcp.render.datatypes import concept
+
+    site = {"text": "Arm", "extension": [
+        {"url": "laterality", "valueCode": "value-left"},
+        {"url": "http://example.org/StructureDefinition/ICD-X/", "valueString": "x"}]}
+    assert concept(site) == "Arm (laterality: value-left; ICD-X: x)"
+    assert system_label("http://terminology.example.org/CodeSystem") == "terminology.example.org"
+    assert system_label("http://example.org/ValueSet/") == "example.org"
+    assert system_label("fhir/sid") == "fhir/sid"

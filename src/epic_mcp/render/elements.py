@@ -244,7 +244,7 @@ def questions(value: Any, _: dict[str, Any]) -> list[str] | None:
 def targets(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
     return each(value, lambda item: {
         "measure": concept(item.get("measure")), "detail": choice_of(item, "detail", resource),
-        "due": item.get("dueDate") or choice_of(item, "due", resource),
+        "due": choice_of(item, "due", resource),
     })
 
 
