@@ -98,3 +98,8 @@ async def test_a_search_not_scoped_to_a_patient_keeps_every_record_of_the_type()
                             "Condition")
     assert [r["id"] for r in kept] == ["c1", "c2"] and fhir.reads == []
     assert guard.warnings("Condition") == ["the server returned 1 record(s) that are not Condition; they were withheld"]
+
+
+def test_an_odd_identifier_first_does_not_hide_her_older_id() -> None:
+    assert fhir_id_aliases(patient("junk", {"value": 7},
+                                   {"system": "urn:oid:1.2.patient-dstu2-fhir-id", "value": DSTU2})) == {CURRENT, DSTU2}

@@ -391,3 +391,82 @@ def test_extension_names_and_code_system_labels_from_odd_urls() -> None:
     assert system_label("http://terminology.example.org/CodeSystem") == "terminology.example.org"
     assert system_label("http://example.org/ValueSet/") == "example.org"
     assert system_label("fhir/sid") == "fhir/sid"
+
+
+# Concepts, quantities and the text line, character for character ------------------------------------------------
+
+LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
+HL7 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+EPIC = "urn:oid:1.2.840.114350.1.13.0.1.7.2.768282"
+
+
+@pytest.mark.parametrize(("value", "phrase"), [
+    ({"text": "Hemoglobin A1c", "coding": [
+        {"system": LOINC, "code": "4548-4", "display": "Hemoglobin A1c/Hemoglobin.total in Blood"},
+        {"system": SNOMED, "code": "43396009", "display": "hemoglobin a1c"},
+        {"system": "http://www.ama-assn.org/go/cpt", "code": "83036", "display": "PR GLYCOSYLATED HEMOGLOBIN TEST"}]},
+     "Hemoglobin A1c [SNOMED 43396009] (Hemoglobin A1c/Hemoglobin.total in Blood [LOINC 4548-4]; PR GLYCOSYLATED "
+     "HEMOGLOBIN TEST [CPT 83036])"),
+    ({"coding": [{"system": HL7, "code": "H", "display": "High"}]}, "High"),
+    ({"coding": [{"system": HL7, "code": "H", "display": "  "}]}, "H"),
+    ({"coding": [{"system": HL7, "code": "H"}]}, "H"),
+    ({"coding": [{"system": LOINC, "code": "718-7", "display": " "}]}, "LOINC 718-7"),
+    ({"coding": [{"system": LOINC, "code": "718-7"}, {"system": SNOMED, "code": "1"}]}, "LOINC 718-7; SNOMED 1"),
+    ({"coding": ["junk", {"system": LOINC, "code": "718-7", "display": "Hemoglobin"}]}, "Hemoglobin [LOINC 718-7]"),
+    ({"coding": [{"system": LOINC, "code": "718-7", "display": "Hgb"},
+                 {"system": EPIC, "code": "5", "display": "HGB"}]}, "Hgb [LOINC 718-7; Epic 5]"),
+    ({"coding": [{"system": HL7, "code": "A", "display": "Abnormal"},
+                 {"system": "http://terminology.hl7.org/x", "code": "B", "display": "Borderline"}]},
+     "Abnormal (Borderline)"),
+    ({"text": "4548-4", "coding": [{"system": LOINC, "code": "4548-4"}]}, "4548-4"),
+    ({"text": "Glucose", "coding": [{"system": LOINC, "code": "2345-7", "display": "GLUCOSE"},
+                                    {"system": LOINC, "code": "2345-7", "display": "GLUCOSE"}]},
+     "Glucose [LOINC 2345-7]"),
+    ({"text": "  ", "coding": [{"system": LOINC, "code": "1", "display": "X"}]}, "X [LOINC 1]"),
+    ({"coding": [{"code": "free", "display": "Free text code"}]}, "Free text code"),
+    ({"coding": [{"system": LOINC, "code": "1", "display": "One"}, {"system": LOINC, "code": "2", "display": "Two"},
+                 {"system": HL7, "code": "x", "display": "Three"}]}, "One [LOINC 1] (Two [LOINC 2]; Three)"),
+    ({"coding": [{"system": LOINC, "code": "1"}], "extension": [{"url": "x/side", "valueString": "left"}]},
+     "LOINC 1 (side: left)"),
+    ({}, None),
+    ({"text": "Arm", "coding": [{"system": SNOMED, "code": "1", "display": "Upper arm"},
+                                {"system": HL7, "code": "2", "display": "Upper arm"}]}, "Arm (Upper arm [SNOMED 1])"),
+])
+def test_a_concept_in_one_phrase_with_every_code_kept(value: dict[str, Any], phrase: str | None) -> None:
+    from epic_mcp.render.datatypes import concept
+
+    assert concept(value) == phrase
+
+
+def test_quantities_ranges_and_the_text_of_a_record_character_for_character() -> None:
+    from epic_mcp.render.datatypes import range_text
+    from epic_mcp.render.specs import compact
+    from epic_mcp.render.text import inline, one_line, record_line
+
+    assert inline({"value": 7.2}) == "7.2" and inline({"value": 5, "unit": "mg", "comparator": "<"}) == "<5 mg"
+    assert range_text({"low": {"value": 1}, "high": {"value": 3}}) == "1-3"
+    assert range_text({"low": {"value": 1}}) == ">=1" and range_text({"high": {"value": 3}}) == "<=3"
+    assert inline({"code": "Systolic"}) == "Systolic: -"
+    assert inline({"code": "Systolic", "value": {"value": 120, "unit": "mm[Hg]"}}) == "Systolic: 120 mm[Hg]"
+    assert inline({"a": 1, "b": "x"}) == "{a: 1, b: x}"
+    assert inline(False) == "no" and inline(True) == "yes" and inline([1, "a"]) == "1; a"
+    assert one_line("a\r\nb\rc\nd") == "a\\nb\\nc\\nd"
+    assert dosages([{"doseAndRate": [{"doseQuantity": {"unit": "mg"}}]}], R) == [{"dose": ["?"]}], \
+        "a dose without a number is shown as unknown, not dropped"
+    assert record_line(compact({"resourceType": "Observation", "id": "o", "valueQuantity": {"value": 7.2}})) == \
+        "Observation/o | value: 7.2"
+    assert compact({"id": "x"}) == {"resourceType": "", "id": "x"}
+    assert compact({"resourceType": "Basic", "id": "b", "code": {"text": "x"}}) == {"resourceType": "Basic", "id": "b"}
+    assert compact({"resourceType": "Condition", "id": "c", "recordedDate": {"odd": 1}, "onsetString": ""}) == {
+        "resourceType": "Condition", "id": "c"}
+
+
+def test_references_in_lists_and_odd_references() -> None:
+    doctor = {"contained": [{"resourceType": "Practitioner", "id": "doc", "name": [{"family": "Rivera"}]}]}
+    assert references([{"reference": "#doc"}, {"reference": "Practitioner/eX"}], doctor) == [
+        "Rivera (contained Practitioner)", "Practitioner/eX"]
+    assert reference({}, R) is None and reference({"reference": 5}, R) is None
+
+
+def test_a_timing_without_a_period_unit_has_no_dangling_word() -> None:
+    assert timing({"repeat": {"period": 8}}) == "1 time(s) every 8"

@@ -205,7 +205,7 @@ def reference_ranges(value: Any, _: dict[str, Any]) -> list[str] | None:
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, dict):
             continue
-        label = range_text(item) or item.get("text")
+        label = range_text(item)  # with no limits, the range's text
         kind = concept(item.get("type"))
         applies = concepts(item.get("appliesTo"), {})
         out.append(" ".join(p for p in (label, f"({kind})" if kind and "normal" not in kind.lower() else None,
@@ -217,7 +217,7 @@ def reference(value: Any, resource: dict[str, Any]) -> str | None:
     """'Display (Type/id)'; a contained resource ('#x') is shown by its code or name."""
     if not isinstance(value, dict):
         return None
-    target = value.get("reference")
+    target = value.get("reference") if isinstance(value.get("reference"), str) else None
     display = value.get("display")
     if isinstance(target, str) and target.startswith("#"):
         contained = next((c for c in resource.get("contained") or []
