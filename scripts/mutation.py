@@ -62,6 +62,14 @@ _DOT_SEGMENTS = ("equivalent: httpx removes '.' and '..' segments when it parses
 _METHOD_CASE = "equivalent: httpx sends the method in capitals however it is spelled"
 _HEADER_CASE = "equivalent: HTTP header names are case-insensitive and httpx treats them so"
 _UNREACHABLE = "equivalent: the retry loop returns or raises on its last attempt, so this line never runs"
+_IGNORES_RESOURCE = "equivalent: the renderer called here does not use the resource it is handed"
+_NO_REFERENCE = ("equivalent: the resource only serves to resolve a reference to a contained resource ('#id'), and "
+                 "this element's FHIR types admit no Reference")
+_RENDERED_EXTENSIONS = ("equivalent for every extension rendered this way (Epic's specialty, sex, race, ethnicity, "
+                        "pronouns, temperature): they hold codes, strings and quantities, never a contained reference")
+_NO_URL = "equivalent: an extension without a url ends with no suffix, whatever text stands in for the missing url"
+_LAST_PART = "equivalent: the last part is the same however many splits are made"
+_MISSING_RATIO = "equivalent: a missing Ratio renders as nothing whether or not the guard before it runs"
 EQUIVALENT: dict[str, str] = {
     "epic_mcp.urls.x_has_path_tricks__mutmut_4": _ASCII_PATH,
     "epic_mcp.urls.x_has_path_tricks__mutmut_5": _ASCII_PATH,
@@ -112,6 +120,50 @@ EQUIVALENT: dict[str, str] = {
     "epic_mcp.token.xǁTokenManagerǁ_send_with_retry__mutmut_32": _UNREACHABLE,
     "epic_mcp.token.xǁTokenManagerǁ_parse_token_response__mutmut_2": (
         "equivalent: a body that is not JSON is refused as not a JSON object, whether it is read as None or ''"),
+    "epic_mcp.render.elements.x_reactions__mutmut_9": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_reactions__mutmut_34": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_participants__mutmut_38": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_care_plan_activities__mutmut_26": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_provisions__mutmut_17": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_eob_items__mutmut_34": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_components__mutmut_25": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_components__mutmut_34": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_dosages__mutmut_119": _IGNORES_RESOURCE,
+    "epic_mcp.render.datatypes.x_choice__mutmut_42": _IGNORES_RESOURCE,
+    "epic_mcp.render.elements.x_components__mutmut_16": _NO_REFERENCE,
+    "epic_mcp.render.elements.x_dosages__mutmut_45": _NO_REFERENCE,
+    "epic_mcp.render.elements.x_dosages__mutmut_106": _NO_REFERENCE,
+    "epic_mcp.render.elements.x_family_conditions__mutmut_22": _NO_REFERENCE,
+    "epic_mcp.render.elements.x_ingredients__mutmut_17": _NO_REFERENCE,
+    "epic_mcp.render.elements.x_participants__mutmut_54": _RENDERED_EXTENSIONS,
+    "epic_mcp.render.specs.x__extension_field__mutmut_4": _RENDERED_EXTENSIONS,
+    "epic_mcp.render.specs.x__extension_field__mutmut_11": _RENDERED_EXTENSIONS,
+    "epic_mcp.render.specs.x__extension__mutmut_14": _RENDERED_EXTENSIONS,
+    "epic_mcp.render.elements.x_participants__mutmut_65": _NO_URL,
+    "epic_mcp.render.elements.x_participants__mutmut_67": _NO_URL,
+    "epic_mcp.render.elements.x_participants__mutmut_70": _NO_URL,
+    "epic_mcp.render.specs.x__extension__mutmut_7": _NO_URL,
+    "epic_mcp.render.specs.x__extension__mutmut_9": _NO_URL,
+    "epic_mcp.render.specs.x__extension__mutmut_12": _NO_URL,
+    "epic_mcp.render.datatypes.x_extension_name__mutmut_4": _LAST_PART,
+    "epic_mcp.render.datatypes.x_extension_name__mutmut_10": _LAST_PART,
+    "epic_mcp.render.elements.x_dosages__mutmut_104": _MISSING_RATIO,
+    "epic_mcp.render.elements.x_ingredients__mutmut_15": _MISSING_RATIO,
+    "epic_mcp.render.datatypes.x_coding__mutmut_2": (
+        "equivalent: concept() skips codings that are not objects, so a non-object Coding renders nothing either way"),
+    "epic_mcp.render.text.x_as_json__mutmut_3": (
+        "equivalent: ensure_ascii=None is falsy, as False is"),
+    "epic_mcp.render.text.x_item_lines__mutmut_6": (
+        "equivalent: records on a page have different ids, so an id is never a field every record shares"),
+    "epic_mcp.render.text.x_item_lines__mutmut_7": (
+        "equivalent: records on a page have different ids, so an id is never a field every record shares"),
+    "epic_mcp.render.elements.x_issued_if_later__mutmut_30": (
+        "equivalent: no FHIR date or instant is 11 characters long"),
+    "epic_mcp.render.datatypes.x_period__mutmut_18": (
+        "equivalent: no FHIR date or dateTime is 11 characters long"),
+    "epic_mcp.guard.x_fhir_id_aliases__mutmut_30": (
+        "equivalent: an identifier without a system never ends with fhir-id, whatever stands in for the missing "
+        "system"),
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_38": (
         "equivalent: PyJWT signs with the header's alg when one is given, and the header always names it"),
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_42": (

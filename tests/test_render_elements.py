@@ -470,3 +470,15 @@ def test_references_in_lists_and_odd_references() -> None:
 
 def test_a_timing_without_a_period_unit_has_no_dangling_word() -> None:
     assert timing({"repeat": {"period": 8}}) == "1 time(s) every 8"
+
+
+def test_an_extension_that_points_to_a_contained_resource_names_it() -> None:
+    from epic_mcp.render.datatypes import concept
+
+    medication = {"contained": [{"resourceType": "Medication", "id": "m1", "code": {"text": "aspirin"}}]}
+    assert extension_value({"url": "x", "valueReference": {"reference": "#m1"}}, medication) == \
+        "aspirin (contained Medication)"
+    assert extension_value({"url": "x", "extension": [{"url": "given", "valueReference": {"reference": "#m1"}}]},
+                           medication) == "given: aspirin (contained Medication)"
+    assert concept({"text": "Arm", "extension": [{"url": "x/site", "valueReference": {"reference": "#b1"}}]}) == \
+        "Arm (site: #b1)"
