@@ -174,3 +174,18 @@ class Checked(BaseModel):
 
 def test_a_problem_with_the_arguments_together_names_the_arguments() -> None:
     assert argument_problem(Checked, {"start": 5, "end": 1}) == "arguments: Value error, end is before start"
+
+
+@pytest.mark.anyio
+async def test_a_resource_answer_is_made_plain_json_first_so_a_secret_in_a_uri_is_redacted_too() -> None:
+    from mcp.types import ReadResourceResult, TextResourceContents
+
+    from epic_mcp.middleware import redact_answers
+
+    async def answers(ctx: Any) -> Any:
+        return ReadResourceResult(contents=[TextResourceContents(uri=f"fhir://Patient/e1?note={JWT}", text="{}",
+                                                                 mime_type="application/json")])
+
+    result = await redact_answers(context("resources/read", {"uri": "fhir://Patient/e1"}), answers)
+    assert result["contents"][0] == {"uri": "fhir://Patient/e1?note=[redacted]", "text": "{}",
+                                     "mimeType": "application/json"}
