@@ -70,6 +70,8 @@ _RENDERED_EXTENSIONS = ("equivalent for every extension rendered this way (Epic'
 _NO_URL = "equivalent: an extension without a url ends with no suffix, whatever text stands in for the missing url"
 _LAST_PART = "equivalent: the last part is the same however many splits are made"
 _MISSING_RATIO = "equivalent: a missing Ratio renders as nothing whether or not the guard before it runs"
+_JSON_MODE = ("equivalent: MCP results hold only strings, numbers, booleans, lists and objects, which pydantic "
+              "dumps the same in python and JSON mode (an unknown mode is python mode)")
 EQUIVALENT: dict[str, str] = {
     "epic_mcp.urls.x_has_path_tricks__mutmut_4": _ASCII_PATH,
     "epic_mcp.urls.x_has_path_tricks__mutmut_5": _ASCII_PATH,
@@ -164,6 +166,10 @@ EQUIVALENT: dict[str, str] = {
     "epic_mcp.guard.x_fhir_id_aliases__mutmut_30": (
         "equivalent: an identifier without a system never ends with fhir-id, whatever stands in for the missing "
         "system"),
+    "epic_mcp.middleware.x_redact_answers__mutmut_16": _JSON_MODE,
+    "epic_mcp.middleware.x_redact_answers__mutmut_19": _JSON_MODE,
+    "epic_mcp.middleware.x_redact_answers__mutmut_22": _JSON_MODE,
+    "epic_mcp.middleware.x_redact_answers__mutmut_23": _JSON_MODE,
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_38": (
         "equivalent: PyJWT signs with the header's alg when one is given, and the header always names it"),
     "epic_mcp.assertion.xǁAssertionSignerǁsign__mutmut_42": (

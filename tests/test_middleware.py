@@ -177,7 +177,7 @@ def test_a_problem_with_the_arguments_together_names_the_arguments() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_resource_answer_is_made_plain_json_first_so_a_secret_in_a_uri_is_redacted_too() -> None:
+async def test_a_secret_in_a_resource_uri_is_redacted_too() -> None:
     from mcp.types import ReadResourceResult, TextResourceContents
 
     from epic_mcp.middleware import redact_answers
