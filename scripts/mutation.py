@@ -366,7 +366,8 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
             if import_time(name):
                 continue
             reason = EQUIVALENT.get(name, "not judged equivalent: a test is missing")
-            lines += [f"- `{name}`: {reason}", "", "  ```diff", *("  " + d for d in diff.splitlines()), "  ```", ""]
+            changed = [d for d in diff.splitlines() if d.startswith(("-", "+"))]
+            lines += [f"- `{name}`: {reason}", "", "  ```diff", *("  " + d for d in changed), "  ```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
