@@ -61,7 +61,13 @@ def test_help_prints_nothing_to_stdout_at_import_and_documents_settings(argv: li
     result = subprocess.run([sys.executable, "-m", "epic_mcp", *argv], capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.returncode == 0
+    assert result.stdout.startswith("usage: epic-mcp"), "something was printed before the help (at import)"
+    assert result.stderr == "", "nothing is logged at import"
     assert "--env-file" in result.stdout
+    if argv == ["--help"]:
+        for setting in ("EPIC_MCP_HTTP_TOKEN", "EPIC_MCP_CLIENTS_FILE", "EPIC_MCP_OAUTH_ISSUER",
+                        "EPIC_MCP_RESOURCE_URL", "EPIC_MCP_HTTP_STATELESS", "EPIC_MCP_CURSOR_KEY"):
+            assert setting in result.stdout, setting
 
 
 def test_jwks_after_keygen_es384_needs_no_algorithm_setting(tmp_path: Path, capsys) -> None:

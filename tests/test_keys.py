@@ -163,3 +163,43 @@ def test_a_sound_key_is_checked_once_and_signs(key_file: Path, make_settings) ->
     keys = KeyRing.from_settings(settings)
     assert keys.active.checked_private_key() is keys.active.checked_private_key()
     assert AssertionSigner(settings, keys).sign("https://fhir.example.org/token").token.count(".") == 2
+
+
+def test_an_encrypted_key_is_refused_naming_the_file_and_the_fix(tmp_path: Path, make_settings) -> None:
+    path = tmp_path / "locked.key"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.BestAvailableEncryption(b"passphrase")))
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as refused:
+        KeyRing.from_settings(make_settings(private_key_path=str(path)))
+    assert str(refused.value) == f"{path}: the key is encrypted; store it unencrypted with mode 0600"
+
+
+def test_a_key_of_a_type_epic_does_not_take_is_refused(tmp_path: Path, make_settings) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    path = tmp_path / "ed.key"
+    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as refused:
+        KeyRing.from_settings(make_settings(private_key_path=str(path)))
+    assert str(refused.value) == f"{path}: unsupported key type; use RSA or EC P-384"
+
+
+def test_an_ec_key_on_another_curve_than_p384_is_refused(tmp_path: Path, make_settings) -> None:
+    path = tmp_path / "p256.key"
+    path.write_bytes(_pem(ec.generate_private_key(ec.SECP256R1()), serialization.PrivateFormat.PKCS8))
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match="unsupported key type: use an RSA key .* or an EC P-384 key"):
+        KeyRing.from_settings(make_settings(private_key_path=str(path)))
+
+
+def test_an_empty_key_folder_is_refused_with_keygen_as_the_fix(tmp_path: Path, make_settings) -> None:
+    folder = tmp_path / "empty-keys"
+    folder.mkdir()
+    (folder / "README.txt").write_text("keys go here")
+    with pytest.raises(ConfigError) as refused:
+        KeyRing.from_settings(make_settings(private_key_path=str(folder)))
+    assert str(refused.value) == "PRIVATE_KEY_PATH: no key files found; run `epic-mcp keygen`"

@@ -9,7 +9,7 @@ import pytest
 from epic_mcp.doctor import Doctor
 from epic_mcp.errors import FhirError, FhirErrorKind, TokenError
 from epic_mcp.logs import protect_logs
-from epic_mcp.redaction import REDACTED, Redactor
+from epic_mcp.redaction import REDACTED, REMEMBERED_SECRETS, Redactor, redact, remember_secret
 
 JWT = "eyJhbGciOiJSUzM4NCIsImtpZCI6IngifQ.eyJpc3MiOiJhIiwic3ViIjoiYSJ9.c2lnbmF0dXJlLWJ5dGVz"
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
@@ -67,3 +67,40 @@ def test_a_paging_cursor_is_not_mistaken_for_a_secret() -> None:
     cursor = codec.encode(Position("Observation", httpx.URL("https://epic.example.org/R4/Observation?page=2"), "eP1",
                                    20))
     assert Redactor().text(cursor) == cursor
+
+
+def test_a_secret_of_the_minimum_length_is_remembered_and_one_shorter_is_not() -> None:
+    redactor = Redactor()
+    redactor.remember("12345678")
+    redactor.remember("1234567")
+    redactor.remember(None)
+    redactor.remember("")
+    assert redactor.text("a 12345678 b 1234567") == f"a {REDACTED} b 1234567"
+
+
+def test_a_secret_that_starts_another_never_leaves_the_rest_of_the_longer_one() -> None:
+    redactor = Redactor()
+    redactor.remember("token-abc")
+    redactor.remember("token-abc-0123456789")
+    redactor.remember("token-abc")
+    assert redactor.text("x token-abc-0123456789 y token-abc z") == f"x {REDACTED} y {REDACTED} z"
+
+
+def test_the_most_recent_secrets_are_kept_and_the_oldest_forgotten() -> None:
+    redactor = Redactor()
+    secrets = [f"old-secret-{i:02d}" for i in range(REMEMBERED_SECRETS + 1)]
+    for secret in secrets:
+        redactor.remember(secret)
+    assert redactor.text(secrets[0]) == secrets[0], "the oldest is forgotten: the memory is bounded"
+    assert all(redactor.text(s) == REDACTED for s in secrets[1:])
+
+
+def test_data_redacts_every_string_and_keeps_other_values_as_they_are() -> None:
+    redactor = Redactor()
+    assert redactor.data({1: f"a {JWT}", "k": [JWT], "n": 2.5, "b": True, "z": None}) == {
+        1: f"a {REDACTED}", "k": [REDACTED], "n": 2.5, "b": True, "z": None}
+
+
+def test_the_process_wide_redactor_learns_secrets_through_remember_secret() -> None:
+    remember_secret("process-wide-secret-42")
+    assert redact("sent process-wide-secret-42") == f"sent {REDACTED}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from epic_mcp.catalog import CATALOG
-from epic_mcp.render import SPECS, UNTRUSTED, compact, page_text, record_line
+from epic_mcp.render import SPECS, UNTRUSTED, as_json, compact, page_text, record_line
 from epic_mcp.results import SearchResult
 
 LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
@@ -550,3 +550,272 @@ def test_fields_with_the_same_long_value_are_written_once_and_short_ones_each_ti
     assert "| requester, recorder: Dr Ann Smith (Practitioner/eDoc1) |" in item_lines("MedicationRequest", items)[0]
     patient = record_line(compact(FIXTURES["Patient"][0]))
     assert "legal_sex: female" in patient and "gender: female" in patient
+# Lab facts at the top level of an Observation -------------------------------------------------------------
+
+UCUM = "http://unitsofmeasure.org"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def ucum(value: float, code: str) -> dict[str, Any]:
+    """A quantity as many servers send it: the UCUM code and no human-readable unit."""
+    return {"value": value, "system": UCUM, "code": code}
+
+
+def lab(value: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A glucose result with its range at the top level, as Epic sends a lab (not inside components)."""
+    return {"resourceType": "Observation", "id": "glu1", "status": "final",
+            "category": [cc("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory", "Laboratory")],
+            "code": cc(LOINC, "2345-7", "Glucose [Mass/volume] in Serum or Plasma"),
+            "effectiveDateTime": "2026-04-21T10:42:00Z", "subject": PATIENT,
+            "valueQuantity": value if value is not None else ucum(182, "mg/dL"),
+            "referenceRange": [{"low": ucum(70, "mg/dL"), "high": ucum(99, "mg/dL"), "text": "70 - 99 mg/dL"}],
+            **fields}
+
+
+def test_a_lab_results_range_and_the_labs_flag_at_the_top_level_are_kept() -> None:
+    record = compact(lab(interpretation=[cc(INTERPRETATION, "H", "High")]))
+    assert record["value"] == {"value": 182, "unit": "mg/dL"}
+    assert record["interpretation"] == ["High"]
+    assert record["reference_range"] == ["70-99 mg/dL"]
+    assert "outside_range" not in record, "the lab's own flag is shown, not second-guessed"
+    line = record_line(record)
+    assert "| value: 182 mg/dL | interpretation: High | reference_range: 70-99 mg/dL" in line
+
+
+@pytest.mark.parametrize(("value", "flag"), [
+    (ucum(55, "mg/dL"), "below"), (ucum(182, "mg/dL"), "above"), ({"value": 182.5, "unit": "mg/dL"}, "above"),
+    (ucum(69.9, "mg/dL"), "below"), (ucum(70, "mg/dL"), None), (ucum(99, "mg/dL"), None), (ucum(85, "mg/dL"), None),
+    ({"value": 182}, "above"),  # no unit on the result: compared with the range as it is
+    (ucum(10.1, "mmol/L"), None),  # another unit than the range: not compared
+    ({"value": 200, "comparator": ">", "unit": "mg/dL"}, None),  # '>200' cannot be placed against the range
+    ({"value": True, "unit": "mg/dL"}, None),
+])
+def test_a_value_outside_its_range_without_a_lab_flag_is_said_to_be_outside(value: dict[str, Any],
+                                                                             flag: str | None) -> None:
+    record = compact(lab(value))
+    assert record.get("outside_range") == flag
+    assert (f"outside_range: {flag}" in record_line(record)) == (flag is not None)
+
+
+@pytest.mark.parametrize(("bounds", "value", "flag"), [
+    ({"low": ucum(3.5, "g/dL")}, 3.1, "below"), ({"low": ucum(3.5, "g/dL")}, 9.0, None),
+    ({"high": ucum(5.6, "g/dL")}, 6.1, "above"), ({"high": ucum(5.6, "g/dL")}, 1.0, None),
+    ({"text": "negative"}, 6.1, None), ({"low": {"value": "3.5"}}, 1.0, None),
+])
+def test_a_range_with_one_limit_flags_only_past_that_limit(bounds: dict[str, Any], value: float,
+                                                          flag: str | None) -> None:
+    assert compact(lab(ucum(value, "g/dL"), referenceRange=[bounds])).get("outside_range") == flag
+
+
+def test_only_the_first_reference_range_is_compared() -> None:
+    ranges = [{"low": ucum(70, "mg/dL"), "high": ucum(99, "mg/dL")},
+              {"low": ucum(70, "mg/dL"), "high": ucum(200, "mg/dL"), "type": cc(SNOMED, "1", "Therapeutic")}]
+    assert compact(lab(referenceRange=ranges))["outside_range"] == "above"
+    assert "outside_range" not in compact(lab(referenceRange=[]))
+    assert "outside_range" not in compact(lab(referenceRange=["70-99"]))
+
+
+def test_a_component_outside_its_range_is_flagged_on_its_own() -> None:
+    blood_pressure = {
+        "resourceType": "Observation", "id": "bp2", "status": "final", "code": cc(LOINC, "85354-9", "BP panel"),
+        "component": [
+            {"code": cc(LOINC, "8480-6", "Systolic"), "valueQuantity": ucum(128, "mm[Hg]"),
+             "referenceRange": [{"high": ucum(130, "mm[Hg]")}]},
+            {"code": cc(LOINC, "8462-4", "Diastolic"), "valueQuantity": ucum(92, "mm[Hg]"),
+             "referenceRange": [{"high": ucum(80, "mm[Hg]")}]},
+            {"code": cc(LOINC, "8462-4", "Diastolic"), "valueQuantity": ucum(92, "mm[Hg]"),
+             "interpretation": [cc(INTERPRETATION, "N", "Normal")], "referenceRange": [{"high": ucum(80, "mm[Hg]")}]},
+        ]}
+    systolic, diastolic, flagged_by_lab = compact(blood_pressure)["components"]
+    assert "outside_range" not in systolic
+    assert diastolic["outside_range"] == "above" and diastolic["value"] == {"value": 92, "unit": "mm[Hg]"}
+    assert "outside_range" not in flagged_by_lab
+    assert "Diastolic [LOINC 8462-4]: 92 mm[Hg] (reference_range <=80 mm[Hg]; outside_range above)" in \
+        record_line(compact(blood_pressure))
+
+
+def test_a_quantity_with_only_a_ucum_code_keeps_its_unit_wherever_it_is_shown() -> None:
+    observation = lab(ucum(5, "mg"), component=[{"code": cc(LOINC, "1", "Part"), "valueQuantity": ucum(7, "mmol/L")},
+                                                {"code": cc(LOINC, "2", "Span"),
+                                                 "valueRange": {"low": ucum(1, "%"), "high": ucum(3, "%")}}])
+    line = record_line(compact(observation))
+    assert "value: 5 mg" in line and "Part [LOINC 1]: 7 mmol/L" in line and "Span [LOINC 2]: 1-3 %" in line
+    assert "reference_range: 70-99 mg/dL" in line
+    order = {"resourceType": "MedicationRequest", "id": "mr2", "status": "active", "intent": "order",
+             "medicationCodeableConcept": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "197361", "Amlodipine"),
+             "dosageInstruction": [{"doseAndRate": [{"doseQuantity": ucum(5, "mg"),
+                                                     "rateQuantity": ucum(2, "mL/h")}],
+                                    "maxDosePerPeriod": {"numerator": ucum(10, "mg"), "denominator": ucum(1, "d")}}],
+             "dispenseRequest": {"quantity": ucum(90, "{tbl}"), "expectedSupplyDuration": ucum(90, "d")}}
+    record = compact(order)
+    assert record["dosage"] == [{"dose": ["5 mg"], "rate": ["2 mL/h"], "max_dose": "10 mg / 1 d"}]
+    assert record["dispense_quantity"] == {"value": 90, "unit": "{tbl}"}
+    assert record["supply"] == {"value": 90, "unit": "d"}
+    vaccine = {"resourceType": "Immunization", "id": "im2", "status": "completed", "doseQuantity": ucum(0.5, "mL")}
+    assert "dose: 0.5 mL" in record_line(compact(vaccine))
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ({"valueRatio": {"numerator": ucum(1, "mg"), "denominator": ucum(2, "mL")}}, "value: 1 mg / 2 mL"),
+    ({"valueRatio": {"numerator": ucum(1, "mg")}}, None),
+    ({"valueRange": {"low": ucum(2, "%"), "high": ucum(4, "%")}}, "value: 2-4 %"),
+    ({"valueRange": {"low": ucum(2, "%")}}, "value: >=2 %"),
+    ({"valueRange": {"high": ucum(4, "%")}}, "value: <=4 %"),
+    ({"valueRange": {"text": "trace"}}, "value: trace"),
+    ({"valuePeriod": {"start": "2026-01-01T08:00:00Z", "end": "2026-01-01T09:30:00Z"}},
+     "value: 2026-01-01T08:00:00Z to 09:30:00Z"),
+    ({"valuePeriod": {"start": "2026-01-01", "end": "2026-01-03"}}, "value: 2026-01-01 to 2026-01-03"),
+    ({"valuePeriod": {"start": "2026-01-01"}}, "value: from 2026-01-01"),
+    ({"valuePeriod": {"end": "2026-01-03"}}, "value: until 2026-01-03"),
+    ({"valueInteger": 3}, "value: 3"), ({"valueDateTime": "2026-01-01T08:00:00Z"}, "value: 2026-01-01T08:00:00Z"),
+    ({"valueSampledData": {"data": "1 2 3"}}, None),
+])
+def test_ratio_range_and_period_values_are_shown_whole(value: dict[str, Any], shown: str | None) -> None:
+    resource = {"resourceType": "Observation", "id": "o", "status": "final", "code": cc(LOINC, "1", "x"), **value}
+    record = compact(resource)
+    if shown is None:
+        assert "value" not in record
+    else:
+        assert shown in record_line(record)
+
+
+# Elements that only some resource types carry ------------------------------------------------------------------
+
+def test_claim_lines_keep_the_service_date_net_and_each_adjudication() -> None:
+    claim = {"resourceType": "ExplanationOfBenefit", "id": "eob2", "status": "active", "item": [
+        {"productOrService": cc("http://www.ama-assn.org/go/cpt", "99213", "Office visit"),
+         "servicedDate": "2025-05-20", "net": {"value": 180.0, "currency": "USD"},
+         "adjudication": [{"category": cc("http://terminology.hl7.org/CodeSystem/adjudication", "benefit",
+                                          "Benefit Amount"), "amount": {"value": 140.0, "currency": "USD"}},
+                          {"category": {"text": "Copay"}, "amount": {"value": 20.0, "currency": "USD"}},
+                          {"amount": {"value": 5.0}}, {"category": {"text": "No amount"}}, "junk"]},
+        {"productOrService": {"text": "Lab panel"}, "servicedPeriod": {"start": "2025-05-01", "end": "2025-05-02"}},
+        "junk"]}
+    assert compact(claim)["items"] == [
+        {"service": "Office visit [CPT 99213]", "date": "2025-05-20", "net": "180.0 USD",
+         "adjudication": ["Benefit Amount: 140.0 USD", "Copay: 20.0 USD", "total: 5.0"]},
+        {"service": "Lab panel", "date": "2025-05-01 to 2025-05-02"}]
+
+
+def test_a_medications_ingredients_keep_their_strength() -> None:
+    medication = {"resourceType": "Medication", "id": "m3", "ingredient": [
+        {"itemCodeableConcept": cc("http://www.nlm.nih.gov/research/umls/rxnorm", "6809", "metformin"),
+         "strength": {"numerator": ucum(500, "mg"), "denominator": ucum(1, "{tbl}")}},
+        {"itemReference": {"reference": "Substance/s1", "display": "lactose"}},
+        {"strength": {"numerator": ucum(1, "mg"), "denominator": ucum(1, "mL")}}, "junk"]}
+    assert compact(medication)["ingredients"] == ["metformin [RxNorm 6809] 500 mg / 1 {tbl}",
+                                                  "lactose (Substance/s1)"]
+
+
+def test_a_clinicians_qualifications_and_a_devices_names_are_kept() -> None:
+    doctor = {"resourceType": "Practitioner", "id": "d2", "qualification": [
+        {"code": {"text": "MD"}}, {"code": cc("http://nucc.org/provider-taxonomy", "207R00000X", "Internal Medicine")},
+        {"period": {"start": "2001"}}, "junk"]}
+    assert compact(doctor)["qualifications"] == ["MD", "Internal Medicine [NUCC 207R00000X]"]
+    pump = {"resourceType": "Device", "id": "dv2",
+            "deviceName": [{"name": "MiniMed 780G", "type": "user-friendly-name"}, {"type": "model-name"}, "junk"]}
+    assert compact(pump)["names"] == ["MiniMed 780G"]
+    assert "names" not in compact({**pump, "deviceName": "MiniMed"})
+    assert "qualifications" not in compact({**doctor, "qualification": {"code": {"text": "MD"}}})
+
+
+@pytest.mark.parametrize(("code", "shown"), [("248152002", "Female [SNOMED 248152002]"),
+                                             ("248153007", "Male [SNOMED 248153007]"),
+                                             ("32570681000036106", "Indeterminate sex [SNOMED 32570681000036106]"),
+                                             ("12345", "12345 [SNOMED 12345]")])
+def test_us_cores_sex_extension_says_the_sex_and_its_snomed_code(code: str, shown: str) -> None:
+    patient = {"resourceType": "Patient", "id": "p9", "extension": [
+        {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex", "valueCode": code}]}
+    assert compact(patient)["sex"] == shown
+
+
+def test_laterality_on_a_body_site_is_kept_beside_the_site() -> None:
+    site = cc(SNOMED, "368209003", "Right upper arm")
+    site["extension"] = [
+        {"url": "http://nictiz.nl/fhir/StructureDefinition/BodySite-Qualifier/",
+         "valueCodeableConcept": cc(SNOMED, "24028007", "Right")},
+        {"url": "http://example.org/fhir/StructureDefinition/dose", "valueQuantity": ucum(2, "mg")},
+        {"url": "http://example.org/fhir/StructureDefinition/said", "valueString": "patient reports pain"},
+        {"url": "http://example.org/fhir/StructureDefinition/empty"}]
+    observation = {"resourceType": "Observation", "id": "o9", "status": "final", "code": cc(LOINC, "1", "x"),
+                   "bodySite": site}
+    assert compact(observation)["body_site"] == ("Right upper arm [SNOMED 368209003] (BodySite-Qualifier: Right "
+                                                 "[SNOMED 24028007]; dose: 2 mg; said: patient reports pain)")
+
+
+def test_structured_content_as_text_is_compact_json_that_keeps_every_character() -> None:
+    assert as_json({"name": "José Ñúñez", "values": [1, 2.5, None, True]}) == \
+        '{"name":"José Ñúñez","values":[1,2.5,null,true]}'
+
+
+# Nested elements, whole (the facts tests above check values; these check which field holds each) ---------------
+
+def test_questionnaire_answers_are_flattened_with_their_question_and_nested_items() -> None:
+    response = {"resourceType": "QuestionnaireResponse", "id": "qr2", "status": "completed", "item": [
+        {"linkId": "g1", "text": "PHQ-9", "item": [
+            {"linkId": "1", "text": "Little interest", "answer": [{"valueInteger": 2}]},
+            {"linkId": "2", "answer": [{"valueCoding": {"code": "LA6569-3", "display": "Several days"},
+                                        "item": [{"linkId": "2.1", "text": "Since when?",
+                                                  "answer": [{"valueDate": "2026-04-01"}]}]}]}]},
+        {"linkId": "3", "text": "Unanswered"}, "junk", {"linkId": "4", "answer": "junk"}]}
+    assert compact(response)["answers"] == [
+        {"question": "Little interest", "answer": [2]},
+        {"question": "2", "answer": ["Several days"]},
+        {"question": "Since when?", "answer": ["2026-04-01"]}]
+
+
+def test_a_questionnaires_questions_are_listed_with_their_link_id_and_type() -> None:
+    form = {"resourceType": "Questionnaire", "id": "q2", "item": [
+        {"linkId": "g1", "text": "Mood", "type": "group", "item": [{"linkId": "1", "type": "integer"}]},
+        {"linkId": "2", "text": "Comments"}, "junk"]}
+    assert compact(form)["questions"] == ["g1: Mood (group)", "1:  (integer)", "2: Comments (?)"]
+
+
+def test_goal_targets_keep_the_measure_the_detail_and_when_it_is_due() -> None:
+    goal = {"resourceType": "Goal", "id": "g2", "lifecycleStatus": "active", "target": [
+        {"measure": cc(LOINC, "4548-4", "Hemoglobin A1c"), "detailQuantity": ucum(7, "%"), "dueDate": "2027-01-05"},
+        {"measure": {"text": "Weight"}, "detailRange": {"low": ucum(60, "kg"), "high": ucum(70, "kg")},
+         "dueDuration": ucum(6, "mo")}]}
+    assert compact(goal)["targets"] == [
+        {"measure": "Hemoglobin A1c [LOINC 4548-4]", "detail": {"value": 7, "unit": "%"}, "due": "2027-01-05"},
+        {"measure": "Weight", "detail": "60-70 kg", "due": {"value": 6, "unit": "mo"}}]
+
+
+def test_a_relatives_conditions_keep_outcome_onset_and_whether_they_caused_death() -> None:
+    history = {"resourceType": "FamilyMemberHistory", "id": "f2", "status": "completed", "condition": [
+        {"code": cc(SNOMED, "22298006", "Myocardial infarction"), "outcome": {"text": "Died"},
+         "onsetAge": ucum(58, "a"), "contributedToDeath": True},
+        {"code": {"text": "Asthma"}, "onsetString": "childhood", "contributedToDeath": False}]}
+    assert compact(history)["conditions"] == [
+        {"code": "Myocardial infarction [SNOMED 22298006]", "outcome": "Died", "onset": {"value": 58, "unit": "a"},
+         "contributed_to_death": True},
+        {"code": "Asthma", "onset": {UNTRUSTED: "childhood"}, "contributed_to_death": False}]
+
+
+@pytest.mark.parametrize(("total", "at_least", "cursor", "head"), [
+    (42, None, None, "Condition search: 2 on this page, total 42; no more pages"),
+    (None, 20, "abc", "Condition search: 2 on this page, total at least 20; more with next_page(cursor='abc')"),
+    (None, None, None, "Condition search: 2 on this page, total unknown; no more pages"),
+    (0, 5, None, "Condition search: 2 on this page, total 0; no more pages"),
+])
+def test_a_pages_first_line_says_its_size_the_total_and_how_to_go_on(total, at_least, cursor, head) -> None:
+    items = [{"resourceType": "Condition", "id": "c1", "status": "active"},
+             {"resourceType": "Condition", "id": "c2", "status": "resolved"}]
+    text = page_text(SearchResult(resource_type="Condition", total=total, total_at_least=at_least, returned=2,
+                                  items=items, warnings=["first warning", "second"], next_cursor=cursor))
+    assert text.split("\n") == [head, "warning: first warning", "warning: second", "- c1 | status: active",
+                                "- c2 | status: resolved"]
+
+
+def test_money_totals_and_device_identifiers_are_kept() -> None:
+    claim = {"resourceType": "ExplanationOfBenefit", "id": "eob3", "total": [
+        {"category": {"text": "Submitted (gross)"}, "amount": {"value": 10, "currency": "EUR"}},
+        {"amount": {"value": 3}}, {"category": {"text": "nothing"}}, {"amount": {"currency": "EUR"}}],
+        "payment": {"amount": {"value": 7}}}
+    record = compact(claim)
+    assert record["total"] == ["Submitted: 10 EUR", "total: 3"]
+    assert record["payment"] == "7"
+    device = {"resourceType": "Device", "id": "dv3", "udiCarrier": [{"deviceIdentifier": "00643169007222"},
+                                                                    {"carrierHRF": "(01)1"}, {}, "junk"]}
+    assert compact(device)["udi"] == ["00643169007222", "(01)1"]
+    assert "udi" not in compact({**device, "udiCarrier": {"carrierHRF": "(01)1"}})

@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from epic_mcp.assertion import AssertionSigner
-from epic_mcp.errors import FhirError, InvalidClientError, TokenError
+from epic_mcp.errors import FhirError, FhirErrorKind, InvalidClientError, TokenError
 from epic_mcp.keys import KeyRing
 from epic_mcp.settings import Settings
 from epic_mcp.token import BearerAuth, TokenManager
@@ -303,3 +303,256 @@ async def test_tokens_and_assertions_are_remembered_for_redaction(settings, epic
     assert tokens.last_assertion is not None
     said = f"server echo: opaque-token-without-shape-1234 and {tokens.last_assertion.token}"
     assert redact(said) == "server echo: [redacted] and [redacted]"
+
+
+@pytest.mark.parametrize("status", [404, 401, 302])
+async def test_smart_discovery_that_does_not_answer_200_names_the_fix(make_settings, epic, status: int) -> None:
+    base = "https://smart.example.org/fhir/r4"
+    discovery = epic.get(f"{base}/.well-known/smart-configuration").respond(status, json={})
+    token = epic.post(url__regex=r".*").respond(200, json=token_body())
+    tokens = manager(make_settings(epic_env="custom", epic_fhir_base_url=base))
+    with pytest.raises(TokenError) as refused:
+        await tokens.get_token()
+    assert str(refused.value) == (f"SMART discovery at {base}/.well-known/smart-configuration answered HTTP "
+                                  f"{status}; set EPIC_TOKEN_URL explicitly")
+    assert discovery.call_count == 1 and token.call_count == 0
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    ({"issuer": "x"}, "no token_endpoint"), ([], "no token_endpoint"), ({"token_endpoint": "not a url"}, None)])
+async def test_smart_discovery_without_a_usable_token_endpoint_names_the_fix(make_settings, epic, body,
+                                                                            detail) -> None:
+    base = "https://smart.example.org/fhir/r4"
+    epic.get(f"{base}/.well-known/smart-configuration").respond(200, json=body)
+    with pytest.raises(TokenError) as refused:
+        await manager(make_settings(epic_env="custom", epic_fhir_base_url=base)).get_token()
+    message = str(refused.value)
+    assert message.startswith(f"SMART discovery at {base}/.well-known/smart-configuration gave no usable "
+                              "token_endpoint (") and message.endswith("); set EPIC_TOKEN_URL")
+    if detail:
+        assert f"({detail})" in message
+
+
+# Every message a token failure can give: the whole text, which names the cause and the fix ----------------
+
+async def token_failure(settings, epic, response: httpx.Response) -> str:
+    epic.post(EPIC_TOKEN_URL).mock(return_value=response)
+    with pytest.raises(TokenError) as raised:
+        await manager(settings).get_token()
+    return str(raised.value)
+
+
+def invalid_client_causes(kid: str, jwks: str, env: str) -> str:
+    return ("the token endpoint rejected our client assertion (invalid_client). Likely causes: (1) the app or its "
+            "keys changed recently and Epic has not synced yet (30 minutes to several hours after registration or a "
+            f"key change); (2) kid {kid} is not in the JWKS hosted at {jwks} (compare with `epic-mcp jwks`); (3) aud "
+            f"{EPIC_TOKEN_URL} is not the exact token URL the server expects (set EPIC_TOKEN_URL); (4) this "
+            "machine's clock is ahead of the server's (exp must be at most 5 minutes after its time); (5) a "
+            f"production client id used against the sandbox or the reverse (EPIC_ENV={env})")
+
+
+async def test_invalid_client_lists_every_cause_in_order(settings, epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(400, json={"error": "invalid_client", "error_description": "Client auth failed"})
+    tokens = manager(settings)
+    with pytest.raises(InvalidClientError) as raised:
+        await tokens.get_token()
+    assert str(raised.value) == (invalid_client_causes(tokens._signer.kid, "your registered JWKS URL", "sandbox")
+                                 + ". The server said: Client auth failed")
+
+
+async def test_invalid_client_with_an_ec_key_adds_the_jku_cause(tmp_path, make_settings, epic) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from epic_mcp.keys import write_private_key
+
+    path = tmp_path / "ec.key"
+    write_private_key(ec.generate_private_key(ec.SECP384R1()), path)
+    settings = make_settings(private_key_path=str(path), epic_jwt_alg="ES384",
+                             epic_jwks_url="https://keys.example.org/jwks.json")
+    epic.post(EPIC_TOKEN_URL).respond(401, json={"error": "invalid_client"})
+    tokens = manager(settings)
+    with pytest.raises(InvalidClientError) as raised:
+        await tokens.get_token()
+    assert str(raised.value) == (invalid_client_causes(tokens._signer.kid, "https://keys.example.org/jwks.json",
+                                                       "sandbox")
+                                 + "; (6) ES384 keys are only accepted with a registered JWKS URL (JKU).")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"error": "invalid_scope", "error_description": "system/Foo.read"},
+     "the token endpoint refused the requested scopes (invalid_scope); check EPIC_SCOPES against the APIs registered "
+     "on the app. The server said: system/Foo.read"),
+    ({"error": "invalid_scope"}, "the token endpoint refused the requested scopes (invalid_scope); check EPIC_SCOPES "
+     "against the APIs registered on the app."),
+    ({"error": "unsupported_grant_type", "error_description": ""},
+     "the token endpoint refused the request: HTTP 400 unsupported_grant_type."),
+    ({}, "the token endpoint refused the request: HTTP 400 unknown_error."),
+    ({"error": "e" * 100, "error_description": "d" * 300},
+     f"the token endpoint refused the request: HTTP 400 {'e' * 60}. The server said: {'d' * 200}"),
+])
+async def test_a_refused_token_request_says_what_the_server_said(settings, epic, body, message) -> None:
+    assert await token_failure(settings, epic, httpx.Response(400, json=body)) == message
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"token_type": "bearer"}, "the token endpoint answered without an access_token"),
+    (token_body(access_token=""), "the token endpoint answered without an access_token"),
+    (token_body(access_token=42), "the token endpoint answered without an access_token"),
+    (token_body(token_type="mac"), "the token endpoint gave token_type 'mac'; only bearer is supported"),
+    (token_body(token_type="x" * 40), f"the token endpoint gave token_type '{'x' * 20}'; only bearer is supported"),
+    (token_body(token_type=None), "the token endpoint gave token_type 'None'; only bearer is supported"),
+])
+async def test_an_unusable_token_answer_says_what_is_wrong(settings, epic, body, message) -> None:
+    assert await token_failure(settings, epic, httpx.Response(200, json=body)) == message
+
+
+async def test_an_answer_that_is_not_json_names_the_status(settings, epic) -> None:
+    message = await token_failure(settings, epic, httpx.Response(402, text="<html>"))
+    assert message == "the token endpoint answered HTTP 402 with a body that is not JSON"
+    message = await token_failure(settings, epic, httpx.Response(200, json=["not", "an", "object"]))
+    assert message == "the token endpoint answered HTTP 200 with a body that is not JSON"
+
+
+@pytest.mark.parametrize(("expires_in", "lifetime"), [
+    (1, 1), (59.9, 59), (7200, 7200), (0, 300), (-5, 300), (True, 300), ("3600", 300), (None, 300)])
+async def test_the_token_lifetime_is_the_servers_when_usable_else_five_minutes(settings, epic, expires_in,
+                                                                              lifetime) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(expires_in=expires_in))
+    clock = Clock()
+    token = await manager(settings, clock).get_token()
+    assert (token.lifetime, token.expires_at) == (lifetime, clock.now + lifetime)
+
+
+async def test_status_says_whether_a_token_is_cached_and_for_how_long(settings, epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(expires_in=600))
+    clock = Clock()
+    tokens = manager(settings, clock)
+    assert tokens.status() == {"token_cached": False, "token_requests": 0}
+    assert tokens.last_assertion is None, "no assertion for doctor to show before the first exchange"
+    await tokens.get_token()
+    clock.now += 100.5
+    assert tokens.status() == {"token_cached": True, "token_requests": 1, "expires_in_seconds": 499,
+                               "granted_scopes": ["system/Patient.read", "system/Observation.read"]}
+    clock.now += 1000
+    assert tokens.status()["expires_in_seconds"] == 0
+
+
+@pytest.mark.parametrize(("failure", "message"), [
+    (httpx.ConnectError("refused"), "the token endpoint could not connect (ConnectError) after 4 attempts"),
+    (httpx.ReadTimeout("slow"), "the token endpoint timed out after 4 attempts"),
+    (httpx.ConnectTimeout("slow"), "the token endpoint timed out after 4 attempts"),
+    (httpx.Response(503), "the token endpoint is unavailable (HTTP 503) after 4 attempts; try again later"),
+])
+async def test_an_unreachable_token_endpoint_says_how_it_failed(settings, epic, failure, message) -> None:
+    if isinstance(failure, httpx.Response):
+        epic.post(EPIC_TOKEN_URL).mock(return_value=failure)
+    else:
+        epic.post(EPIC_TOKEN_URL).mock(side_effect=failure)
+    tokens = manager(settings)
+    with pytest.raises(TokenError) as first:
+        await tokens.get_token()
+    assert str(first.value) == message
+    with pytest.raises(TokenError) as again:
+        await tokens.get_token()
+    assert str(again.value) == message and again.value is not first.value, "the back-off repeats the message"
+
+
+async def test_smart_discovery_asks_for_json_and_names_itself_when_unreachable(make_settings, epic) -> None:
+    base = "https://smart.example.org/fhir/r4"
+    discovery = epic.get(f"{base}/.well-known/smart-configuration").mock(side_effect=httpx.ConnectError("down"))
+    with pytest.raises(TokenError) as raised:
+        await manager(make_settings(epic_env="custom", epic_fhir_base_url=base)).get_token()
+    assert str(raised.value) == "SMART discovery could not connect (ConnectError) after 4 attempts"
+    assert discovery.calls.last.request.headers["accept"] == "application/json"
+    assert discovery.calls.last.request.method == "GET"
+
+
+async def test_a_discovered_token_endpoint_is_checked_like_a_setting(make_settings, epic) -> None:
+    base = "https://smart.example.org/fhir"
+    epic.get(f"{base}/.well-known/smart-configuration").respond(200, json={"token_endpoint": "http://smart.example.org/t"})
+    with pytest.raises(TokenError) as raised:
+        await manager(make_settings(epic_env="custom", epic_fhir_base_url=base)).get_token()
+    assert str(raised.value) == (
+        f"SMART discovery at {base}/.well-known/smart-configuration gave no usable token_endpoint (token_endpoint "
+        "(discovered): plain http to smart.example.org would expose tokens and patient data; use https (http is only "
+        "allowed for 127.0.0.1/localhost)); set EPIC_TOKEN_URL")
+
+
+async def test_the_token_is_refused_outside_the_base_with_a_refused_error(settings, epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    client = httpx.AsyncClient(auth=BearerAuth(manager(settings), EPIC_BASE))
+    with pytest.raises(FhirError) as raised:
+        await client.get("https://evil.example.org/steal")
+    assert str(raised.value) == "refused to send the access token outside the FHIR base URL"
+    assert raised.value.kind is FhirErrorKind.REFUSED
+
+
+# Sharing one token, and one failure, between callers ---------------------------------------------------------
+
+async def test_a_caller_holding_the_old_token_gets_the_one_another_caller_just_renewed(settings, epic) -> None:
+    route = epic.post(EPIC_TOKEN_URL).mock(side_effect=[httpx.Response(200, json=token_body(access_token=f"tok-{i}"))
+                                                        for i in range(1, 4)])
+    tokens = manager(settings)
+    old = await tokens.get_token()
+    renewed = await tokens.refresh(stale=old)
+    assert renewed.value == "tok-2"
+    assert await tokens.refresh(stale=old) is renewed, "a second 401 with the old token reuses the renewed one"
+    assert await tokens.get_token() is renewed
+    assert route.call_count == 2
+    assert tokens.status()["token_requests"] == 2
+
+
+async def test_a_token_exchange_past_the_deadline_is_repeated_at_once_then_retried(make_settings, epic) -> None:
+    attempts: list[int] = []
+
+    async def first_hangs(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await asyncio.sleep(30)
+        return httpx.Response(200, json=token_body())
+
+    epic.post(EPIC_TOKEN_URL).mock(side_effect=first_hangs)
+    clock = Clock()
+    tokens = manager(make_settings(epic_call_deadline=1), clock)
+    message = ("the token endpoint gave no token within 1 s (EPIC_CALL_DEADLINE); it is slow or unreachable: run "
+               "`epic-mcp doctor`, or try again later")
+    for _ in range(2):
+        with pytest.raises(TokenError) as raised:
+            await asyncio.wait_for(tokens.get_token(), 5)
+        assert str(raised.value) == message
+    assert len(attempts) == 1, "the failure is repeated during the back-off, not tried again"
+    clock.now += 5.0  # exactly the back-off later
+    assert (await tokens.get_token()).value == ACCESS_TOKEN
+    assert len(attempts) == 2
+
+
+async def test_a_token_answer_without_scopes_grants_none(settings, epic) -> None:
+    for scope in (None, ["system/Patient.read"], 7):
+        epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(scope=scope))
+        assert (await manager(settings).get_token()).scopes == ()
+
+
+def test_the_bearer_token_is_never_attached_by_a_synchronous_client(settings) -> None:
+    client = httpx.Client(auth=BearerAuth(manager(settings), EPIC_BASE))
+    with pytest.raises(RuntimeError) as raised:
+        client.get(f"{EPIC_BASE}/Patient/e1")
+    assert str(raised.value) == "BearerAuth works with httpx.AsyncClient only"
+
+
+async def test_a_failed_exchange_nobody_waits_for_any_more_leaves_no_never_retrieved_noise(settings, epic,
+                                                                                            caplog) -> None:
+    import gc
+
+    async def fails_late(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(400, json={"error": "invalid_client"})
+
+    epic.post(EPIC_TOKEN_URL).mock(side_effect=fails_late)
+    tokens = manager(settings)
+    waiter = asyncio.ensure_future(tokens.get_token())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    await asyncio.sleep(0.15)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text

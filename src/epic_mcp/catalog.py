@@ -337,6 +337,6 @@ def markdown_table() -> str:
     """The README's tool table; `scripts/update-readme` writes it and a test keeps it in step."""
     rows = ["| Tool | FHIR interaction | Epic requires | Scope |", "|---|---|---|---|"]
     for op in CATALOG:
-        rule = op.rule_text() or ("id" if op.interaction == "read" else "-")
+        rule = op.rule_text() or "id"  # every search names Epic's minimum; a read needs its id
         rows.append(f"| `{op.tool}` | {op.resource} {op.interaction} | {rule} | `{op.scope}` |")
     return "\n".join(rows)

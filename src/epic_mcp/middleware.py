@@ -16,6 +16,7 @@ from mcp.server.context import CallNext, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .redaction import REDACTOR
 
@@ -25,7 +26,7 @@ GUARDED_METHODS = ("tools/call", "resources/read")
 
 
 def error_result(text: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+    return CallToolResult(content=[TextContent(text=text)], is_error=True)
 
 
 async def redact_answers(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
@@ -127,27 +128,28 @@ def argument_problem(model: type[BaseModel], arguments: Mapping[str, Any]) -> st
     try:
         model.model_validate({k: v for k, v in arguments.items() if k in known})
     except ValidationError as exc:
-        problems += [_short(error) for error in exc.errors(include_url=False, include_input=False)]
+        problems += [_short(error) for error in exc.errors()]
     return "; ".join(dict.fromkeys(problems)) or None
 
 
-def _short(error: Any) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ())) or "arguments"
-    kind, context = error.get("type", ""), error.get("ctx") or {}
+def _short(error: ErrorDetails) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "arguments"
+    kind, context = error["type"], error.get("ctx") or {}
     if kind == "missing":
         return f"{where} is required"
     if kind == "literal_error":
-        return f"{where} must be one of {context.get('expected', '')}".replace("'", "")
-    if kind in ("less_than_equal", "less_than"):
-        return f"{where} must be at most {context.get('le', context.get('lt'))}"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"{where} must be at least {context.get('ge', context.get('gt'))}"
+        return f"{where} must be one of {context['expected']}".replace("'", "")
+    bounds = {"less_than_equal": ("at most", "le"), "less_than": ("less than", "lt"),
+              "greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"{where} must be {words} {context.get(key)}"
     if kind == "string_too_long":
         return f"{where} is longer than {context.get('max_length')} characters"
     if kind.startswith(("string_", "int_", "bool_", "float_")):
         wanted = {"string": "text", "int": "a whole number", "bool": "true or false", "float": "a number"}
         return f"{where} must be {wanted[kind.split('_')[0]]}"
-    return f"{where}: {error.get('msg', 'not accepted')}"
+    return f"{where}: {error['msg']}"
 
 
 def _tool_name(params: Any) -> str:

@@ -68,7 +68,7 @@ class CursorCodec:
     host."""
 
     def __init__(self, base_url: str, key: bytes | None = None) -> None:
-        self._base_url = base_url.rstrip("/") + "/"
+        self._base_url = base_url
         self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                                  info=b"epic-mcp paging cursors").derive(key or secrets.token_bytes(32)))
 

@@ -35,7 +35,6 @@ class AccessToken:
     expires_at: float
     lifetime: int
     scopes: tuple[str, ...]
-    obtained_at_wall: float
 
     def is_fresh(self, now: float) -> bool:
         # Renew early so a token never expires between our check and the server's.
@@ -233,8 +232,7 @@ class TokenManager:
         scope = body.get("scope")
         scopes = tuple(scope.split()) if isinstance(scope, str) else ()
         lifetime = int(expires_in)
-        return AccessToken(value=value, expires_at=self._clock() + lifetime, lifetime=lifetime,
-                           scopes=scopes, obtained_at_wall=time.time())
+        return AccessToken(value=value, expires_at=self._clock() + lifetime, lifetime=lifetime, scopes=scopes)
 
     def _token_failure(self, status: int, body: dict[str, Any]) -> TokenError:
         error = redact(str(body.get("error") or "unknown_error"))[:60]

@@ -13,10 +13,6 @@ if TYPE_CHECKING:
 ENCODED_PATH_STRUCTURE = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
 
 
-def _port(url: httpx.URL) -> int | None:
-    return url.port or {"https": 443, "http": 80}.get(url.scheme)
-
-
 def has_path_tricks(url: httpx.URL) -> bool:
     """True when the path could mean something else to the server than to us: encoded dots or slashes, a
     backslash, or a '.'/'..' segment (which a server resolves)."""
@@ -28,8 +24,8 @@ def has_path_tricks(url: httpx.URL) -> bool:
 
 def is_within_base(url: httpx.URL, base: httpx.URL) -> bool:
     """True when `url` has the base's scheme, host and port, no userinfo, no path tricks, and lies under the
-    base's path."""
-    if url.userinfo or url.scheme != base.scheme or url.host != base.host or _port(url) != _port(base):
+    base's path. (httpx gives a scheme's default port as None, so :443 and no port compare equal.)"""
+    if url.userinfo or url.scheme != base.scheme or url.host != base.host or url.port != base.port:
         return False
     if has_path_tricks(url):
         return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from datetime import date, datetime
+from datetime import datetime
 from typing import Protocol
 
 from .errors import EpicMcpError
@@ -55,27 +55,27 @@ def check_value(arg: str, value: str) -> str:
     if not value:
         raise InvalidInput(f"{arg} is empty; leave it out or give a value")
     if len(value) > MAX_VALUE_LENGTH:
-        raise InvalidInput(f"{arg} is longer than {MAX_VALUE_LENGTH} characters")
+        raise InvalidInput(f"{arg} is longer than {MAX_VALUE_LENGTH} characters; shorten it")
     if FORBIDDEN_IN_VALUES.search(value):
         raise InvalidInput(f"{arg} contains a character that no search value needs (&, #, =, ? or a control "
-                           "character)")
+                           "character); remove it")
     return value
 
 
 def check_date(arg: str, value: str, *, day_only: bool = False) -> str:
     value = value.strip()
-    pattern_ok = DATE_FORMS.fullmatch(value) is not None
-    if pattern_ok:
-        try:
-            if len(value) == 10:
-                date.fromisoformat(value)
-            elif len(value) > 10:
-                datetime.fromisoformat(value.replace("Z", "+00:00"))
-            elif len(value) == 7:
-                date.fromisoformat(value + "-01")
-        except ValueError:
-            pattern_ok = False
-    if not pattern_ok or (day_only and len(value) != 10):
+    if not _is_date(value) or (day_only and len(value) != 10):
         accepted = "YYYY-MM-DD" if day_only else "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
         raise InvalidInput(f"{arg} is not a date; use {accepted}")
     return value
+
+
+def _is_date(value: str) -> bool:
+    """One of FHIR's date forms, and a real day (no 2023-02-29): a year or month is checked as its first day."""
+    if DATE_FORMS.fullmatch(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value + {4: "-01-01", 7: "-01"}.get(len(value), ""))
+    except ValueError:
+        return False
+    return True

@@ -163,6 +163,11 @@ def code_only(value: Any, _: dict[str, Any]) -> list[str] | None:
     return list(dict.fromkeys(found)) or None
 
 
+def _unspaced(value: str) -> str:
+    """'70 - 99 mg/dL' and '70-99 mg/dL' say the same."""
+    return "".join(value.split()).lower()
+
+
 def _plain(value: Any) -> str:
     return str(value).lower().replace("-", " ").replace("_", " ").strip() if value else ""
 
@@ -245,7 +250,8 @@ def reference_ranges(value: Any, _: dict[str, Any]) -> list[str] | None:
             continue
         numbers = range_text(item) if item.get("low") or item.get("high") else None
         note = item.get("text") if isinstance(item.get("text"), str) and item["text"].strip() else None
-        label = f"{numbers} ({note})" if numbers and note and note != numbers else numbers or note
+        said = numbers and note and _unspaced(note) != _unspaced(numbers)
+        label = f"{numbers} ({note})" if said else numbers or note
         kind = concept(item.get("type"))
         applies = concepts(item.get("appliesTo"), {})
         out.append(" ".join(p for p in (label, f"({kind})" if kind and "normal" not in kind.lower() else None,
@@ -257,7 +263,7 @@ def reference(value: Any, resource: dict[str, Any]) -> str | None:
     """'Display (Type/id)'; a contained resource ('#x') is shown by its code or name."""
     if not isinstance(value, dict):
         return None
-    target = value.get("reference")
+    target = value.get("reference") if isinstance(value.get("reference"), str) else None
     display = value.get("display")
     if isinstance(target, str) and target.startswith("#"):
         contained = next((c for c in resource.get("contained") or []

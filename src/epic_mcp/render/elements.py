@@ -3,7 +3,7 @@ attachments, participants, claim items, questionnaire answers, ..."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from .datatypes import (
     _clean,
@@ -32,8 +32,39 @@ def components(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | N
         "code": concept(item.get("code")), "value": choice_of(item, "value", resource),
         "interpretation": concepts(item.get("interpretation"), resource),
         "reference_range": reference_ranges(item.get("referenceRange"), resource),
+        "outside_range": outside_range(item.get("referenceRange"), item),
         "data_absent": concept(item.get("dataAbsentReason")),
     })
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _bound(bound: Any, unit: Any) -> float | None:
+    """A range limit's value, when it is a number in the same unit as the result (or either has no unit)."""
+    if not isinstance(bound, dict) or not _number(bound.get("value")):
+        return None
+    bound_unit = bound.get("unit") or bound.get("code")
+    return None if unit and bound_unit and bound_unit != unit else bound["value"]
+
+
+def outside_range(ranges: Any, observation: dict[str, Any]) -> str | None:
+    """'below' or 'above' when a result (or a component) lies outside its first reference range and the lab set
+    no interpretation: a value out of range reads as abnormal without a flag. A lab's own interpretation is shown
+    as it is and never second-guessed; a result with a comparator (<5) or in another unit is not compared."""
+    first = ranges[0] if isinstance(ranges, list) and ranges else None
+    result = observation.get("valueQuantity")
+    if observation.get("interpretation") or not isinstance(first, dict) or not isinstance(result, dict):
+        return None
+    value = result.get("value")
+    if not _number(value) or result.get("comparator"):
+        return None
+    unit = result.get("unit") or result.get("code")
+    low, high = _bound(first.get("low"), unit), _bound(first.get("high"), unit)
+    if low is not None and value < low:
+        return "below"
+    return "above" if high is not None and value > high else None
 
 
 UNITS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
@@ -57,7 +88,7 @@ def timing(value: Any, _: dict[str, Any] | None = None) -> str | None:
         every = ("" if period_value is None and not unit
                  else f" per {unit}" if period_value in (None, 1) and repeat.get("periodMax") is None
                  else f" every {_span(period_value, repeat.get('periodMax'))} {unit}")
-        parts.append(f"{_span(frequency or 1, repeat.get('frequencyMax'))} time(s){every}")
+        parts.append(f"{_span(frequency or 1, repeat.get('frequencyMax'))} time(s){every}".rstrip())
     if repeat.get("dayOfWeek"):
         parts.append("on " + ", ".join(map(str, repeat["dayOfWeek"])))
     if repeat.get("timeOfDay"):
@@ -219,7 +250,7 @@ def questions(value: Any, _: dict[str, Any]) -> list[str] | None:
 def targets(value: Any, resource: dict[str, Any]) -> list[dict[str, Any]] | None:
     return each(value, lambda item: {
         "measure": concept(item.get("measure")), "detail": choice_of(item, "detail", resource),
-        "due": item.get("dueDate") or choice_of(item, "due", resource),
+        "due": choice_of(item, "due", resource),
     })
 
 

@@ -3,6 +3,7 @@ which makes the record from them."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from .datatypes import (
@@ -51,6 +52,7 @@ from .elements import (
     locations,
     media,
     other_names,
+    outside_range,
     participants,
     provisions,
     qualifications,
@@ -68,21 +70,18 @@ Field = tuple[str, str, Renderer]
 
 
 def f(name: str, path: str, renderer: Renderer = text) -> Field:
+    """Output field `name` from the FHIR element at `path`; `prefix[x]` is a choice element, whatever its type."""
     return (name, path, renderer)
 
 
 def ext(name: str, url_suffix: str, renderer: Renderer | None = None) -> Field:
     """A field taken from the resource's extension whose URL ends with `url_suffix`."""
-    def render(extensions: Any, resource: dict[str, Any]) -> Any:
-        value = _extension(extensions, url_suffix, resource)
-        return renderer(value, resource) if renderer and value is not None else value
-
-    return (name, "extension", render)
+    return (name, "extension", partial(_extension_field, url_suffix, renderer))
 
 
-def x(name: str, prefix: str) -> Field:
-    """A choice element `prefix[x]`."""
-    return (name, prefix + "[x]", text)
+def _extension_field(url_suffix: str, renderer: Renderer | None, extensions: Any, resource: dict[str, Any]) -> Any:
+    value = _extension(extensions, url_suffix, resource)
+    return renderer(value, resource) if renderer and value is not None else value
 
 
 US_CORE_SEX = {"248152002": "Female", "248153007": "Male", "32570681000036106": "Indeterminate sex"}
@@ -109,8 +108,8 @@ SPECS: dict[str, list[Field]] = {
     "Patient": [f("name", "name", human_name), f("other_names", "name", other_names),
                 ext("legal_sex", "/extension/legal-sex"), ext("sex_for_clinical_use", "/sex-for-clinical-use"),
                 ext("birth_sex", "/us-core-birthsex"), ext("sex", "/us-core-sex", us_core_sex),
-                f("gender", "gender"), f("birth_date", "birthDate"), x("deceased", "deceased"),
-                x("multiple_birth", "multipleBirth"),
+                f("gender", "gender"), f("birth_date", "birthDate"), f("deceased", "deceased[x]"),
+                f("multiple_birth", "multipleBirth[x]"),
                 ext("race", "/us-core-race"), ext("ethnicity", "/us-core-ethnicity"),
                 ext("pronouns", "/calculated-pronouns-to-use-for-text"),
                 f("identifiers", "identifier", identifiers), f("telecom", "telecom", telecoms),
@@ -119,17 +118,18 @@ SPECS: dict[str, list[Field]] = {
                 f("general_practitioner", "generalPractitioner", references),
                 f("managing_organization", "managingOrganization", reference), f("active", "active")],
     "Observation": [f("status", "status"), f("category", "category", code_only), f("code", "code", concept),
-                    x("effective", "effective"), f("issued", "issued", issued_if_later), x("value", "value"),
+                    f("effective", "effective[x]"), f("issued", "issued", issued_if_later), f("value", "value[x]"),
                     f("data_absent", "dataAbsentReason", concept),
                     f("interpretation", "interpretation", concepts),
                     f("reference_range", "referenceRange", reference_ranges),
+                    f("outside_range", "referenceRange", outside_range),
                     f("components", "component", components), f("body_site", "bodySite", concept),
                     f("method", "method", concept), f("has_member", "hasMember", references),
                     f("performer", "performer", references), f("encounter", "encounter", reference),
                     ext("value_fahrenheit", "/temperature-in-fahrenheit"), f("note", "note", notes)],
     "Condition": [*CLINICAL_STATUS, f("category", "category", code_only), f("severity", "severity", concept),
-                  f("code", "code", concept), f("body_site", "bodySite", concepts), x("onset", "onset"),
-                  x("abatement", "abatement"), f("recorded_date", "recordedDate"),
+                  f("code", "code", concept), f("body_site", "bodySite", concepts), f("onset", "onset[x]"),
+                  f("abatement", "abatement[x]"), f("recorded_date", "recordedDate"),
                   f("recorder", "recorder", reference), f("encounter", "encounter", reference),
                   f("stage", "stage", stages), f("evidence", "evidence", evidence), f("note", "note", notes)],
     "Encounter": [f("status", "status"), f("class", "class", lambda v, r: coding(v)), f("type", "type", concepts),
@@ -145,7 +145,7 @@ SPECS: dict[str, list[Field]] = {
                   f("diet", "hospitalization.dietPreference", concepts),
                   f("discharge_disposition", "hospitalization.dischargeDisposition", concept)],
     "Procedure": [f("status", "status"), f("category", "category", concept), f("code", "code", concept),
-                  x("performed", "performed"), f("reason", "reasonCode", concepts),
+                  f("performed", "performed[x]"), f("reason", "reasonCode", concepts),
                   f("reason_reference", "reasonReference", references), f("body_site", "bodySite", concepts),
                   f("outcome", "outcome", concept), f("performers", "performer", participants),
                   f("location", "location", reference), f("encounter", "encounter", reference),
@@ -206,7 +206,7 @@ SPECS: dict[str, list[Field]] = {
     "Provenance": [f("targets", "target", references), f("recorded", "recorded"),
                    f("occurred", "occurredPeriod", period), f("activity", "activity", concept),
                    f("agents", "agent", participants), f("reason", "reason", concepts)],
-    "DeviceUseStatement": [f("status", "status"), f("device", "device", reference), x("timing", "timing"),
+    "DeviceUseStatement": [f("status", "status"), f("device", "device", reference), f("timing", "timing[x]"),
                            f("recorded_on", "recordedOn"), f("reason", "reasonCode", concepts),
                            f("body_site", "bodySite", concept), f("note", "note", notes)],
     "Device": [f("status", "status"), f("type", "type", concept), f("names", "deviceName", device_names),
@@ -227,7 +227,7 @@ SPECS: dict[str, list[Field]] = {
                          f("specialty", "specialty", concepts), f("locations", "location", references),
                          f("telecom", "telecom", telecoms), f("period", "period", period)],
     "MedicationRequest": [f("status", "status"), f("intent", "intent"), f("category", "category", code_only),
-                          f("priority", "priority"), x("medication", "medication"),
+                          f("priority", "priority"), f("medication", "medication[x]"),
                           f("course_of_therapy", "courseOfTherapyType", concept),
                           f("authored_on", "authoredOn"), f("requester", "requester", reference),
                           f("recorder", "recorder", reference),
@@ -243,20 +243,20 @@ SPECS: dict[str, list[Field]] = {
     "Medication": [f("code", "code", concept), f("status", "status"), f("form", "form", concept),
                    f("ingredients", "ingredient", ingredients), f("manufacturer", "manufacturer", reference)],
     "AllergyIntolerance": [*CLINICAL_STATUS, f("type", "type"), f("category", "category", texts),
-                           f("criticality", "criticality"), f("code", "code", concept), x("onset", "onset"),
+                           f("criticality", "criticality"), f("code", "code", concept), f("onset", "onset[x]"),
                            f("recorded_date", "recordedDate"), f("last_occurrence", "lastOccurrence"),
                            f("reactions", "reaction", reactions), f("recorder", "recorder", reference),
                            f("asserter", "asserter", reference), f("encounter", "encounter", reference),
                            f("note", "note", notes)],
     "Immunization": [f("status", "status"), f("status_reason", "statusReason", concept),
-                     f("vaccine", "vaccineCode", concept), x("occurrence", "occurrence"),
+                     f("vaccine", "vaccineCode", concept), f("occurrence", "occurrence[x]"),
                      f("primary_source", "primarySource"), f("lot_number", "lotNumber"),
                      f("site", "site", concept), f("route", "route", concept),
                      f("dose", "doseQuantity", quantity), f("dose_number", "protocolApplied", doses_applied),
                      f("performers", "performer", participants), f("reason", "reasonCode", concepts),
                      f("encounter", "encounter", reference), f("note", "note", notes)],
     "DiagnosticReport": [f("status", "status"), f("category", "category", code_only), f("code", "code", concept),
-                         x("effective", "effective"), f("issued", "issued"), f("performer", "performer", references),
+                         f("effective", "effective[x]"), f("issued", "issued"), f("performer", "performer", references),
                          f("results", "result", references), f("conclusion", "conclusion", untrusted),
                          f("conclusion_code", "conclusionCode", concepts), f("encounter", "encounter", reference),
                          f("based_on", "basedOn", references), f("specimen", "specimen", references),
@@ -265,7 +265,7 @@ SPECS: dict[str, list[Field]] = {
     "Goal": [f("lifecycle_status", "lifecycleStatus"), f("achievement_status", "achievementStatus", concept),
              f("category", "category", concepts), f("priority", "priority", concept),
              f("description", "description", lambda v, r: untrusted(concept(v), r)),
-             x("start", "start"), f("targets", "target", targets), f("addresses", "addresses", references),
+             f("start", "start[x]"), f("targets", "target", targets), f("addresses", "addresses", references),
              f("note", "note", notes)],
     "CareTeam": [f("status", "status"), f("name", "name"), f("category", "category", concepts),
                  f("period", "period", period), f("participants", "participant", participants),
@@ -274,13 +274,13 @@ SPECS: dict[str, list[Field]] = {
                  f("managing_organization", "managingOrganization", references), f("note", "note", notes)],
     "ServiceRequest": [f("status", "status"), f("intent", "intent"), f("category", "category", concepts),
                        f("priority", "priority"), f("code", "code", concept), f("body_site", "bodySite", concepts),
-                       x("occurrence", "occurrence"),
+                       f("occurrence", "occurrence[x]"),
                        f("authored_on", "authoredOn"), f("requester", "requester", reference),
                        f("performer", "performer", references), f("reason", "reasonCode", concepts),
                        f("reason_reference", "reasonReference", references), f("encounter", "encounter", reference),
                        f("patient_instruction", "patientInstruction", untrusted), f("note", "note", notes)],
     "FamilyMemberHistory": [f("status", "status"), f("relationship", "relationship", concept),
-                            f("sex", "sex", concept), x("deceased", "deceased"), x("age", "age"),
+                            f("sex", "sex", concept), f("deceased", "deceased[x]"), f("age", "age[x]"),
                             f("conditions", "condition", family_conditions), f("note", "note", notes)],
 }
 

@@ -5,8 +5,6 @@ their display alone."""
 
 from __future__ import annotations
 
-import re
-
 # Epic's OID root: every Epic-assigned code system and identifier (order ids, flowsheet rows, CSNs) lives under it.
 EPIC_OID_ROOT = "urn:oid:1.2.840.114350."
 
@@ -64,7 +62,7 @@ def system_label(system: str | None) -> str | None:
 
 
 def _name_from_url(system: str) -> str:
-    """The most specific name in a URL: its last path segment, else its host, without CodeSystem/ValueSet noise."""
-    path = re.sub(r"^[a-z]+://", "", system).rstrip("/")
-    segments = [s for s in path.split("/") if s and s.lower() not in ("codesystem", "valueset", "fhir", "sid")]
+    """The most specific name in a URL: its last path segment, else its host, without CodeSystem/ValueSet noise (a
+    scheme is never the last segment of a URL with a host)."""
+    segments = [s for s in system.split("/") if s and s.lower() not in ("codesystem", "valueset", "fhir", "sid")]
     return segments[-1] if segments else system
