@@ -440,6 +440,18 @@ def test_a_reference_range_keeps_its_text_beside_the_numbers() -> None:
     assert "reference_range: 35-45 mm[Hg] (動脈血ガス基準値) |" in record_line(compact(gas)) + " |"
 
 
+def test_a_range_type_its_text_already_says_is_not_repeated_and_a_respaced_text_is_not_either() -> None:
+    rate = {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "Heart rate"},
+            "valueQuantity": qty(76, "/min"),
+            "referenceRange": [{"low": qty(60, "/min"), "high": qty(100, "/min"), "text": "60 - 100 /min"},
+                               {"low": qty(40, "/min"), "high": qty(130, "/min"), "text": "Critical range",
+                                "type": cc(f"{HL7}/referencerange-meaning", "critical", "Critical Range")},
+                               {"low": qty(50, "/min"), "high": qty(120, "/min"),
+                                "type": cc(f"{HL7}/referencerange-meaning", "treatment", "Treatment Range")}]}
+    assert ("reference_range: 60-100 /min; 40-130 /min (Critical range); 50-120 /min (Treatment Range) |"
+            in record_line(compact(rate)) + " |")
+
+
 def test_an_address_text_does_not_hide_the_postal_code_it_leaves_out() -> None:
     patient = {"resourceType": "Patient", "id": "p", "address": [{
         "use": "home", "type": "both", "text": "東京都練馬区西3丁目15-3", "city": "練馬区", "state": "13",

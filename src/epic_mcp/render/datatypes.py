@@ -243,7 +243,8 @@ def range_text(value: Any, _: dict[str, Any] | None = None) -> str | None:
 
 def reference_ranges(value: Any, _: dict[str, Any]) -> list[str] | None:
     """Each range with what it applies to; its text too when it says more than the numbers ('35-45 mm[Hg]
-    (arterial blood gas)'). A range of type 'normal' is shown without it: FHIR assumes the normal range."""
+    (arterial blood gas)'). Its type is shown unless it is 'normal' (FHIR assumes the normal range) or the text
+    already says it ('Critical range')."""
     out = []
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, dict):
@@ -253,8 +254,10 @@ def reference_ranges(value: Any, _: dict[str, Any]) -> list[str] | None:
         said = numbers and note and _unspaced(note) != _unspaced(numbers)
         label = f"{numbers} ({note})" if said else numbers or note
         kind = concept(item.get("type"))
+        if kind and ("normal" in kind.lower() or (note and _unspaced(note) == _unspaced(kind))):
+            kind = None
         applies = concepts(item.get("appliesTo"), {})
-        out.append(" ".join(p for p in (label, f"({kind})" if kind and "normal" not in kind.lower() else None,
+        out.append(" ".join(p for p in (label, f"({kind})" if kind else None,
                                         f"for {', '.join(applies)}" if applies else None) if p))
     return [r for r in out if r] or None
 
