@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -94,3 +95,13 @@ def test_each_command_describes_itself_in_its_help(command: str, says: str, caps
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert says in " ".join(capsys.readouterr().out.split())
+
+
+def test_help_names_the_tool_profile_that_is_the_default(capsys) -> None:
+    from epic_mcp.settings import Settings
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    tools_help = text[text.index("--tools PROFILE tool profile"):text.index("examples:")]
+    assert re.findall(r"(\w+) \(default\)", tools_help) == [Settings.model_fields["epic_tools"].default]
