@@ -63,7 +63,7 @@ def extra_imports(env: dict[str, str], top: int = 10) -> list[tuple[str, int]]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         env = epic_env(folder)
-        epic = StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp"], env=env)
+        epic = StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--tools", "all"], env=env)
         core = StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--tools", "core"], env=env)
         minimal = StdioServerParameters(command=sys.executable, args=[str(HERE / "minimal_server.py")],
                                         env={"PATH": os.environ["PATH"]})

@@ -209,7 +209,8 @@ def main() -> None:
         lines.append(f"| {name} | {small_median:.1f} | {small_p95:.1f} | {big_median:.1f} | {big_p95:.1f} | "
                      f"{answer} |")
     lines += ["", "## What the population tools add to tools/list", "",
-              "The tools are opt-in (`EPIC_TOOLS=population`, or `all,population`); the default `all` is unchanged.",
+              "The tools are opt-in (`EPIC_TOOLS=population`, or `all,population`); the default profile (core) "
+              "and `all` are unchanged.",
               "", "| tools/list | tools | chars | tokens (est.) |", "|---|---:|---:|---:|",
               f"| the population tools alone | {len(POPULATION_TOOLS)} | {population:,} | {population // 4:,} |",
               f"| all,population | {count} | {total:,} | {total // 4:,} |"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -94,3 +95,22 @@ def test_each_command_describes_itself_in_its_help(command: str, says: str, caps
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert says in " ".join(capsys.readouterr().out.split())
+
+
+def test_help_names_the_tool_profile_that_is_the_default(capsys) -> None:
+    from epic_mcp.settings import Settings
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    tools_help = text[text.index("--tools PROFILE tool profile"):text.index("examples:")]
+    assert re.findall(r"(\w+) \(default\)", tools_help) == [Settings.model_fields["epic_tools"].default]
+
+
+def test_the_server_module_loads_without_httpx_which_waits_for_the_first_connection() -> None:
+    """Cold start (bench/cold_start.py, issue 13): httpx and the FHIR client cost ~60 ms and are not needed to
+    answer tools/list, so they load with the first connection (and the population tools only when enabled)."""
+    code = ("import sys; from epic_mcp.cli import main; from epic_mcp.server import build_server; "
+            "print(sorted(m for m in ('httpx', 'epic_mcp.fhir_client', 'epic_mcp.bulk.client') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

@@ -81,3 +81,5 @@ def test_server_json_for_the_mcp_registry_matches_the_package() -> None:
     assert {variable["name"] for variable in package["environmentVariables"]} <= fields
     environments = next(v for v in package["environmentVariables"] if v["name"] == "EPIC_ENV")["choices"]
     assert set(environments) == set(Settings.model_fields["epic_env"].annotation.__args__)
+    defaults = {v["name"]: v["default"] for v in package["environmentVariables"] if "default" in v}
+    assert defaults == {name: Settings.model_fields[name.lower()].default for name in defaults}

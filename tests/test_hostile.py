@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from .hostile_server import Behaviour, hostile_server
 
@@ -66,13 +67,16 @@ def key(tmp_path: Path) -> Path:
 @asynccontextmanager
 async def session(behaviour: Behaviour, tmp_path: Path, key: Path,
                   **extra: str) -> AsyncIterator[tuple[Client, str]]:
-    """The real server over stdio, started as an MCP client starts it, against the hostile server."""
+    """The real server over stdio, started as an MCP client starts it, against the hostile server; its log (stderr,
+    at DEBUG) is kept in tmp_path/server.log and must hold no traceback, whatever the fault."""
     async with hostile_server(behaviour) as root:
         env_file = settings_file(tmp_path, root, key, **extra)
         params = StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--env-file", str(env_file)],
                                        env={"PATH": os.environ["PATH"]}, cwd="/")
-        async with Client(params) as client:
-            yield client, root
+        with (tmp_path / "server.log").open("w") as log:
+            async with Client(stdio_client(params, errlog=log)) as client:
+                yield client, root
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
 async def timed_error(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[str, float]:
@@ -157,6 +161,9 @@ async def test_json_nested_100000_deep_is_one_clear_error_and_no_traceback(tmp_p
         text, elapsed = await timed_error(client, "get_patient", {"id": PID})
         assert "nests deeper than 100 levels" in text and elapsed < DEADLINE
         await still_answers(client)
+    log = (tmp_path / "server.log").read_text()
+    assert "get_patient" in log, "the server did log at DEBUG"
+    assert PID not in log and "Traceback" not in log
 
 
 async def test_unparsable_jsonrpc_input_gets_a_parse_error_and_the_session_goes_on(tmp_path, key) -> None:

@@ -119,3 +119,22 @@ async def test_an_export_that_broke_off_is_resumed_by_start_export(make_settings
     assert not resumed.is_error and kickoff.call_count == 1, "resumed, not started again"
     assert done["phase"] == "complete" and done["summary"]["error"] is None
     assert answer.structured_content["rows"] == [[4]]
+
+
+async def test_the_minimum_phi_mode_refuses_the_population_tools_whose_answers_are_not_de_identified(
+        make_settings, tmp_path: Path, capsys) -> None:
+    """The population database holds records as exported (names, MRNs, birth dates, real ids): in the minimum PHI
+    mode query_population would hand them to the model, so the combination stops the server with the fix."""
+    from epic_mcp.cli import main
+    from epic_mcp.errors import ConfigError
+
+    minimum = {"epic_phi_mode": "minimum", "epic_phi_secret": "s" * 40, "epic_population_dir": str(tmp_path)}
+    for tools in ("population", "all,population", "core,query_population"):
+        with pytest.raises(ConfigError, match="^EPIC_TOOLS: .*not de-identified.*EPIC_PHI_MODE=minimum"):
+            build_server(make_settings(epic_tools=tools, **minimum))
+    async with Client(build_server(make_settings(epic_tools="all", **minimum))) as client:
+        assert not {tool.name for tool in (await client.list_tools()).tools} & set(POPULATION_TOOLS)
+    env_file = tmp_path / "minimum.env"
+    env_file.write_text("EPIC_CLIENT_ID=c\nEPIC_PHI_MODE=minimum\nEPIC_PHI_SECRET=" + "s" * 40 + "\n")
+    assert main(["--env-file", str(env_file), "--tools", "population"]) == 2
+    assert capsys.readouterr().err.startswith("epic-mcp: configuration error: EPIC_TOOLS: the population tools")

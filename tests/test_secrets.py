@@ -233,3 +233,22 @@ async def test_resource_reads_are_audited_like_tool_calls(make_settings, epic, t
         ("resource:fhir", "Patient", "ok", expected), ("resource:fhir", "Observation", "ok", expected),
         ("resource:epic", None, "ok", None), ("resource:fhir", "Observation", "failed", None)]
     assert PID not in audit.read_text()
+
+
+async def test_an_unexpected_failure_in_a_tool_is_one_phi_free_error_with_no_traceback(
+        settings, epic, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def crash(resource: dict[str, Any]) -> str:
+        raise KeyError(f"{PID} Zebulonsky")
+
+    monkeypatch.setattr("epic_mcp.tools.record_line", crash)
+    mock_epic(epic)
+    with caplog.at_level(logging.DEBUG):
+        async with Client(build_server(settings)) as client:
+            failed = await client.call_tool("get_patient", {"id": PID})
+            monkeypatch.undo()
+            again = await client.call_tool("get_patient", {"id": PID})
+    assert failed.is_error and failed.content[0].text.endswith(
+        ": epic-mcp could not handle this answer (internal KeyError); try again, and report it if it persists")
+    assert "get_patient failed: unexpected KeyError at test_secrets.py:" in caplog.text
+    assert "Traceback" not in caplog.text and not [value for value in PHI if value in caplog.text]
+    assert not again.is_error, "the session goes on"

@@ -130,7 +130,7 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=argparse.SUPPRESS, help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=argparse.SUPPRESS, help="HTTP port (default 8000)")
     parser.add_argument("--tools", metavar="PROFILE", default=argparse.SUPPRESS,
-                        help="tool profile, overriding EPIC_TOOLS: core, clinical, population, all (default), "
+                        help="tool profile, overriding EPIC_TOOLS: core (default), clinical, population, all, "
                              "or tool names; combine with commas, e.g. all,population")
 
 

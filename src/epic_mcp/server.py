@@ -45,9 +45,8 @@ from .logs import protect_logs
 from .middleware import AnswerBudget, ArgumentCheck, CallDeadline, redact_answers
 from .paging import CursorCodec, cursor_key
 from .patient_scope import for_current_client
-from .population.tools import population_tools
 from .probes import add_probe_routes
-from .profiles import select_tools
+from .profiles import POPULATION_TOOLS, select_tools
 from .results import software_of
 from .settings import SANDBOX_FHIR_BASE_URL, Settings
 from .summary import PatientSummary, SectionName, summary_text
@@ -202,7 +201,10 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
     tools = [_catalog_tool(op, state.runtime) for op in CATALOG if op.tool in enabled]
     tools += [lean(Tool.from_function(contained(fn.__name__, fn), title=title, annotations=READ_ONLY))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
-    tools += [lean(tool) for tool in population_tools(settings, state.require_connection, enabled)]
+    if enabled & set(POPULATION_TOOLS):  # only then: they bring httpx, which tools/list does not need
+        from .population.tools import population_tools
+
+        tools += [lean(tool) for tool in population_tools(settings, state.require_connection, enabled)]
     bus = InMemorySubscriptionBus()
     # Outermost first: nothing leaves unredacted or over the answer budget; every call is audited, then checked
     # against the client's tools and the granted scopes, bounded in time, and its arguments checked before any

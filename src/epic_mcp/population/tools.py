@@ -21,7 +21,7 @@ from ..bulk.client import BulkClient, BulkError
 from ..bulk.export import Exporter, ExportOptions, population_extra_installed
 from ..bulk.state import ExportState, StateStore
 from ..connection import EpicConnection, tls_context
-from ..errors import EpicMcpError
+from ..errors import ConfigError, EpicMcpError
 from ..profiles import POPULATION_TOOLS
 from ..settings import Settings
 from ..tools import tool_result
@@ -29,6 +29,11 @@ from ..tools import tool_result
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "the population tools need the population extra: pip install 'epic-mcp[population]'"
+# The population database holds records as exported (names, MRNs, birth dates, real ids); the PHI layer sits
+# between the tools and the FHIR client, not in front of DuckDB.
+NOT_DE_IDENTIFIED = ("EPIC_TOOLS: the population tools answer from records as exported, not de-identified, so they "
+                     "cannot be offered with EPIC_PHI_MODE=minimum; take population and its tools out of "
+                     "EPIC_TOOLS (or --tools)")
 LOCAL_READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
 STARTS_JOB = ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=False,
                              open_world_hint=True)
@@ -184,6 +189,8 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
     wanted = [name for name in POPULATION_TOOLS if name in enabled]
     if not wanted:
         return []
+    if settings.epic_phi_mode == "minimum":
+        raise ConfigError(NOT_DE_IDENTIFIED)
     if not population_extra_installed():
         logger.warning(INSTALL_HINT)
         return []
