@@ -202,6 +202,11 @@ def test_a_persons_name_is_the_official_one_whole() -> None:
     assert human_name("junk", R) is None
 
 
+def test_a_name_part_sent_as_a_lone_string_is_one_word_not_letters() -> None:
+    assert human_name([{"given": "Camila", "family": "Lopez", "prefix": "Ms"}], R) == "Ms Camila Lopez"
+    assert human_name([{"given": ["Camila", 7, None], "family": ["Lopez"]}], R) == "Camila Lopez"
+
+
 @pytest.mark.parametrize(("system", "label"), [
     ("http://example.org/fhir/CodeSystem/my-codes", "my-codes"), ("https://terminology.example.com/ValueSet/x/", "x"),
     ("http://jlac10.example.jp/JLAC10", "JLAC10"), ("http://example.org/fhir/sid", "example.org"),

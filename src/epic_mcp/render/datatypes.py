@@ -299,8 +299,15 @@ def _human_name(value: Any) -> str | None:
     best = next((n for n in names if n.get("use") == "official"), names[0])
     if best.get("text"):
         return best["text"]
-    parts = [*best.get("prefix", []), *best.get("given", []), best.get("family"), *best.get("suffix", [])]
-    return " ".join(p for p in parts if p) or None
+    parts = [*_words(best.get("prefix")), *_words(best.get("given")), *_words(best.get("family")),
+             *_words(best.get("suffix"))]
+    return " ".join(parts) or None
+
+
+def _words(value: Any) -> list[str]:
+    """A name part: a list of strings as FHIR has it, or a lone string as some servers send it."""
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, str) and item]
 
 
 def human_name(value: Any, _: dict[str, Any]) -> str | None:
