@@ -166,6 +166,11 @@ async def test_document_text_cap_is_stated_and_start_char_continues(server, epic
                                                          "start_char": start})).structured_content
         pieces.append(data["text"]["patient_text"])
     assert "".join(pieces) == note and len(pieces) == 5
+    last = await call(server, "get_document_text", {"document_id": "doc1", "max_chars": 1000, "start_char": 4000})
+    assert "characters 4001-5000 of 5000, the end" in last.content[0].text
+    past = await call(server, "get_document_text", {"document_id": "doc1", "max_chars": 1000, "start_char": 9000})
+    assert "nothing from character 9001: the text has 5000" in past.content[0].text
+    assert "continues" not in past.content[0].text and past.structured_content["truncated"] is False
 
 
 async def test_latest_values_newest_first_with_flags(dated_server, epic) -> None:

@@ -152,8 +152,13 @@ def _type_text(document: dict[str, Any]) -> str | None:
 
 def document_text_rendering(result: DocumentText) -> str:
     end = result.start + len(result.text[UNTRUSTED])
-    cap = (f"; characters {result.start + 1}-{end} of {result.characters} "
-           f"(get_document_text with start_char={end} continues)" if result.truncated or result.start else "")
+    if result.truncated:
+        cap = f"; characters {result.start + 1}-{end} of {result.characters} (get_document_text with " \
+              f"start_char={end} continues)"
+    elif result.start >= result.characters > 0:
+        cap = f"; nothing from character {result.start + 1}: the text has {result.characters}"
+    else:
+        cap = f"; characters {result.start + 1}-{end} of {result.characters}, the end" if result.start else ""
     head = f"DocumentReference/{result.document_id}: {result.title or 'untitled'}, {result.date or 'undated'}, " \
            f"from {result.content_type or 'unknown type'}{cap}"
     return f"{head}\n<patient-text>\n{result.text[UNTRUSTED]}\n</patient-text>"
