@@ -169,7 +169,7 @@ async def test_document_text_cap_is_stated_and_start_char_continues(server, epic
     last = await call(server, "get_document_text", {"document_id": "doc1", "max_chars": 1000, "start_char": 4000})
     assert "characters 4001-5000 of 5000, the end" in last.content[0].text
     past = await call(server, "get_document_text", {"document_id": "doc1", "max_chars": 1000, "start_char": 9000})
-    assert "nothing from character 9001: the text has 5000" in past.content[0].text
+    assert "nothing from character 5001: the text has 5000" in past.content[0].text
     assert "continues" not in past.content[0].text and past.structured_content["truncated"] is False
 
 
