@@ -54,3 +54,13 @@ def test_a_model_run_is_kept_beside_the_oracle_run_with_its_model_and_billed_tok
     assert "| model | claude-x-1 | 2030-01-02 | 1 | 1/1 (100.0%)" in markdown
     assert "| 20,000 |" in markdown and "Not run yet" not in markdown
     assert "## Oracle runner" in markdown
+
+
+def test_the_published_minimum_phi_mode_run_loses_at_most_2_points_against_the_full_mode() -> None:
+    full, minimum = RESULTS["oracle"], RESULTS["oracle:phi-minimum"]
+    assert minimum["phi_mode"] == "minimum" and minimum["questions"] == full["questions"]
+    assert (minimum["measured"], minimum["commit"]) == (full["measured"], full["commit"]), "one run, both modes"
+    for fmt, tally in minimum["formats"].items():
+        lost = 100 * (full["formats"][fmt]["correct"] - tally["correct"]) / tally["asked"]
+        assert lost <= 2, fmt
+    assert set(minimum["phi"]["kinds"]) == set(full["kinds"])
