@@ -23,7 +23,7 @@ from epic_mcp.phi.pseudonyms import PseudonymCodec, reveal_any
 from epic_mcp.phi.reidentify import KINDS as PSEUDONYM_KINDS
 from epic_mcp.phi.resources import Deidentifier, Policy
 
-from .bank import Question
+from .bank import Question, who
 from .graders import grade
 from .oracle import Outcome, run_oracle
 from .session import FORMATS
@@ -84,14 +84,14 @@ class SecretHolder:
     def offset(self, patient_id: str) -> int:
         return self.deid.offset(patient_id)
 
-    def question(self, question: Question, name: str) -> Question:
+    def question(self, question: Question, patient: dict[str, Any]) -> Question:
         """The question as the model sees it in this mode: no name, no real id or MRN, dates moved."""
         days = self.offset(question.patient_id)
         pseudonym = self.deid.pseudonym("Patient", question.patient_id)
         params = {key: self.deid.identifier(value) if key == "mrn"
                   else (shift_fhir(value, days) or value) if isinstance(value, str) and ISO_DAY.fullmatch(value)
                   else value for key, value in question.params.items()}
-        text = question.text.replace(f"{name} (patient id {question.patient_id})", f"patient {pseudonym}")
+        text = question.text.replace(who(patient), f"patient {pseudonym}")
         if "mrn" in question.params:
             text = text.replace(question.params["mrn"], params["mrn"])
         text = shift_text(text, days)
@@ -119,8 +119,8 @@ async def run_minimum(holder: SecretHolder, full_server: StdioServerParameters, 
                       patients: Sequence[dict[str, Any]], formats: tuple[str, ...] = FORMATS
                       ) -> list[MinimumOutcome]:
     """The oracle over the minimum-mode server: every question of the bank, none left out."""
-    names = {patient["id"]: patient["name"] for patient in patients}
-    asked = [holder.question(q, names[q.patient_id]) for q in questions]
+    by_id = {patient["id"]: patient for patient in patients}
+    asked = [holder.question(q, by_id[q.patient_id]) for q in questions]
     originals = {q.id: q for q in questions}
     outcomes = await run_oracle(holder.server(full_server), asked, formats)
     return [holder.outcome(originals[o.question.id], o) for o in outcomes]

@@ -37,13 +37,13 @@ def test_a_question_is_asked_in_the_patients_frame_without_name_id_or_mrn() -> N
     holder = SecretHolder(TODAY)
     codec = PseudonymCodec(SECRET)
     days = codec.offset_days(PATIENT["id"])
-    asked = holder.question(window_question(), PATIENT["name"])
+    asked = holder.question(window_question(), PATIENT)
     assert codec.real("Patient", asked.patient_id) == PATIENT["id"]
     assert asked.params == {"code": "8867-4", "date_from": (date(2029, 3, 1) + timedelta(days)).isoformat(),
                             "date_to": (date(2029, 4, 30) + timedelta(days)).isoformat()}
     assert PATIENT["name"] not in asked.text and PATIENT["id"] not in asked.text and "2029-03-01" not in asked.text
     assert asked.params["date_from"] in asked.text and asked.patient_id in asked.text
-    by_mrn = holder.question(mrn_question(), PATIENT["name"])
+    by_mrn = holder.question(mrn_question(), PATIENT)
     assert codec.real("identifier", by_mrn.params["mrn"]) == PATIENT["mrn"]
     assert PATIENT["mrn"] not in by_mrn.text and by_mrn.params["mrn"] in by_mrn.text
 
@@ -59,7 +59,7 @@ def test_answers_are_read_back_to_real_ids_and_dates_and_graded_against_the_real
     assert holder.read_back(f"{shifted}T16:00:00Z", PATIENT["id"]) == "2030-02-03T16:00:00Z"
     assert holder.read_back("72 /min", PATIENT["id"]) == "72 /min"
     assert holder.read_back(None, PATIENT["id"]) is None
-    asked = holder.question(mrn_question(), PATIENT["name"])
+    asked = holder.question(mrn_question(), PATIENT)
     graded = holder.outcome(mrn_question(), Outcome(asked, "compact", pseudonym, False, 1, 10))
     assert graded.correct and graded.answer == PATIENT["id"] and graded.read == pseudonym
     assert graded.question == mrn_question()

@@ -56,11 +56,13 @@ def test_a_model_run_is_kept_beside_the_oracle_run_with_its_model_and_billed_tok
     assert "## Oracle runner" in markdown
 
 
-def test_the_published_minimum_phi_mode_run_loses_at_most_2_points_against_the_full_mode() -> None:
-    full, minimum = RESULTS["oracle"], RESULTS["oracle:phi-minimum"]
-    assert minimum["phi_mode"] == "minimum" and minimum["questions"] == full["questions"]
-    assert (minimum["measured"], minimum["commit"]) == (full["measured"], full["commit"]), "one run, both modes"
+def test_the_published_minimum_phi_mode_run_loses_at_most_2_points_against_the_full_mode_of_its_run() -> None:
+    """The comparison is kept with the minimum run (a later full-mode-only run does not change what it says)."""
+    minimum = RESULTS["oracle:phi-minimum"]
+    assert minimum["phi_mode"] == "minimum" and minimum["questions"] >= 100
+    assert set(minimum["phi"]["kinds"]) == set(minimum["kinds"])
     for fmt, tally in minimum["formats"].items():
-        lost = 100 * (full["formats"][fmt]["correct"] - tally["correct"]) / tally["asked"]
-        assert lost <= 2, fmt
-    assert set(minimum["phi"]["kinds"]) == set(full["kinds"])
+        asked, full, right = (sum(kind[fmt][field] for kind in minimum["phi"]["kinds"].values())
+                              for field in ("asked", "full", "minimum"))
+        assert (asked, right) == (tally["asked"], tally["correct"])
+        assert 100 * (full - right) / asked <= 2, fmt
