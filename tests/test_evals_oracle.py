@@ -92,6 +92,7 @@ def test_the_minimum_phi_mode_loses_at_most_2_points_against_the_full_mode(outco
         f"{d['question']} ({d['format']}): full {d['full_answer']!r:.100}, minimum read {d['read']!r:.100}, read "
         f"back {d['read_back']!r:.100} {d['problem'] or ''}" for d in comparison(full, mine)["differences"])
 
+
 def test_every_question_is_asked_in_the_minimum_mode_and_none_is_left_out(questions, minimum) -> None:
     for fmt in FORMATS:
         assert [o.question for o in minimum if o.fmt == fmt] == questions
