@@ -1,5 +1,6 @@
 """evals/run: the oracle runner (default) or the model runner (--model), writing docs/evals.json, docs/evals.md
-and the README scoreboard."""
+and the README scoreboard. With --phi minimum, the oracle runs in the full mode and again in the PHI-minimising
+mode, and both are written, with what the minimum mode lost against the full one."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from . import report
 from .bank import KINDS, question_bank
 from .model import KEY_VARIABLE, anthropic_client, run_model
 from .oracle import run_oracle
+from .phi import MODE as MINIMUM
+from .phi import SecretHolder, comparison, run_minimum
 from .sandbox import local_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +36,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kinds", help="only these question kinds, comma-separated: "
                                         + ", ".join(k.name for k in KINDS))
     parser.add_argument("--limit", type=int, help="ask at most this many questions (a cheaper model run)")
+    parser.add_argument("--phi", choices=("full", MINIMUM), default="full",
+                        help="minimum: run the oracle in the full mode and again with EPIC_PHI_MODE=minimum (each "
+                             "answer read back with the deployment secret), and report both")
     parser.add_argument("--no-write", action="store_true", help="print the results; leave docs and README as "
                                                                 "they are")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.phi == MINIMUM and args.model:
+        parser.error("--phi minimum runs the oracle runner only (the model runner asks in the full mode)")
+    return args
 
 
 def commit() -> str:
@@ -54,27 +63,33 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         return NOT_RUN
     wanted = set(args.kinds.split(",")) if args.kinds else None
     with local_sandbox(args.tools) as target:
-        questions = [q for q in question_bank(data_set(target.today), target.today)
+        data = data_set(target.today)
+        questions = [q for q in question_bank(data, target.today)
                      if wanted is None or q.kind in wanted][:args.limit]
         meta: dict[str, Any] = {"measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "commit": commit(),
                                 "today": target.today.isoformat(), "tools_profile": args.tools}
         if args.model:
             outcomes, answered_by = asyncio.run(run_model(anthropic_client(), args.model, target.server, questions,
                                                           target.today))
-            summary = report.summarize(outcomes, runner="model", model=answered_by, **meta)
+            summaries = [report.summarize(outcomes, runner="model", model=answered_by, **meta)]
         else:
-            summary = report.summarize(asyncio.run(run_oracle(target.server, questions)), runner="oracle",
-                                       model=None, **meta)
-    print(report.scoreboard({report.key_of(summary): summary}))
+            full = asyncio.run(run_oracle(target.server, questions))
+            summaries = [report.summarize(full, runner="oracle", model=None, **meta)]
+            if args.phi == MINIMUM:
+                minimum = asyncio.run(run_minimum(SecretHolder(target.today), target.server, questions,
+                                                  data["patients"]))
+                summaries.append(report.summarize(minimum, runner="oracle", model=None,
+                                                  phi=comparison(full, minimum), **meta))
+    print(report.scoreboard({report.key_of(summary): summary for summary in summaries}))
     if not args.no_write:
-        write(root, summary)
+        write(root, *summaries)
     return 0
 
 
-def write(root: Path, summary: dict[str, Any]) -> None:
+def write(root: Path, *summaries: dict[str, Any]) -> None:
     docs = root / "docs"
     results = report.load(docs / "evals.json")
-    results[report.key_of(summary)] = summary
+    results |= {report.key_of(summary): summary for summary in summaries}
     report.save(docs / "evals.json", results)
     (docs / "evals.md").write_text(report.evals_markdown(results))
     readme = root / "README.md"

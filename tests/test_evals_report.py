@@ -54,3 +54,15 @@ def test_a_model_run_is_kept_beside_the_oracle_run_with_its_model_and_billed_tok
     assert "| model | claude-x-1 | 2030-01-02 | 1 | 1/1 (100.0%)" in markdown
     assert "| 20,000 |" in markdown and "Not run yet" not in markdown
     assert "## Oracle runner" in markdown
+
+
+def test_the_published_minimum_phi_mode_run_loses_at_most_2_points_against_the_full_mode_of_its_run() -> None:
+    """The comparison is kept with the minimum run (a later full-mode-only run does not change what it says)."""
+    minimum = RESULTS["oracle:phi-minimum"]
+    assert minimum["phi_mode"] == "minimum" and minimum["questions"] >= 100
+    assert set(minimum["phi"]["kinds"]) == set(minimum["kinds"])
+    for fmt, tally in minimum["formats"].items():
+        asked, full, right = (sum(kind[fmt][field] for kind in minimum["phi"]["kinds"].values())
+                              for field in ("asked", "full", "minimum"))
+        assert (asked, right) == (tally["asked"], tally["correct"])
+        assert 100 * (full - right) / asked <= 2, fmt

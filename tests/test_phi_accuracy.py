@@ -1,10 +1,12 @@
-"""Does the minimum PHI mode still answer questions right? The same questions, asked through the real stdio
-server in the full mode and in the minimum mode, over the sandbox data set; each minimum-mode answer is mapped
-back (pseudonyms to ids with the secret, dates moved back by the patient's offset) and must equal the full-mode
-answer. The agreement per kind of question goes to docs/phi-accuracy.md (written by this test); the mode may
-lose at most 2 points.
+"""Does the minimum PHI mode give the full mode's answers, far beyond the questions evals/ grades? The same
+questions, asked through the real stdio server in the full mode and in the minimum mode, over the sandbox data
+set; each minimum-mode answer is mapped back (pseudonyms to ids with the secret, dates moved back by the
+patient's offset) and must equal the full-mode answer: whole summary sections, birth years, intervals between
+results, whole note texts, counts of eight searches. The agreement per kind of question goes to
+docs/phi-accuracy.md (written by this test).
 
-evals/ (an accuracy evaluation against known answers) does not exist yet; this is the answer-level stand-in.
+Issue 15's bar (accuracy against known answers, at most 2 points lost) is measured by evals/ instead:
+`evals/run --phi minimum` writes it to docs/evals.md and tests/test_evals_oracle.py checks it in CI.
 """
 
 from __future__ import annotations
@@ -182,19 +184,27 @@ def report(asked: Counter[str], agreed: Counter[str], patients: int, differences
     lines = [
         "# Accuracy of the PHI-minimising mode",
         "",
-        "Written by `tests/test_phi_accuracy.py`, which CI runs (`./scripts/test`). The same questions are asked "
-        "through the real stdio server in the full mode and in `EPIC_PHI_MODE=minimum`, against sekmet-fhir with "
-        f"the sandbox data set ({patients} patients, `EPIC_TODAY={TODAY}`). Each minimum-mode answer is read back in "
-        "real terms (pseudonyms mapped to ids with the secret, dates moved back by the patient's offset) and "
-        "compared with the full-mode answer. `evals/` (answers against known truth) does not exist yet; this is "
-        "the answer-level stand-in the issue allows.",
+        "Accuracy against known answers, the figure issue 15 sets its bar on (at most 2 points lost), is measured "
+        "by the accuracy evaluation: the evals question bank asked in both modes in one run, each minimum-mode "
+        "answer read back with the secret and graded by the same graders, kind by kind with what the mode lost "
+        "and why, in [docs/evals.md](evals.md) (`evals/run --phi minimum`; CI: `tests/test_evals_oracle.py`).",
+        "",
+        "This page is the wider check beside it: does the minimum mode give the full mode's answers, also where "
+        "the bank asks nothing (whole summary sections, birth years, intervals between results, whole note "
+        "texts, counts of eight searches)? Written by `tests/test_phi_accuracy.py`, which CI runs "
+        "(`./scripts/test`). The same questions are asked through the real stdio server in the full mode and in "
+        "`EPIC_PHI_MODE=minimum`, against sekmet-fhir with the sandbox data set "
+        f"({patients} patients, `EPIC_TODAY={TODAY}`). Each minimum-mode answer is read back in real terms "
+        "(pseudonyms mapped to ids with the secret, dates moved back by the patient's offset) and compared with "
+        "the full-mode answer.",
         "",
         "| Question | Asked | Same answer |",
         "|---|---:|---:|",
     ]
     lines += [f"| {kind} | {asked[kind]} | {agreed[kind]} |" for kind in sorted(asked)]
     lines += [f"| **all** | **{total}** | **{same} ({100 * same / total:.1f}%)** |", "",
-              f"Points lost: {100 - 100 * same / total:.1f} (the issue allows 2).", ""]
+              f"Answers that differ from the full mode's: {100 - 100 * same / total:.1f}% (this test fails above 2%).",
+              ""]
     if differences:
         lines += ["Differences (full != minimum, read back):", ""]
         lines += [f"- {line}" for line in differences]
