@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,7 @@ from . import __version__
 from .access import client_policy
 from .audit import AuditLog
 from .catalog import CATALOG, READ_BY_RESOURCE, Operation
+from .deferred import ArgumentModels, deferred_tool, listed_tools
 from .documents import (
     DEFAULT_MAX_CHARS,
     DocumentText,
@@ -183,8 +185,9 @@ def phi_layer(settings: Settings) -> PhiLayer | None:
     return PhiLayer(settings)
 
 
-def build_server(settings: Settings) -> MCPServer[ServerState]:
-    """Validate the configuration (client id, keys) and build the server; no network I/O happens here."""
+def build_server(settings: Settings, *, use_listing: bool = True) -> MCPServer[ServerState]:
+    """Validate the configuration (client id, keys) and build the server; no network I/O happens here. Tools
+    in the published listing are built on their first call (use_listing=False builds them all now)."""
     settings.require_client_id()
     protect_logs()
     state = ServerState(settings, KeyRing.from_settings(settings))
@@ -198,8 +201,10 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
             await state.close()
 
     enabled = select_tools(settings.epic_tools)
-    tools = [_catalog_tool(op, state.runtime) for op in CATALOG if op.tool in enabled]
-    tools += [lean(Tool.from_function(contained(fn.__name__, fn), title=title, annotations=READ_ONLY))
+    listed = listed_tools(settings.epic_max_page_size) if use_listing else {}
+    tools = [_deferred(op.tool, listed, functools.partial(_catalog_tool, op, state.runtime))
+             for op in CATALOG if op.tool in enabled]
+    tools += [_deferred(fn.__name__, listed, functools.partial(_helper_tool, fn, title))
               for fn, title in _helper_tools(state) if fn.__name__ in enabled]
     if enabled & set(POPULATION_TOOLS):  # only then: they bring httpx, which tools/list does not need
         from .population.tools import population_tools
@@ -214,7 +219,7 @@ def build_server(settings: Settings) -> MCPServer[ServerState]:
         audit = AuditLog(settings.epic_audit_log, settings.epic_audit_hmac_key.get_secret_value())
         middleware.append(audit.middleware)
     middleware += [client_policy, GrantedScopes(state.granted_scopes, bus), CallDeadline(settings.epic_call_deadline),
-                   ArgumentCheck({tool.name: tool.fn_metadata.arg_model for tool in tools})]
+                   ArgumentCheck(ArgumentModels(tools))]
     server: MCPServer[ServerState] = MCPServer(
         "epic-mcp", title="Epic FHIR (read-only)", version=__version__,
         instructions=INSTRUCTIONS + ("\n" + state.phi.instructions if state.phi else ""),
@@ -372,6 +377,16 @@ def _helper_tools(state: ServerState) -> list[tuple[Callable[..., Awaitable[Call
         (find_test_patients, "Find test patients"),
         (check_connection, "Check connection"),
     ]
+
+
+def _deferred(name: str, listed: Mapping[str, Any], build: Callable[[], Tool]) -> Tool:
+    """The tool as listed, built on first call; built now if the listing does not have it."""
+    entry = listed.get(name)
+    return deferred_tool(name, entry, READ_ONLY, build) if entry is not None else build()
+
+
+def _helper_tool(fn: Callable[..., Awaitable[CallToolResult]], title: str) -> Tool:
+    return lean(Tool.from_function(contained(fn.__name__, fn), title=title, annotations=READ_ONLY))
 
 
 def _catalog_tool(op: Operation, runtime: Runtime) -> Tool:
