@@ -73,7 +73,7 @@ def deferred_tool(name: str, entry: Mapping[str, Any], annotations: ToolAnnotati
     metadata._build = build
 
     async def run(**arguments: Any) -> CallToolResult:
-        return await metadata.real().fn(**arguments)  # type: ignore[no-any-return]
+        return await metadata.real().fn(**arguments)
 
     run.__name__ = name
     return Tool(fn=run, name=name, title=entry["title"], description=entry["description"],
@@ -106,4 +106,4 @@ def listed_tools(max_page_size: int) -> Mapping[str, Any]:
         listing = published_listing()
     except FileNotFoundError:
         return {}
-    return listing["tools"] if listing["max_page_size"] == max_page_size else {}  # type: ignore[no-any-return]
+    return listing["tools"] if listing["max_page_size"] == max_page_size else {}
