@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import anyio
@@ -61,3 +64,18 @@ async def test_a_deferred_tool_is_built_by_its_first_call_and_checks_its_argumen
     assert not answered.is_error and answered.structured_content["id"] == "eP1"
     built = {tool.name for tool in server._tool_manager.list_tools() if tool.fn_metadata._tool is not None}
     assert built == {"get_patient"}
+
+
+def test_tools_list_is_answered_without_the_modules_only_tool_calls_need(key_file) -> None:
+    """Cold start (issue 13): the summary, notes, latest-values and codes modules (and the collectors and the
+    renderers' terminology behind them) load with the first call of a tool that uses them, not before tools/list."""
+    heavy = ("epic_mcp.summary", "epic_mcp.documents", "epic_mcp.latest", "epic_mcp.inventory", "epic_mcp.collect",
+             "epic_mcp.medications", "epic_mcp.helper_tools")
+    code = ("import sys, anyio; from epic_mcp.settings import load_settings; from epic_mcp.server import build_server; "
+            "server = build_server(load_settings(None, epic_tools='all')); tools = anyio.run(server.list_tools); "
+            f"print(len(tools), sorted(m for m in {heavy!r} if m in sys.modules))")
+    env = {**os.environ, "EPIC_CLIENT_ID": "listing-test", "PRIVATE_KEY_PATH": str(key_file)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                            env=env)
+    count, loaded = result.stdout.strip().split(" ", 1)
+    assert int(count) == len(published_listing()["tools"]) and loaded == "[]"
