@@ -14,7 +14,9 @@ import pytest
 from mcp import Client
 
 from epic_mcp.deferred import DeferredMetadata, generate_listing, published_listing
-from epic_mcp.server import build_server
+from epic_mcp.helper_tools import helper_tools
+from epic_mcp.keys import KeyRing
+from epic_mcp.server import HELPER_TOOLS, ServerState, build_server
 from epic_mcp.settings import Settings
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, token_body
@@ -79,3 +81,10 @@ def test_tools_list_is_answered_without_the_modules_only_tool_calls_need(key_fil
                             env=env)
     count, loaded = result.stdout.strip().split(" ", 1)
     assert int(count) == len(published_listing()["tools"]) and loaded == "[]"
+
+
+def test_every_helper_tool_is_registered_in_its_place(settings) -> None:
+    """The server lists the helper tools by name (HELPER_TOOLS) without importing helper_tools.py: a helper added
+    there and not to HELPER_TOOLS would silently be missing."""
+    state = ServerState(settings, KeyRing.from_settings(settings))
+    assert [fn.__name__ for fn, _ in helper_tools(state)] == list(HELPER_TOOLS)

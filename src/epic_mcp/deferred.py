@@ -101,9 +101,6 @@ class ArgumentModels(Mapping[str, type[BaseModel]]):
 
 def listed_tools(max_page_size: int) -> Mapping[str, Any]:
     """The listed tools by name; none when the page-size limit (in the search tools' `count` schema) is not the
-    one the listing was generated with, or the listing file is missing."""
-    try:
-        listing = published_listing()
-    except FileNotFoundError:
-        return {}
+    one the listing was generated with."""
+    listing = published_listing()
     return listing["tools"] if listing["max_page_size"] == max_page_size else {}
