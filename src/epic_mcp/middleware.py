@@ -102,7 +102,7 @@ class ArgumentCheck:
     and an argument the tool does not have is refused instead of silently ignored."""
 
     def __init__(self, models: Mapping[str, type[BaseModel]]) -> None:
-        self._models = dict(models)
+        self._models = models  # read on each call: the models of deferred tools are built on first use
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         if ctx.method != "tools/call" or not isinstance(ctx.params, Mapping):
