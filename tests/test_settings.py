@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -134,22 +131,3 @@ def test_env_local_is_its_own_app_whatever_a_dot_env_from_env_example_says(tmp_p
     assert settings.configured_token_url == "http://127.0.0.1:8790/auth/token"
     epic = load_settings(None)
     assert epic.epic_fhir_base_url == "https://epic.example.org/api/FHIR/R4" and epic.chosen_jwt_alg == "ES384"
-
-
-def test_names_are_case_insensitive_and_overrides_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "epic.env").write_text("epic_client_id=from-file\nEPIC_LOG_LEVEL='DEBUG'\nNOT_A_SETTING=1\n"
-                                       "Epic_Page_Size=7\n")
-    monkeypatch.setenv("Epic_Max_Page_Size", "50")
-    monkeypatch.setenv("EPIC_PAGE_SIZE", "9")
-    settings = load_settings(tmp_path / "epic.env", epic_log_level="WARNING")
-    assert (settings.epic_client_id, settings.epic_page_size, settings.epic_max_page_size) == ("from-file", 9, 50)
-    assert settings.epic_log_level == "WARNING"
-
-
-def test_settings_load_without_a_settings_library_when_there_is_no_file(tmp_path: Path) -> None:
-    """Cold start (issue 13): pydantic-settings cost ~25 ms of every start; python-dotenv loads only for a file."""
-    code = ("import sys; from epic_mcp.settings import load_settings; load_settings(); "
-            "print(sorted(m for m in ('pydantic_settings', 'dotenv') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
-                            cwd=tmp_path, env={"PATH": os.environ["PATH"], "EPIC_CLIENT_ID": "x"})
-    assert result.stdout.strip() == "[]"

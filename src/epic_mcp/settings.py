@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
@@ -76,11 +77,12 @@ def check_url(variable: str, url: str) -> str:
     return url.rstrip("/")
 
 
-class Settings(BaseModel):
-    """Effective configuration. Build it with `load_settings()`: it reads the environment and the settings file,
-    and makes errors one clear line."""
+class Settings(BaseSettings):
+    """Effective configuration. Build it with `load_settings()` so errors become one clear line."""
 
-    model_config = ConfigDict(extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", env_file_encoding="utf-8", validate_default=True
+    )
 
     epic_client_id: str | None = Field(None, description="Client id of the Epic Backend Services app.")
     epic_env: Environment = Field(
@@ -412,25 +414,9 @@ def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Setti
     if path is not None:
         overrides.setdefault("config_dir", path.parent)
     try:
-        return Settings(**{**_file_values(path), **_environment_values(), **overrides})
+        return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
-
-
-def _environment_values() -> dict[str, str]:
-    """The environment variables named after a setting, case-insensitively. (pydantic-settings did this and the
-    file below; importing it cost ~25 ms of every start, issue 13.)"""
-    return {name.lower(): value for name, value in os.environ.items() if name.lower() in Settings.model_fields}
-
-
-def _file_values(path: Path | None) -> dict[str, str | None]:
-    """The settings file's variables named after a setting, case-insensitively (python-dotenv's syntax)."""
-    if path is None:
-        return {}
-    from dotenv import dotenv_values  # only with a settings file (~6 ms)
-
-    values = dotenv_values(path, encoding="utf-8")
-    return {name.lower(): value for name, value in values.items() if name.lower() in Settings.model_fields}
 
 
 def _one_line(exc: ValidationError) -> str:
