@@ -1,17 +1,18 @@
 """A small FHIR search server behind respx, for unit tests of tools that read many pages: it filters by the
 parameters epic-mcp sends (patient, category, code, status, clinical-status, type, date with ge/gt/le/lt), pages
 with next links, and answers in the order it is given (so tests can give it the worst order), optionally
-ignoring _count as some servers do."""
+ignoring _count as some servers do. It reads dates itself, not through epic_mcp.collect, so a bug planted there
+cannot change what the fake server answers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import respx
 
-from epic_mcp.collect import effective_time
 from epic_mcp.results import linked_patients
 
 from .conftest import EPIC_BASE
@@ -27,9 +28,25 @@ def _codes(value: Any) -> set[str]:
     return found
 
 
+DATE_ELEMENTS = ("effectiveDateTime", "occurrenceDateTime", "issued", "authoredOn", "onsetDateTime", "date",
+                 "start", "created")
+
+
+def _when(resource: dict[str, Any]) -> str:
+    """The resource's date as the server indexes it: datetimes in UTC, dates as written."""
+    value = next((resource[k] for k in DATE_ELEMENTS if isinstance(resource.get(k), str)), None)
+    if value is None:
+        period = resource.get("effectivePeriod") or resource.get("period") or {}
+        value = period.get("start") if isinstance(period, dict) else None
+    if not isinstance(value, str) or len(value) <= 10:
+        return value or ""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _date_matches(resource: dict[str, Any], condition: str) -> bool:
     prefix, value = condition[:2], condition[2:]
-    when = effective_time(resource)[:len(value)]
+    when = _when(resource)[:len(value)]
     if not when:
         return False
     return {"ge": when >= value, "gt": when > value, "le": when <= value, "lt": when < value,
