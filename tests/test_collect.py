@@ -4,7 +4,8 @@ out here (dates, keys, flags), not computed by the code under test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from typing import Any
 
@@ -24,11 +25,12 @@ from epic_mcp.collect import (
     windows,
 )
 from epic_mcp.connection import EpicConnection
+from epic_mcp.errors import FhirError
 from epic_mcp.fhir_client import FhirClient
-from epic_mcp.guard import OTHER_PATIENTS
+from epic_mcp.guard import OTHER_PATIENTS, OTHER_TYPES
 from epic_mcp.results import FOREIGN_NEXT_LINK
 
-from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
+from .conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
 from .fake_fhir import FakeFhir
 
 pytestmark = pytest.mark.anyio
@@ -109,6 +111,23 @@ async def test_collect_withholds_other_patients_records_on_every_page_and_counts
     found = await collect(fhir, "Observation", [("patient", PID)], PID)
     assert ids(found.items) == ["mine"] and found.complete is True and found.pages == 2
     assert found.warnings == [OTHER_PATIENTS.format(n=2)]
+
+
+async def test_collect_withholds_records_of_another_type_and_names_the_type_it_asked_for(fhir, epic) -> None:
+    stray = {"resourceType": "Patient", "id": PID}
+    epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").respond(200, json=searchset([obs("o1", "2026-05-01"), stray]))
+    found = await collect(fhir, "Observation", [("patient", PID)], PID)
+    assert ids(found.items) == ["o1"] and found.warnings == [OTHER_TYPES.format(n=1, type="Observation")]
+    assert found.warnings == ["the server returned 1 record(s) that are not Observation; they were withheld"]
+
+
+async def test_a_next_page_refused_by_the_server_names_the_resource_type_searched(fhir, epic) -> None:
+    epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*page=2.*").respond(403, json=outcome(
+        "error", "forbidden", "4118", "not authorized"))
+    epic.get(url__regex=rf"{EPIC_BASE}/Observation\?.*").respond(200, json=searchset(
+        [obs("o1", "2026-05-01")], next_url=f"{EPIC_BASE}/Observation?patient={PID}&page=2"))
+    with pytest.raises(FhirError, match="the app is not authorized for Observation"):
+        await collect(fhir, "Observation", [("patient", PID)], PID)
 
 
 # scan: date windows, newest first --------------------------------------------------------------------------------
@@ -238,6 +257,19 @@ def test_when_a_record_has_several_dates_the_first_in_order_of_meaning_wins() ->
 ])
 def test_datetimes_sort_in_utc_and_dates_keep_their_precision(written: str, sortable: str) -> None:
     assert effective_time({"effectiveDateTime": written}) == sortable
+
+
+@pytest.fixture
+def clock_five_hours_behind_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "XST+05")  # a POSIX zone: no time zone database needed
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_times_sort_in_utc_whatever_the_machines_time_zone(clock_five_hours_behind_utc) -> None:
+    assert effective_time({"effectiveDateTime": "2026-01-10T04:30:00+01:00"}) == "2026-01-10T03:30:00"
 
 
 def test_a_record_without_a_date_has_no_time() -> None:
