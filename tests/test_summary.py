@@ -250,3 +250,49 @@ async def test_an_unknown_patient_is_an_error_not_an_empty_summary(server, fake)
 def test_sandbox_dates_keep_the_heavy_record_current() -> None:
     newest = max(r["effectiveDateTime"] for r in RECORD if r["resourceType"] == "Observation")
     assert date.fromisoformat(newest[:10]) >= TODAY - timedelta(days=10)
+
+
+def without_observations() -> list[dict[str, Any]]:
+    return [r for r in RECORD if r["resourceType"] != "Observation"]
+
+
+async def test_a_forbidden_patient_read_leaves_every_section_and_lists_demographics_as_not_available(server,
+                                                                                                    epic) -> None:
+    epic.get(url__regex=rf"^{EPIC_BASE}/Patient/{PATIENT_ID}$").respond(403, json=outcome(
+        "error", "forbidden", "4118", "not authorized"))
+    FakeFhir(epic, without_observations())
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID})
+    data = result.structured_content
+    assert data["patient"] is None and len(data["unavailable"]) == 1
+    assert data["unavailable"][0].startswith("demographics: the app is not authorized for Patient")
+    assert [s["name"] for s in data["sections"]] == list(summary.SECTION_NAMES)
+    assert {item["medication"].split(" [")[0] for item in section(result, "medications")["items"]} == {
+        "metformin 500 MG Oral Tablet", "lisinopril 10 MG Oral Tablet"}, "stale orders judged without the patient"
+    lines = result.content[0].text.splitlines()
+    assert lines[0] == f"Patient summary for Patient/{PATIENT_ID}" and lines[1].startswith("## Active problems: ")
+    assert lines[-2:] == ["## Not available", f"- {data['unavailable'][0]}"]
+
+
+async def test_a_forbidden_patient_read_still_names_the_patient_of_chosen_sections_by_id(server, epic) -> None:
+    epic.get(url__regex=rf"^{EPIC_BASE}/Patient/{PATIENT_ID}$").respond(403, json=outcome(
+        "error", "forbidden", "4118", "not authorized"))
+    FakeFhir(epic, without_observations())
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["allergies"]})
+    assert result.content[0].text.splitlines()[0] == f"Summary of Patient/{PATIENT_ID}"
+    assert result.structured_content["unavailable"][0].startswith("demographics: the app is not authorized")
+
+
+async def test_a_slow_patient_read_is_listed_and_the_sections_still_answer(server, epic, monkeypatch) -> None:
+    monkeypatch.setattr(summary, "DEADLINE_SECONDS", 0.5)
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(2)
+        return httpx.Response(200, json=RECORD[0])
+
+    epic.get(url__regex=rf"^{EPIC_BASE}/Patient/{PATIENT_ID}$").mock(side_effect=slow)
+    FakeFhir(epic, without_observations())
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["allergies",
+                                                                                          "appointments"]})
+    data = result.structured_content
+    assert data["patient"] is None and data["unavailable"] == ["demographics: no answer within 0.5 s"]
+    assert [s["name"] for s in data["sections"]] == ["allergies", "appointments"]
