@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .collect import collect, effective_time, latest_per_code, newest_first, range_flag, scan
+from .collect import Collected, collect, effective_time, latest_per_code, newest_first, range_flag, scan
 from .errors import EpicMcpError, FhirError, FhirErrorKind
 from .medications import classify
 from .render import compact, item_lines, record_line
 from .render.datatypes import concept_codes, concept_label
 from .render.text import fields
+from .results import FOREIGN_NEXT_LINK
 
 if TYPE_CHECKING:
     from .fhir_client import FhirClient
@@ -100,11 +101,19 @@ def _section(name: str, title: str, items: list[dict[str, Any]], found: int, com
                           found=found, complete=complete and len(items) <= limit, notes=notes)
 
 
+def _walk_notes(found: Collected) -> list[str]:
+    """The walk's warnings and, when it stopped at its page limit, that it did."""
+    if found.complete or FOREIGN_NEXT_LINK in found.warnings:
+        return found.warnings
+    return [*found.warnings, f"only the first {found.pages} pages ({len(found.items)} records) were read; more "
+                             "exist: use the matching search tool for all"]
+
+
 async def _problems(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "Condition", ctx.params(("clinical-status", "active")), ctx.patient_id,
                           WALK_PAGES)
     items = [_problem(c) for c in newest_first(found.items)]
-    return _section("problems", "Active problems", items, len(found.items), found.complete, found.warnings, 40)
+    return _section("problems", "Active problems", items, len(found.items), found.complete, _walk_notes(found), 40)
 
 
 def _problem(condition: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +165,7 @@ async def _medications(ctx: Context) -> SummarySection:
                for d in drugs if d.stale_reason is None]
     stale = [_record(d.order, likely_stale=d.stale_reason) for d in drugs if d.stale_reason is not None]
     return _section("medications", "Current medications (one line per drug, its newest active order)", current,
-                    len(found.items), found.complete, found.warnings, 40, apart=stale,
+                    len(found.items), found.complete, _walk_notes(found), 40, apart=stale,
                     apart_title="Active orders that are likely stale (not current), with the reason")
 
 
@@ -164,7 +173,7 @@ async def _allergies(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "AllergyIntolerance", ctx.params(), ctx.patient_id, WALK_PAGES)
     items = [_record(a) for a in found.items]
     return _section("allergies", "Allergies and intolerances", items, len(found.items), found.complete,
-                    found.warnings, 40)
+                    _walk_notes(found), 40)
 
 
 async def _newest_per_kind(ctx: Context, name: SectionName, title: str, category: str, limit: int
@@ -219,7 +228,7 @@ async def _appointments(ctx: Context) -> SummarySection:
     live = [_record(a) for a in ahead if a.get("status") in LIVE_APPOINTMENTS]
     other = [_record(a, status=a.get("status")) for a in ahead if a.get("status") not in LIVE_APPOINTMENTS]
     return _section("appointments", f"Upcoming appointments (from {ctx.today.isoformat()}, soonest first)", live,
-                    len(found.items), found.complete, found.warnings, 5, apart=other,
+                    len(found.items), found.complete, _walk_notes(found), 5, apart=other,
                     apart_title="Cancelled, missed or not booked (not upcoming)")
 
 
@@ -227,7 +236,7 @@ async def _coverage(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "Coverage", ctx.params(), ctx.patient_id, WALK_PAGES)
     active = sorted(found.items, key=lambda c: c.get("status") != "active")
     return _section("coverage", "Coverage (active first)", [_record(c, status=c.get("status")) for c in active],
-                    len(found.items), found.complete, found.warnings, 5)
+                    len(found.items), found.complete, _walk_notes(found), 5)
 
 
 SECTIONS: tuple[Section, ...] = (
