@@ -53,11 +53,12 @@ def _date_matches(resource: dict[str, Any], condition: str) -> bool:
             "eq": when == value}.get(prefix, when.startswith(condition))
 
 
-def matches(resource: dict[str, Any], params: list[tuple[str, str]]) -> bool:
+def matches(resource: dict[str, Any], params: list[tuple[str, str]], ignores_patient: bool = False) -> bool:
     for name, value in params:
         if name.startswith("_"):
             continue
-        if name in ("patient", "subject") and value.rsplit("/", 1)[-1] not in linked_patients(resource):
+        if name in ("patient", "subject") and not ignores_patient and \
+                value.rsplit("/", 1)[-1] not in linked_patients(resource):
             return False
         if name == "category" and not set(value.split(",")) & _codes(resource.get("category")):
             return False
@@ -73,12 +74,14 @@ def matches(resource: dict[str, Any], params: list[tuple[str, str]]) -> bool:
 
 
 class FakeFhir:
-    """Serves `resources` for searches and reads under EPIC_BASE; `page_size` None honours _count."""
+    """Serves `resources` for searches and reads under EPIC_BASE; `page_size` None honours _count;
+    `ignores_patient` answers every patient's records, as a server that ignores the patient filter would."""
 
     def __init__(self, router: respx.MockRouter, resources: Iterable[dict[str, Any]], *,
-                 page_size: int | None = None) -> None:
+                 page_size: int | None = None, ignores_patient: bool = False) -> None:
         self.resources = list(resources)
         self.page_size = page_size
+        self.ignores_patient = ignores_patient
         self.searches: list[list[tuple[str, str]]] = []
         router.get(url__regex=rf"^{EPIC_BASE}/[A-Za-z]+(\?.*)?$").mock(side_effect=self._search)
         router.get(url__regex=rf"^{EPIC_BASE}/[A-Za-z]+/[^/?]+$").mock(side_effect=self._read)
@@ -96,7 +99,8 @@ class FakeFhir:
         resource_type = request.url.path.rsplit("/", 1)[-1]
         params = [(k, v) for k, v in request.url.params.multi_items()]
         self.searches.append(params)
-        matched = [r for r in self.resources if r["resourceType"] == resource_type and matches(r, params)]
+        matched = [r for r in self.resources
+                   if r["resourceType"] == resource_type and matches(r, params, self.ignores_patient)]
         offset = int(request.url.params.get("_offset", "0"))
         size = self.page_size or int(request.url.params.get("_count", "100"))
         page = matched[offset:offset + size]

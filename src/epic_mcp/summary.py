@@ -67,16 +67,16 @@ class Context:
     patient_id: str
     today: date
     patient: asyncio.Task[dict[str, Any]]
-    _encounters: asyncio.Task[Any] | None = field(default=None, repr=False)
+    _encounters: asyncio.Task[Collected] | None = field(default=None, repr=False)
 
     def params(self, *extra: tuple[str, str]) -> list[tuple[str, str]]:
         return [("patient", self.patient_id), *extra]
 
-    async def encounters(self) -> list[dict[str, Any]]:
+    async def encounters(self) -> Collected:
         if self._encounters is None:
             self._encounters = asyncio.ensure_future(
                 collect(self.fhir, "Encounter", self.params(), self.patient_id, WALK_PAGES))
-        return list((await self._encounters).items)
+        return await self._encounters
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ async def _medications(ctx: Context) -> SummarySection:
         patient: dict[str, Any] | None = await ctx.patient
     except EpicMcpError:
         patient = None
-    drugs = classify(found.items, {e["id"]: e for e in encounters if isinstance(e.get("id"), str)}, patient,
+    drugs = classify(found.items, {e["id"]: e for e in encounters.items if isinstance(e.get("id"), str)}, patient,
                      ctx.today)
     current = [_record(d.order, active_orders=d.active_orders if d.active_orders > 1 else None)
                for d in drugs if d.stale_reason is None]
@@ -216,9 +216,9 @@ async def _notes(ctx: Context) -> SummarySection:
 
 
 async def _encounters(ctx: Context) -> SummarySection:
-    encounters = newest_first(await ctx.encounters())
-    return _section("encounters", "Recent encounters (newest first)", [_record(e) for e in encounters],
-                    len(encounters), True, [], 5)
+    found = await ctx.encounters()
+    return _section("encounters", "Recent encounters (newest first)", [_record(e) for e in newest_first(found.items)],
+                    len(found.items), found.complete, _walk_notes(found), 5)
 
 
 async def _appointments(ctx: Context) -> SummarySection:
