@@ -211,3 +211,5 @@ def test_odd_shapes_do_not_make_an_order_stale() -> None:
     assert reason(med, [encounter("stay")]) is None
     stay = order("m", encounter={"reference": "Encounter/stay"})
     assert reason(stay, [encounter("stay", end=None, status="in-progress") | {"period": "2026"}]) is None
+    assert reason(order("m", encounter={"reference": "#stay"}), [encounter("stay")]) is None, "a contained one"
+    assert reason(order("m", dispenseRequest={"validityPeriod": {"end": 20260101}})) is None, "a date is text"

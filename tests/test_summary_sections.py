@@ -234,3 +234,107 @@ async def test_sections_walked_to_their_page_limit_say_so(server, epic, monkeypa
     for name in names:
         assert state(result, name) == (4, False, [
             "only the first 2 pages (4 records) were read; more exist: use the matching search tool for all"]), name
+
+
+async def test_problems_are_brief_whole_lines_without_the_usual_status_or_evidence(server, epic) -> None:
+    copd = problem("c-copd", "2014-09-26", code={"coding": [{"system": ICD10, "code": "J44.9", "display": "COPD"}]},
+                   severity={"coding": [{"system": SNOMED, "code": "255604002", "display": "Mild"}]},
+                   stage=[{"summary": {"text": "GOLD 3"}}, "odd", {"summary": {}}],
+                   bodySite=[{"coding": [{"system": SNOMED, "code": "39607008", "display": "Lung structure"}]}],
+                   evidence=[{"code": [{"text": "dyspnea"}]}], note=[{"text": "smoker"}],
+                   verificationStatus={"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                             "condition-ver-status", "code": "provisional"}]})
+    back = problem("c-back", "", code={"text": "Back pain"})
+    del back["onsetDateTime"]
+    htn = problem("c-htn", "2016-11-01", code={"coding": [{"system": ICD10, "code": "I10", "display": "Hypertension"},
+                                                          {"system": SNOMED, "code": "38341003"}]})
+    FakeFhir(epic, [patient(), back, copd, htn])
+    result = await summary_of(server, "problems")
+    assert section(result, "problems")["items"] == [
+        {"resourceType": "Condition", "id": "c-htn", "code": "Hypertension", "onset": "2016-11-01",
+         "codes": [{"system": "ICD-10-CM", "code": "I10"}, {"system": "SNOMED", "code": "38341003"}]},
+        {"resourceType": "Condition", "id": "c-copd", "verification_status": ["provisional"], "severity": "Mild",
+         "code": "COPD", "body_site": ["Lung structure"], "onset": "2014-09-26", "stage": ["GOLD 3"],
+         "note": [{"patient_text": "smoker"}], "codes": [{"system": "ICD-10-CM", "code": "J44.9"}]},
+        {"resourceType": "Condition", "id": "c-back", "code": "Back pain"}]
+    assert result.content[0].text.splitlines()[1:] == [
+        "## Active problems: 3",
+        "- c-htn | Hypertension [ICD-10-CM I10; SNOMED 38341003] | onset 2016-11-01",
+        "- c-copd | COPD [ICD-10-CM J44.9] | onset 2014-09-26 | Mild | stage GOLD 3 | site Lung structure | "
+        "verification_status: provisional | note: <patient-text>smoker</patient-text>",
+        "- c-back | Back pain"]
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ({}, "Summary of Ada Small, female, born 1950-02-03"),
+    ({"deceasedBoolean": True}, "Summary of Ada Small, female, born 1950-02-03, deceased"),
+    ({"deceasedBoolean": False}, "Summary of Ada Small, female, born 1950-02-03"),
+    ({"deceasedDateTime": "2026-01-01T10:00:00Z"}, "Summary of Ada Small, female, born 1950-02-03, deceased "
+                                                   "2026-01-01T10:00:00Z"),
+    ({"name": None, "birthDate": None}, "Summary of female"),
+    ({"name": None, "gender": None, "birthDate": None}, f"Summary of Patient/{PID}"),
+])
+async def test_chosen_sections_name_the_patient_in_one_line(server, epic, extra: dict[str, Any], named: str) -> None:
+    FakeFhir(epic, [{k: v for k, v in (patient() | extra).items() if v is not None}])
+    result = await summary_of(server, "allergies")
+    assert result.content[0].text.splitlines() == [named, "## Allergies and intolerances: 0", "- none on file"]
+    assert "telecom" not in result.structured_content["patient"]
+
+
+async def test_the_whole_summary_opens_with_the_demographics_and_says_none_on_file_for_empty_sections(server,
+                                                                                                    epic) -> None:
+    FakeFhir(epic, [patient() | {"telecom": [{"system": "phone", "value": "555-0100"}]},
+                    coverage("cov-1", "active")])
+    async with Client(server) as client:
+        result = await client.call_tool("patient_summary", {"patient_id": PID})
+    lines = result.content[0].text.splitlines()
+    assert lines[:2] == [f"Patient summary for Patient/{PID}",
+                         f"Patient/{PID} | name: Ada Small | gender: female | birth_date: 1950-02-03"]
+    assert lines.count("- none on file") == 9 and "## Coverage (active first): 1" in lines
+    assert lines[lines.index("## Coverage (active first): 1") + 1] == "- Coverage/cov-1 | status: active | payor: " \
+                                                                       f"Payer cov-1 | beneficiary: Patient/{PID}"
+    assert result.structured_content["unavailable"] == [] and "Not available" not in result.content[0].text
+
+
+async def test_upcoming_appointments_show_the_soonest_five_and_list_the_others_apart(server, epic) -> None:
+    FakeFhir(epic, [patient(), appointment("gone", "2026-06-03T09:00:00Z", "cancelled"),
+                    *(appointment(f"ap{day}", f"2026-07-{day:02d}T09:00:00Z") for day in (9, 2, 7, 4, 11, 5))])
+    result = await summary_of(server, "appointments")
+    assert shown(result, "appointments") == ["ap2", "ap4", "ap5", "ap7", "ap9"]
+    assert shown(result, "appointments", "set_apart") == ["gone"]
+    assert state(result, "appointments") == (7, False, [f"1 {MORE}"])
+    lines = result.content[0].text.splitlines()
+    assert lines[1] == "## Upcoming appointments (from 2026-06-01, soonest first): 5"
+    assert lines[-2:] == ["### Cancelled, missed or not booked (not upcoming): 1",
+                          "- Appointment/gone | status: cancelled | start: 2026-06-03T09:00:00Z | participants: "
+                          f"Patient/{PID} [accepted]"]
+
+
+async def test_allergies_show_forty_and_say_how_many_more(server, epic) -> None:
+    FakeFhir(epic, [patient(), *(allergy(f"a{i:02d}") for i in range(41))])
+    result = await summary_of(server, "allergies")
+    assert shown(result, "allergies") == [f"a{i:02d}" for i in range(40)]
+    assert state(result, "allergies") == (41, False, [f"1 {MORE}"])
+    assert result.content[0].text.splitlines()[1] == "## Allergies and intolerances: 40"
+
+
+def observation(oid: str, category: str, code: str, when: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "status": "final", "subject": ref(),
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": category}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]}, "effectiveDateTime": when,
+            "valueQuantity": {"value": 1, "unit": "1"}}
+
+
+async def test_vital_signs_show_thirty_kinds_and_labs_fifty(server, epic) -> None:
+    vitals = [observation(f"v{i:02d}", "vital-signs", f"{1000 + i}-0", f"2026-05-01T{i % 24:02d}:00:00Z")
+              for i in range(31)]
+    labs = [observation(f"l{i:02d}", "laboratory", f"{2000 + i}-0", f"2026-04-{1 + i % 28:02d}") for i in range(51)]
+    FakeFhir(epic, [patient(), *vitals, *labs])
+    result = await summary_of(server, "vital_signs", "labs")
+    assert len(shown(result, "vital_signs")) == 30 and len(shown(result, "labs")) == 50
+    assert state(result, "vital_signs") == (31, False, ["1 more kinds not shown: use the matching search tool for all"])
+    assert state(result, "labs") == (51, False, ["1 more kinds not shown: use the matching search tool for all"])
+    lines = result.content[0].text.splitlines()
+    assert "## Latest vital signs (the newest of each kind): 30" in lines
+    assert "## Latest labs (the newest of each test; flag: H/L or out of range): 50" in lines

@@ -226,7 +226,7 @@ async def _appointments(ctx: Context) -> SummarySection:
                           ctx.patient_id, WALK_PAGES)
     ahead = sorted(found.items, key=effective_time)
     live = [_record(a) for a in ahead if a.get("status") in LIVE_APPOINTMENTS]
-    other = [_record(a, status=a.get("status")) for a in ahead if a.get("status") not in LIVE_APPOINTMENTS]
+    other = [_record(a) for a in ahead if a.get("status") not in LIVE_APPOINTMENTS]
     return _section("appointments", f"Upcoming appointments (from {ctx.today.isoformat()}, soonest first)", live,
                     len(found.items), found.complete, _walk_notes(found), 5, apart=other,
                     apart_title="Cancelled, missed or not booked (not upcoming)")
@@ -235,7 +235,7 @@ async def _appointments(ctx: Context) -> SummarySection:
 async def _coverage(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "Coverage", ctx.params(), ctx.patient_id, WALK_PAGES)
     active = sorted(found.items, key=lambda c: c.get("status") != "active")
-    return _section("coverage", "Coverage (active first)", [_record(c, status=c.get("status")) for c in active],
+    return _section("coverage", "Coverage (active first)", [_record(c) for c in active],
                     len(found.items), found.complete, _walk_notes(found), 5)
 
 
@@ -322,6 +322,6 @@ def _patient_named(summary: PatientSummary) -> str:
     words = [str(patient[k]) for k in ("name", "gender") if patient.get(k)]
     words += [f"born {patient['birth_date']}"] if patient.get("birth_date") else []
     deceased = patient.get("deceased")
-    if deceased not in (None, False, "no"):
-        words.append("deceased" if deceased in (True, "yes") else f"deceased {deceased}")
+    if deceased not in (None, False):
+        words.append("deceased" if deceased is True else f"deceased {deceased}")
     return "Summary of " + (", ".join(words) if words else f"Patient/{summary.patient_id}")
