@@ -181,10 +181,11 @@ async def test_latest_notes_are_the_newest_five_read_until_more_are_known(server
 
 
 async def test_a_small_chart_is_complete_in_every_section(server, epic) -> None:
-    FakeFhir(epic, [patient(), encounter("enc-1", "2026-05-01T09:00:00Z"), note("note-1", "2026-05-02"),
-                    immunization("imm-1", "2026-05-03"), coverage("cov-1", "active")])
+    FakeFhir(epic, [patient(), *(encounter(f"enc-{day}", f"2026-05-0{day}T09:00:00Z") for day in range(1, 6)),
+                    note("note-1", "2026-05-02"), immunization("imm-1", "2026-05-03"), coverage("cov-1", "active")])
     result = await summary_of(server, "encounters", "notes", "immunizations", "coverage")
-    for name in ("encounters", "notes", "immunizations", "coverage"):
+    assert state(result, "encounters") == (5, True, []), "exactly as many as a section shows"
+    for name in ("notes", "immunizations", "coverage"):
         assert state(result, name) == (1, True, []), name
 
 
