@@ -339,3 +339,42 @@ async def test_vital_signs_show_thirty_kinds_and_labs_fifty(server, epic) -> Non
     lines = result.content[0].text.splitlines()
     assert "## Latest vital signs (the newest of each kind): 30" in lines
     assert "## Latest labs (the newest of each test; flag: H/L or out of range): 50" in lines
+
+
+async def test_long_lists_show_forty_problems_and_drugs_and_five_coverages(server, epic) -> None:
+    FakeFhir(epic, [patient(), *(problem(f"p{i:02d}", f"2020-01-{1 + i % 28:02d}") for i in range(41)),
+                    *(med(f"m{i:02d}", f"drug {i}", str(1000 + i), f"2026-05-{1 + i % 28:02d}") for i in range(41)),
+                    *(coverage(f"c{i}", "active") for i in range(6))])
+    result = await summary_of(server, "problems", "medications", "coverage")
+    for name, count in (("problems", 40), ("medications", 40), ("coverage", 5)):
+        assert len(shown(result, name)) == count, name
+        assert state(result, name) == (count + 1, False, [f"1 {MORE}"]), name
+
+
+async def test_a_problem_without_a_name_or_code_is_shown_as_unknown(server, epic) -> None:
+    nameless = problem("c-none", "2021-03-04")
+    del nameless["code"]
+    FakeFhir(epic, [patient(), nameless])
+    result = await summary_of(server, "problems")
+    assert result.content[0].text.splitlines()[1:] == ["## Active problems: 1", "- c-none | ? | onset 2021-03-04"]
+
+
+async def test_only_labs_are_flagged_out_of_range(server, epic) -> None:
+    high = {"referenceRange": [{"low": {"value": 0}, "high": {"value": 0.5}}]}
+    FakeFhir(epic, [patient(), observation("hr", "vital-signs", "8867-4", "2026-05-01") | high,
+                    observation("k", "laboratory", "2823-3", "2026-05-01") | high])
+    result = await summary_of(server, "vital_signs", "labs")
+    assert "flag" not in section(result, "vital_signs")["items"][0]
+    assert section(result, "labs")["items"][0]["flag"] == "above range"
+
+
+async def test_latest_values_read_to_the_budget_say_which_results_and_how_far_back(server, epic,
+                                                                                  monkeypatch) -> None:
+    monkeypatch.setattr(collect, "SCAN_BUDGET_PAGES", 2)
+    FakeFhir(epic, [patient(), observation("hr", "vital-signs", "8867-4", "2026-05-01"),
+                    observation("old", "vital-signs", "8867-4", "2024-05-01")])
+    result = await summary_of(server, "vital_signs")
+    assert shown(result, "vital_signs") == ["hr"]
+    assert state(result, "vital_signs") == (1, False, [
+        "only vital-signs results on or after 2026-03-03 were read (the page budget was spent); older ones are not "
+        "shown: ask with date_from/date_to for an earlier period"])
