@@ -79,6 +79,10 @@ _JSON_MODE = ("equivalent: MCP results hold only strings, numbers, booleans, lis
 _CODEC_CASE = "equivalent: Python looks codecs up by name case-insensitively ('ASCII' is 'ascii')"
 _RANDOM_KEY = ("equivalent: without EPIC_MCP_CURSOR_KEY the key material is random bytes only this process knows; "
                "HKDF derives a 32-byte key from any number of them (token_bytes(None) is 32 bytes)")
+_NONE_DROPPED = "equivalent: values that are None are dropped just before, so a default of None never equals one"
+_NAMED_BY_CODE = ("equivalent: a problem with codes always has a name (concept_label falls back to its first code), "
+                  "so the default for a missing name is never used")
+_FIELDS_SKIP = "equivalent: fields() leaves out id and resourceType itself, so leaving them out here changes nothing"
 EQUIVALENT: dict[str, str] = {
     "epic_mcp.paging.x__unb64__mutmut_6": (
         "equivalent: a cursor's length leaves 0, 2 or 3 characters in its last group (padded alike by 0 or 2 '=', "
@@ -179,6 +183,22 @@ EQUIVALENT: dict[str, str] = {
         "equivalent: no FHIR date or instant is 11 characters long"),
     "epic_mcp.collect.x__sortable__mutmut_2": (
         "equivalent: no FHIR date or dateTime is 11 characters long"),
+    "epic_mcp.medications.x__ended_stay__mutmut_19": _LAST_PART,
+    "epic_mcp.medications.x__ended_stay__mutmut_23": _LAST_PART,
+    "epic_mcp.medications.x__supply_end__mutmut_40": "equivalent: no refills and zero refills both add no fill",
+    "epic_mcp.medications.x__days__mutmut_16": "equivalent: neither '' nor 'xxxx' is a unit UNIT_DAYS knows",
+    "epic_mcp.summary.x__medications__mutmut_25": (
+        "equivalent: stale_reason reads a patient only when there is one, and '' is no more a patient than None"),
+    "epic_mcp.summary.x__problem__mutmut_62": _NONE_DROPPED,
+    "epic_mcp.summary.x__problem__mutmut_64": _NONE_DROPPED,
+    "epic_mcp.summary.x__problem_lines__mutmut_43": _NAMED_BY_CODE,
+    "epic_mcp.summary.x__problem_lines__mutmut_45": _NAMED_BY_CODE,
+    "epic_mcp.summary.x__problem_lines__mutmut_48": _NAMED_BY_CODE,
+    "epic_mcp.summary.x__problem_lines__mutmut_94": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_95": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_96": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_97": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_98": _FIELDS_SKIP,
     "epic_mcp.render.datatypes.x_period__mutmut_18": (
         "equivalent: no FHIR date or dateTime is 11 characters long"),
     "epic_mcp.guard.x_fhir_id_aliases__mutmut_30": (
