@@ -83,6 +83,8 @@ _NONE_DROPPED = "equivalent: values that are None are dropped just before, so a 
 _NAMED_BY_CODE = ("equivalent: a problem with codes always has a name (concept_label falls back to its first code), "
                   "so the default for a missing name is never used")
 _FIELDS_SKIP = "equivalent: fields() leaves out id and resourceType itself, so leaving them out here changes nothing"
+_TYPED_RECORDS = ("equivalent: every record of a section keeps its resourceType, so none has the type '' (nor None, "
+                  "nor 'XXXX') and each line names its type either way")
 EQUIVALENT: dict[str, str] = {
     "epic_mcp.paging.x__unb64__mutmut_6": (
         "equivalent: a cursor's length leaves 0, 2 or 3 characters in its last group (padded alike by 0 or 2 '=', "
@@ -189,6 +191,12 @@ EQUIVALENT: dict[str, str] = {
     "epic_mcp.medications.x__days__mutmut_16": "equivalent: neither '' nor 'xxxx' is a unit UNIT_DAYS knows",
     "epic_mcp.summary.x__medications__mutmut_25": (
         "equivalent: stale_reason reads a patient only when there is one, and '' is no more a patient than None"),
+    "epic_mcp.summary.x_summary_text__mutmut_1": (
+        "equivalent: its only caller (server.py) always says whether sections were chosen"),
+    "epic_mcp.summary.x_summary_text__mutmut_25": _TYPED_RECORDS,
+    "epic_mcp.summary.x_summary_text__mutmut_29": _TYPED_RECORDS,
+    "epic_mcp.summary.x_summary_text__mutmut_33": _TYPED_RECORDS,
+    "epic_mcp.summary.x_summary_text__mutmut_37": _TYPED_RECORDS,
     "epic_mcp.summary.x__problem__mutmut_62": _NONE_DROPPED,
     "epic_mcp.summary.x__problem__mutmut_64": _NONE_DROPPED,
     "epic_mcp.summary.x__problem_lines__mutmut_43": _NAMED_BY_CODE,

@@ -378,3 +378,11 @@ async def test_latest_values_read_to_the_budget_say_which_results_and_how_far_ba
     assert state(result, "vital_signs") == (1, False, [
         "only vital-signs results on or after 2026-03-03 were read (the page budget was spent); older ones are not "
         "shown: ask with date_from/date_to for an earlier period"])
+
+
+async def test_every_section_searches_by_fhirs_patient_parameter(server, epic) -> None:
+    fake = FakeFhir(epic, chart())
+    async with Client(server) as client:
+        await client.call_tool("patient_summary", {"patient_id": PID})
+    assert len(fake.searches) >= 10
+    assert all(search[0] == ("patient", PID) for search in fake.searches), fake.searches
