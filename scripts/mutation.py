@@ -212,6 +212,10 @@ EQUIVALENT: dict[str, str] = {
     "epic_mcp.guard.x_fhir_id_aliases__mutmut_30": (
         "equivalent: an identifier without a system never ends with fhir-id, whatever stands in for the missing "
         "system"),
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_9": _JSON_MODE,
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_12": _JSON_MODE,
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_15": _JSON_MODE,
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_16": _JSON_MODE,
     "epic_mcp.middleware.x_redact_answers__mutmut_16": _JSON_MODE,
     "epic_mcp.middleware.x_redact_answers__mutmut_19": _JSON_MODE,
     "epic_mcp.middleware.x_redact_answers__mutmut_22": _JSON_MODE,

@@ -270,6 +270,7 @@ def clock_five_hours_behind_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
 
 def test_times_sort_in_utc_whatever_the_machines_time_zone(clock_five_hours_behind_utc) -> None:
     assert effective_time({"effectiveDateTime": "2026-01-10T04:30:00+01:00"}) == "2026-01-10T03:30:00"
+    assert effective_time({"effectiveDateTime": "2026-01-10T04:30:00"}) == "2026-01-10T04:30:00", "no zone: as written"
 
 
 def test_a_record_without_a_date_has_no_time() -> None:
