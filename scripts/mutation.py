@@ -42,12 +42,16 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "urls": (("urls.py",), ("test_urls.py", "test_secrets.py", "test_fhir_client.py")),
     "paging": (("paging.py",), ("test_urls.py", "test_tools.py")),
     "results": (("results.py",), ("test_results.py", "test_tools.py")),
+    "collect": (("collect.py",), ("test_collect.py", "test_summary.py", "test_answers.py", "test_answer_budget.py")),
+    "summary": (("summary.py", "medications.py"), ("test_medications.py", "test_summary_sections.py", "test_summary.py",
+                                                   "test_answers.py")),
     "guard": (("guard.py",), ("test_guard.py", "test_tools.py", "test_answers.py")),
     "render": (("render/datatypes.py", "render/elements.py", "render/specs.py", "render/terminology.py",
                 "render/text.py"), ("test_render.py", "test_render_elements.py")),
     "validation": (("validation.py",), ("test_validation.py", "test_search_parameters.py", "test_bad_input.py")),
     "catalog": (("catalog.py",), ("test_search_parameters.py", "test_tools.py")),
-    "middleware": (("middleware.py",), ("test_middleware.py", "test_settings_reach.py", "test_secrets.py",
+    "middleware": (("middleware.py",), ("test_middleware.py", "test_answer_budget.py", "test_settings_reach.py",
+                                        "test_secrets.py",
                                         "test_bad_input.py")),
     "redaction": (("redaction.py",), ("test_redaction.py", "test_secrets.py")),
 }
@@ -72,7 +76,25 @@ _LAST_PART = "equivalent: the last part is the same however many splits are made
 _MISSING_RATIO = "equivalent: a missing Ratio renders as nothing whether or not the guard before it runs"
 _JSON_MODE = ("equivalent: MCP results hold only strings, numbers, booleans, lists and objects, which pydantic "
               "dumps the same in python and JSON mode (an unknown mode is python mode)")
+_CODEC_CASE = "equivalent: Python looks codecs up by name case-insensitively ('ASCII' is 'ascii')"
+_RANDOM_KEY = ("equivalent: without EPIC_MCP_CURSOR_KEY the key material is random bytes only this process knows; "
+               "HKDF derives a 32-byte key from any number of them (token_bytes(None) is 32 bytes)")
+_NONE_DROPPED = "equivalent: values that are None are dropped just before, so a default of None never equals one"
+_NAMED_BY_CODE = ("equivalent: a problem with codes always has a name (concept_label falls back to its first code), "
+                  "so the default for a missing name is never used")
+_FIELDS_SKIP = "equivalent: fields() leaves out id and resourceType itself, so leaving them out here changes nothing"
+_TYPED_RECORDS = ("equivalent: every record of a section keeps its resourceType, so none has the type '' (nor None, "
+                  "nor 'XXXX') and each line names its type either way")
 EQUIVALENT: dict[str, str] = {
+    "epic_mcp.paging.x__unb64__mutmut_6": (
+        "equivalent: a cursor's length leaves 0, 2 or 3 characters in its last group (padded alike by 0 or 2 '=', "
+        "and by 1 or 3, which Python's base64 decodes the same: padding past the group is ignored), or 1, which no "
+        "padding makes valid"),
+    "epic_mcp.paging.xǁCursorCodecǁ__init____mutmut_10": "equivalent: HKDF's salt is None when not given",
+    "epic_mcp.paging.xǁCursorCodecǁ__init____mutmut_16": _RANDOM_KEY,
+    "epic_mcp.paging.xǁCursorCodecǁ__init____mutmut_17": _RANDOM_KEY,
+    "epic_mcp.paging.xǁCursorCodecǁencode__mutmut_21": _CODEC_CASE,
+    "epic_mcp.paging.xǁCursorCodecǁdecode__mutmut_25": _CODEC_CASE,
     "epic_mcp.urls.x_has_path_tricks__mutmut_4": _ASCII_PATH,
     "epic_mcp.urls.x_has_path_tricks__mutmut_5": _ASCII_PATH,
     "epic_mcp.urls.x_has_path_tricks__mutmut_15": _ASCII_PATH,
@@ -161,11 +183,39 @@ EQUIVALENT: dict[str, str] = {
         "equivalent: records on a page have different ids, so an id is never a field every record shares"),
     "epic_mcp.render.elements.x_issued_if_later__mutmut_30": (
         "equivalent: no FHIR date or instant is 11 characters long"),
+    "epic_mcp.collect.x__sortable__mutmut_2": (
+        "equivalent: no FHIR date or dateTime is 11 characters long"),
+    "epic_mcp.medications.x__ended_stay__mutmut_19": _LAST_PART,
+    "epic_mcp.medications.x__ended_stay__mutmut_23": _LAST_PART,
+    "epic_mcp.medications.x__supply_end__mutmut_40": "equivalent: no refills and zero refills both add no fill",
+    "epic_mcp.medications.x__days__mutmut_16": "equivalent: neither '' nor 'xxxx' is a unit UNIT_DAYS knows",
+    "epic_mcp.summary.x__medications__mutmut_25": (
+        "equivalent: stale_reason reads a patient only when there is one, and '' is no more a patient than None"),
+    "epic_mcp.summary.x_summary_text__mutmut_1": (
+        "equivalent: its only caller (server.py) always says whether sections were chosen"),
+    "epic_mcp.summary.x_summary_text__mutmut_25": _TYPED_RECORDS,
+    "epic_mcp.summary.x_summary_text__mutmut_29": _TYPED_RECORDS,
+    "epic_mcp.summary.x_summary_text__mutmut_33": _TYPED_RECORDS,
+    "epic_mcp.summary.x_summary_text__mutmut_37": _TYPED_RECORDS,
+    "epic_mcp.summary.x__problem__mutmut_62": _NONE_DROPPED,
+    "epic_mcp.summary.x__problem__mutmut_64": _NONE_DROPPED,
+    "epic_mcp.summary.x__problem_lines__mutmut_43": _NAMED_BY_CODE,
+    "epic_mcp.summary.x__problem_lines__mutmut_45": _NAMED_BY_CODE,
+    "epic_mcp.summary.x__problem_lines__mutmut_48": _NAMED_BY_CODE,
+    "epic_mcp.summary.x__problem_lines__mutmut_94": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_95": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_96": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_97": _FIELDS_SKIP,
+    "epic_mcp.summary.x__problem_lines__mutmut_98": _FIELDS_SKIP,
     "epic_mcp.render.datatypes.x_period__mutmut_18": (
         "equivalent: no FHIR date or dateTime is 11 characters long"),
     "epic_mcp.guard.x_fhir_id_aliases__mutmut_30": (
         "equivalent: an identifier without a system never ends with fhir-id, whatever stands in for the missing "
         "system"),
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_9": _JSON_MODE,
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_12": _JSON_MODE,
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_15": _JSON_MODE,
+    "epic_mcp.middleware.xǁAnswerBudgetǁ__call____mutmut_16": _JSON_MODE,
     "epic_mcp.middleware.x_redact_answers__mutmut_16": _JSON_MODE,
     "epic_mcp.middleware.x_redact_answers__mutmut_19": _JSON_MODE,
     "epic_mcp.middleware.x_redact_answers__mutmut_22": _JSON_MODE,

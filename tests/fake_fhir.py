@@ -1,17 +1,18 @@
 """A small FHIR search server behind respx, for unit tests of tools that read many pages: it filters by the
 parameters epic-mcp sends (patient, category, code, status, clinical-status, type, date with ge/gt/le/lt), pages
 with next links, and answers in the order it is given (so tests can give it the worst order), optionally
-ignoring _count as some servers do."""
+ignoring _count as some servers do. It reads dates itself, not through epic_mcp.collect, so a bug planted there
+cannot change what the fake server answers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import respx
 
-from epic_mcp.collect import effective_time
 from epic_mcp.results import linked_patients
 
 from .conftest import EPIC_BASE
@@ -27,20 +28,37 @@ def _codes(value: Any) -> set[str]:
     return found
 
 
+DATE_ELEMENTS = ("effectiveDateTime", "occurrenceDateTime", "issued", "authoredOn", "onsetDateTime", "date",
+                 "start", "created")
+
+
+def _when(resource: dict[str, Any]) -> str:
+    """The resource's date as the server indexes it: datetimes in UTC, dates as written."""
+    value = next((resource[k] for k in DATE_ELEMENTS if isinstance(resource.get(k), str)), None)
+    if value is None:
+        period = resource.get("effectivePeriod") or resource.get("period") or {}
+        value = period.get("start") if isinstance(period, dict) else None
+    if not isinstance(value, str) or len(value) <= 10:
+        return value or ""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _date_matches(resource: dict[str, Any], condition: str) -> bool:
     prefix, value = condition[:2], condition[2:]
-    when = effective_time(resource)[:len(value)]
+    when = _when(resource)[:len(value)]
     if not when:
         return False
     return {"ge": when >= value, "gt": when > value, "le": when <= value, "lt": when < value,
             "eq": when == value}.get(prefix, when.startswith(condition))
 
 
-def matches(resource: dict[str, Any], params: list[tuple[str, str]]) -> bool:
+def matches(resource: dict[str, Any], params: list[tuple[str, str]], ignores_patient: bool = False) -> bool:
     for name, value in params:
         if name.startswith("_"):
             continue
-        if name in ("patient", "subject") and value.rsplit("/", 1)[-1] not in linked_patients(resource):
+        if name in ("patient", "subject") and not ignores_patient and \
+                value.rsplit("/", 1)[-1] not in linked_patients(resource):
             return False
         if name == "category" and not set(value.split(",")) & _codes(resource.get("category")):
             return False
@@ -56,12 +74,14 @@ def matches(resource: dict[str, Any], params: list[tuple[str, str]]) -> bool:
 
 
 class FakeFhir:
-    """Serves `resources` for searches and reads under EPIC_BASE; `page_size` None honours _count."""
+    """Serves `resources` for searches and reads under EPIC_BASE; `page_size` None honours _count;
+    `ignores_patient` answers every patient's records, as a server that ignores the patient filter would."""
 
     def __init__(self, router: respx.MockRouter, resources: Iterable[dict[str, Any]], *,
-                 page_size: int | None = None) -> None:
+                 page_size: int | None = None, ignores_patient: bool = False) -> None:
         self.resources = list(resources)
         self.page_size = page_size
+        self.ignores_patient = ignores_patient
         self.searches: list[list[tuple[str, str]]] = []
         router.get(url__regex=rf"^{EPIC_BASE}/[A-Za-z]+(\?.*)?$").mock(side_effect=self._search)
         router.get(url__regex=rf"^{EPIC_BASE}/[A-Za-z]+/[^/?]+$").mock(side_effect=self._read)
@@ -79,7 +99,8 @@ class FakeFhir:
         resource_type = request.url.path.rsplit("/", 1)[-1]
         params = [(k, v) for k, v in request.url.params.multi_items()]
         self.searches.append(params)
-        matched = [r for r in self.resources if r["resourceType"] == resource_type and matches(r, params)]
+        matched = [r for r in self.resources
+                   if r["resourceType"] == resource_type and matches(r, params, self.ignores_patient)]
         offset = int(request.url.params.get("_offset", "0"))
         size = self.page_size or int(request.url.params.get("_count", "100"))
         page = matched[offset:offset + size]

@@ -189,3 +189,81 @@ async def test_a_secret_in_a_resource_uri_is_redacted_too() -> None:
     result = await redact_answers(context("resources/read", {"uri": "fhir://Patient/e1"}), answers)
     assert result["contents"][0] == {"uri": "fhir://Patient/e1?note=[redacted]", "text": "{}",
                                      "mimeType": "application/json"}
+
+
+# The answer budget: the backstop for answers that do not fit themselves to EPIC_ANSWER_MAX_KB ---------------------
+
+CUT_ADVICE = ("KB answer budget (EPIC_ANSWER_MAX_KB); ask for less: a smaller count or max_chars, fewer sections or "
+              "kinds, or a date range]")
+
+
+def answer(*texts: str, **extra: Any) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text} for text in texts], "isError": False, **extra}
+
+
+async def budgeted(budget: int, result: Any, method: str = "tools/call") -> Any:
+    from epic_mcp.middleware import AnswerBudget
+
+    async def call_next(ctx: Any) -> Any:
+        return result
+
+    return await AnswerBudget(budget)(context(method, {"name": "patient_summary"}), call_next)
+
+
+@pytest.mark.anyio
+async def test_an_answer_within_the_budget_is_left_whole() -> None:
+    whole = answer("a" * 1000, "b" * 1048)
+    assert await budgeted(2048, whole) == answer("a" * 1000, "b" * 1048), "exactly at the budget"
+    assert await budgeted(4096, None) is None
+
+
+@pytest.mark.anyio
+async def test_an_answer_over_the_budget_is_cut_with_what_was_left_out_and_how_to_ask_for_less() -> None:
+    result = await budgeted(2048, answer("x" * 3000, structuredContent={"kept": True}))
+    assert result == answer("x" * 1536 + f"\n[answer cut here: 2 KB more is over the 2 {CUT_ADVICE}",
+                            structuredContent={"kept": True})
+    assert len(result["content"][0]["text"].encode()) <= 2048
+
+
+@pytest.mark.anyio
+async def test_the_kb_left_out_are_rounded_up() -> None:
+    exact = await budgeted(2048, answer("x" * (1536 + 1024)))
+    assert exact["content"][0]["text"].endswith("\n[answer cut here: 1 KB more is over the 2 " + CUT_ADVICE)
+    over = await budgeted(2048, answer("x" * (1536 + 1025)))
+    assert "[answer cut here: 2 KB more" in over["content"][0]["text"]
+
+
+@pytest.mark.anyio
+async def test_texts_are_kept_in_order_until_the_budget_and_only_the_one_crossing_it_is_cut() -> None:
+    image = {"type": "image", "data": "aGVsbG8=" * 200, "mimeType": "image/png"}
+    result = await budgeted(2048, {"content": [{"type": "text", "text": "a" * 1000}, image,
+                                               {"type": "text", "text": "b" * 2000}, {"type": "text", "text": "c"}]})
+    texts = [c.get("text") for c in result["content"]]
+    assert texts[0] == "a" * 1000 and texts[1] is None and result["content"][1] == image
+    assert texts[2] == "b" * 536 + f"\n[answer cut here: 2 KB more is over the 2 {CUT_ADVICE}"
+    assert texts[3] == "\n[answer cut here: 1 KB more is over the 2 " + CUT_ADVICE
+
+
+@pytest.mark.anyio
+async def test_a_cut_never_splits_a_character() -> None:
+    result = await budgeted(2049, answer("é" * 2000))  # 2 bytes each: byte 1537 is half a character
+    kept = result["content"][0]["text"].split("\n[answer cut here: ")[0]
+    assert kept == "é" * 768
+    assert result["content"][0]["text"].endswith("\n[answer cut here: 3 KB more is over the 2 " + CUT_ADVICE)
+
+
+@pytest.mark.anyio
+async def test_a_budget_smaller_than_the_cut_line_keeps_only_the_line() -> None:
+    result = await budgeted(300, answer("x" * 400))
+    assert result == answer("\n[answer cut here: 1 KB more is over the 0 " + CUT_ADVICE)
+
+
+@pytest.mark.anyio
+async def test_a_tool_result_object_is_budgeted_as_its_wire_form_and_other_methods_pass() -> None:
+    from mcp.types import CallToolResult, TextContent
+
+    result = await budgeted(2048, CallToolResult(content=[TextContent(text="x" * 3000)], is_error=True))
+    assert result["isError"] is True and "structuredContent" not in result
+    assert result["content"][0]["text"].startswith("x" * 1536 + "\n[answer cut here: ")
+    big = answer("x" * 3000)
+    assert await budgeted(2048, big, method="resources/read") == answer("x" * 3000)

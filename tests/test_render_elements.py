@@ -487,3 +487,50 @@ def test_an_extension_that_points_to_a_contained_resource_names_it() -> None:
                            medication) == "given: aspirin (contained Medication)"
     assert concept({"text": "Arm", "extension": [{"url": "x/site", "valueReference": {"reference": "#b1"}}]}) == \
         "Arm (site: #b1)"
+
+
+# A concept's words and codes, as the summary's problem list shows them -------------------------------------------
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+HL7_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+def test_concept_codes_are_each_kept_code_once_with_its_system_name() -> None:
+    from epic_mcp.render.datatypes import concept_codes
+
+    assert concept_codes({"coding": [
+        {"system": ICD10, "code": "I10", "display": "Hypertension"}, "odd", {"system": HL7_CLINICAL, "code": "active"},
+        {"code": "no-system"}, {"system": SNOMED}, {"system": SNOMED, "code": "38341003"},
+        {"system": ICD10, "code": "I10"}, {"system": "http://loinc.org", "code": 1234}]}) == [
+        ("ICD-10-CM", "I10"), ("SNOMED", "38341003"), ("LOINC", "1234")]
+    assert concept_codes({"text": "Back pain"}) == [] and concept_codes("I10") == []
+    assert concept_codes({"coding": None}) == []
+
+
+@pytest.mark.parametrize(("value", "label"), [
+    ({"text": "  Hypertension  ", "coding": [{"system": ICD10, "code": "I10", "display": "HTN"}]}, "Hypertension"),
+    ({"text": "   ", "coding": [{"system": ICD10, "code": "I10"}, {"system": SNOMED, "code": "1", "display": "HTN"}]},
+     "HTN"),  # the first display, past a coding without one
+    ({"text": 7, "coding": [{"system": ICD10, "code": "I10", "display": "  "}, {"system": SNOMED, "code": "1"}]},
+     "ICD-10-CM I10"),  # no display: the first code with its system
+    ({"coding": [{"system": HL7_CLINICAL, "code": "active"}]}, "active"),
+    ({"coding": [{"code": "X1"}]}, "X1"),
+    ({"coding": []}, None), ({}, None), ("Hypertension", None), (None, None),
+])
+def test_a_concepts_label_is_its_text_else_its_first_display_else_its_first_code(value: Any,
+                                                                                 label: str | None) -> None:
+    from epic_mcp.render.datatypes import concept_label
+
+    assert concept_label(value) == label
+
+
+def test_a_range_text_that_only_respaces_or_recases_its_numbers_is_not_repeated() -> None:
+    def mg(value: float) -> dict[str, Any]:
+        return {"value": value, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"}
+
+    def ranged(text: str) -> list[str] | None:
+        return reference_ranges([{"low": mg(70), "high": mg(99), "text": text}], {})
+
+    assert ranged("70 - 99 mg/dL") == ranged("70-99 MG/DL") == ranged("70-99\tmg/dL") == ["70-99 mg/dL"]
+    assert ranged("70-99 mg/dL fasting") == ["70-99 mg/dL (70-99 mg/dL fasting)"]

@@ -14,6 +14,7 @@ import respx
 from mcp import Client
 
 from epic_mcp import summary
+from epic_mcp.results import FOREIGN_NEXT_LINK
 from epic_mcp.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, run_today, searchset, token_body
@@ -223,22 +224,30 @@ async def test_a_scan_that_spends_its_budget_says_how_far_back_it_read(server, f
 
 # The summary's other promises, on a small chart ---------------------------------------------------------------
 
+def without_observations() -> list[dict[str, Any]]:
+    return [r for r in RECORD if r["resourceType"] != "Observation"]
+
+
 async def test_sections_that_fail_or_are_slow_are_listed_not_fatal(server, epic, monkeypatch) -> None:
-    monkeypatch.setattr(summary, "DEADLINE_SECONDS", 0.5)
+    monkeypatch.setattr(summary, "DEADLINE_SECONDS", 1.5)  # ample for the small chart, even under mutmut
 
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(2)
+        await asyncio.sleep(10)
         return httpx.Response(200, json=searchset([]))
 
     epic.get(url__regex=rf"^{EPIC_BASE}/MedicationRequest\?.*").respond(403, json=outcome(
         "error", "forbidden", "4118", "not authorized"))
     epic.get(url__regex=rf"^{EPIC_BASE}/Immunization\?.*").mock(side_effect=slow)
-    FakeFhir(epic, RECORD)  # registered last: the two routes above answer first
+    FakeFhir(epic, without_observations())  # registered last: the two routes above answer first
     async with Client(server) as client:
         result = await client.call_tool("patient_summary", {"patient_id": PATIENT_ID})
-    reasons = "\n".join(result.structured_content["unavailable"])
-    assert "medications: the app is not authorized for MedicationRequest" in reasons
-    assert "immunizations: no answer within 0.5 s" in reasons and "## Not available" in result.content[0].text
+    unavailable = result.structured_content["unavailable"]
+    assert [reason.split(":")[0] for reason in unavailable] == ["medications", "immunizations"]
+    assert unavailable[0].startswith("medications: the app is not authorized for MedicationRequest")
+    assert unavailable[1] == "immunizations: no answer within 1.5 s"
+    assert [s["name"] for s in result.structured_content["sections"]] == [
+        name for name in summary.SECTION_NAMES if name not in ("medications", "immunizations")]
+    assert result.content[0].text.endswith("\n## Not available\n" + "\n".join(f"- {r}" for r in unavailable))
 
 
 async def test_an_unknown_patient_is_an_error_not_an_empty_summary(server, fake) -> None:
@@ -250,3 +259,68 @@ async def test_an_unknown_patient_is_an_error_not_an_empty_summary(server, fake)
 def test_sandbox_dates_keep_the_heavy_record_current() -> None:
     newest = max(r["effectiveDateTime"] for r in RECORD if r["resourceType"] == "Observation")
     assert date.fromisoformat(newest[:10]) >= TODAY - timedelta(days=10)
+
+
+async def test_a_forbidden_patient_read_leaves_every_section_and_lists_demographics_as_not_available(server,
+                                                                                                    epic) -> None:
+    epic.get(url__regex=rf"^{EPIC_BASE}/Patient/{PATIENT_ID}$").respond(403, json=outcome(
+        "error", "forbidden", "4118", "not authorized"))
+    FakeFhir(epic, without_observations())
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID})
+    data = result.structured_content
+    assert data["patient"] is None and len(data["unavailable"]) == 1
+    assert data["unavailable"][0].startswith("demographics: the app is not authorized for Patient")
+    assert [s["name"] for s in data["sections"]] == list(summary.SECTION_NAMES)
+    assert {item["medication"].split(" [")[0] for item in section(result, "medications")["items"]} == {
+        "metformin 500 MG Oral Tablet", "lisinopril 10 MG Oral Tablet"}, "stale orders judged without the patient"
+    lines = result.content[0].text.splitlines()
+    assert lines[0] == f"Patient summary for Patient/{PATIENT_ID}" and lines[1].startswith("## Active problems: ")
+    assert lines[-2:] == ["## Not available", f"- {data['unavailable'][0]}"]
+
+
+async def test_a_forbidden_patient_read_still_names_the_patient_of_chosen_sections_by_id(server, epic) -> None:
+    epic.get(url__regex=rf"^{EPIC_BASE}/Patient/{PATIENT_ID}$").respond(403, json=outcome(
+        "error", "forbidden", "4118", "not authorized"))
+    FakeFhir(epic, without_observations())
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["allergies"]})
+    assert result.content[0].text.splitlines()[0] == f"Summary of Patient/{PATIENT_ID}"
+    assert result.structured_content["unavailable"][0].startswith("demographics: the app is not authorized")
+
+
+async def test_a_slow_patient_read_is_listed_and_the_sections_still_answer(server, epic, monkeypatch) -> None:
+    monkeypatch.setattr(summary, "DEADLINE_SECONDS", 1.5)
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(10)
+        return httpx.Response(200, json=RECORD[0])
+
+    epic.get(url__regex=rf"^{EPIC_BASE}/Patient/{PATIENT_ID}$").mock(side_effect=slow)
+    FakeFhir(epic, without_observations())
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["allergies",
+                                                                                          "appointments"]})
+    data = result.structured_content
+    assert data["patient"] is None and data["unavailable"] == ["demographics: no answer within 1.5 s"]
+    assert [s["name"] for s in data["sections"]] == ["allergies", "appointments"]
+
+
+async def test_a_section_that_stops_at_its_page_limit_says_so_in_the_text(server, epic, monkeypatch) -> None:
+    monkeypatch.setattr(summary, "WALK_PAGES", 2)
+    FakeFhir(epic, without_observations(), page_size=5)
+    result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["medications", "allergies"]})
+    meds = section(result, "medications")
+    assert (meds["found"], meds["complete"]) == (10, False)
+    note = "only the first 2 pages (10 records) were read; more exist: use the matching search tool for all"
+    lines = result.content[0].text.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("## Current medications"))
+    assert meds["notes"] == [note] and lines[title + 1] == f"note: {note}"
+    assert section(result, "allergies")["notes"] == [] and section(result, "allergies")["complete"] is True
+
+
+async def test_a_section_whose_next_link_leaves_the_server_says_that_and_only_that(server, epic) -> None:
+    orders = [r for r in RECORD if r["resourceType"] == "MedicationRequest"][:3]
+    epic.get(url__regex=rf"^{EPIC_BASE}/MedicationRequest\?.*").respond(200, json=searchset(
+        orders, next_url="https://evil.example.org/R4/MedicationRequest?page=2"))
+    FakeFhir(epic, without_observations())
+    meds = section(await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["medications"]}),
+                   "medications")
+    assert meds["complete"] is False and meds["notes"] == [FOREIGN_NEXT_LINK]

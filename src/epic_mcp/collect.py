@@ -152,7 +152,7 @@ def _sortable(value: str) -> str:
     if len(value) <= 10:
         return value
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)  # Python 3.11 reads 'Z' itself
     except ValueError:
         return value
     return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%S")

@@ -57,7 +57,7 @@ def stale_reason(order: dict[str, Any], encounters: dict[str, dict[str, Any]], p
         if course_end is not None and course_end < today:
             return f"acute course that ended {course_end.isoformat()}"
     dispense: dict[str, Any] = order["dispenseRequest"] if isinstance(order.get("dispenseRequest"), dict) else {}
-    validity_end = _day((dispense.get("validityPeriod") or {}).get("end"))
+    validity_end = _day(_at(dispense, "validityPeriod", "end"))
     if validity_end is not None and validity_end < today:
         return f"prescription valid until {validity_end.isoformat()}"
     supply_end = _supply_end(order, dispense)
@@ -68,7 +68,7 @@ def stale_reason(order: dict[str, Any], encounters: dict[str, dict[str, Any]], p
 
 def _ended_stay(order: dict[str, Any], encounters: dict[str, dict[str, Any]], today: date) -> str | None:
     """The end date of the stay an inpatient order belongs to, if that stay has ended."""
-    reference = (order.get("encounter") or {}).get("reference")
+    reference = _at(order, "encounter", "reference")
     encounter = encounters.get(str(reference).rsplit("/", 1)[-1]) if isinstance(reference, str) else None
     inpatient_order = _coded_all(order.get("category")) & {"inpatient", "discharge"} == {"inpatient"}
     if encounter is None:
@@ -77,7 +77,7 @@ def _ended_stay(order: dict[str, Any], encounters: dict[str, dict[str, Any]], to
     stay = inpatient_order or (isinstance(klass, dict) and klass.get("code") in STAY_CLASSES)
     if not stay:
         return None
-    end = _day((encounter.get("period") or {}).get("end"))
+    end = _day(_at(encounter, "period", "end"))
     if end is not None and end < today:
         return end.isoformat()
     if encounter.get("status") in ENDED_STATUSES:
@@ -88,11 +88,10 @@ def _ended_stay(order: dict[str, Any], encounters: dict[str, dict[str, Any]], to
 def _course_end(order: dict[str, Any]) -> date | None:
     start = _day(order.get("authoredOn"))
     for dosage in order.get("dosageInstruction") or []:
-        repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {} if isinstance(dosage, dict) else {}
-        end = _day((repeat.get("boundsPeriod") or {}).get("end"))
+        end = _day(_at(dosage, "timing", "repeat", "boundsPeriod", "end"))
         if end is not None:
             return end
-        days = _days(repeat.get("boundsDuration"))
+        days = _days(_at(dosage, "timing", "repeat", "boundsDuration"))
         if days is not None and start is not None:
             return start + timedelta(days=days)
     return None
@@ -100,12 +99,20 @@ def _course_end(order: dict[str, Any]) -> date | None:
 
 def _supply_end(order: dict[str, Any], dispense: dict[str, Any]) -> date | None:
     days = _days(dispense.get("expectedSupplyDuration"))
-    start = _day((dispense.get("validityPeriod") or {}).get("start")) or _day(order.get("authoredOn"))
+    start = _day(_at(dispense, "validityPeriod", "start")) or _day(order.get("authoredOn"))
     if days is None or start is None:
         return None
     repeats = dispense.get("numberOfRepeatsAllowed")
     fills = 1 + (repeats if isinstance(repeats, int) and repeats > 0 else 0)
     return start + timedelta(days=days * fills)
+
+
+def _at(value: Any, *path: str) -> Any:
+    """The element at `path`, or None where an element on the way is missing or not an object (odd shapes from a
+    server must not fail the summary)."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def _days(duration: Any) -> float | None:

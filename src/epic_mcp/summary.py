@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .collect import collect, effective_time, latest_per_code, newest_first, range_flag, scan
+from .collect import Collected, collect, effective_time, latest_per_code, newest_first, range_flag, scan
 from .errors import EpicMcpError, FhirError, FhirErrorKind
 from .medications import classify
 from .render import compact, item_lines, record_line
 from .render.datatypes import concept_codes, concept_label
 from .render.text import fields
+from .results import FOREIGN_NEXT_LINK
 
 if TYPE_CHECKING:
     from .fhir_client import FhirClient
@@ -66,16 +67,16 @@ class Context:
     patient_id: str
     today: date
     patient: asyncio.Task[dict[str, Any]]
-    _encounters: asyncio.Task[Any] | None = field(default=None, repr=False)
+    _encounters: asyncio.Task[Collected] | None = field(default=None, repr=False)
 
     def params(self, *extra: tuple[str, str]) -> list[tuple[str, str]]:
         return [("patient", self.patient_id), *extra]
 
-    async def encounters(self) -> list[dict[str, Any]]:
+    async def encounters(self) -> Collected:
         if self._encounters is None:
             self._encounters = asyncio.ensure_future(
                 collect(self.fhir, "Encounter", self.params(), self.patient_id, WALK_PAGES))
-        return list((await self._encounters).items)
+        return await self._encounters
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,19 @@ def _section(name: str, title: str, items: list[dict[str, Any]], found: int, com
                           found=found, complete=complete and len(items) <= limit, notes=notes)
 
 
+def _walk_notes(found: Collected) -> list[str]:
+    """The walk's warnings and, when it stopped at its page limit, that it did."""
+    if found.complete or FOREIGN_NEXT_LINK in found.warnings:
+        return found.warnings
+    return [*found.warnings, f"only the first {found.pages} pages ({len(found.items)} records) were read; more "
+                             "exist: use the matching search tool for all"]
+
+
 async def _problems(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "Condition", ctx.params(("clinical-status", "active")), ctx.patient_id,
                           WALK_PAGES)
     items = [_problem(c) for c in newest_first(found.items)]
-    return _section("problems", "Active problems", items, len(found.items), found.complete, found.warnings, 40)
+    return _section("problems", "Active problems", items, len(found.items), found.complete, _walk_notes(found), 40)
 
 
 def _problem(condition: dict[str, Any]) -> dict[str, Any]:
@@ -150,13 +159,13 @@ async def _medications(ctx: Context) -> SummarySection:
         patient: dict[str, Any] | None = await ctx.patient
     except EpicMcpError:
         patient = None
-    drugs = classify(found.items, {e["id"]: e for e in encounters if isinstance(e.get("id"), str)}, patient,
+    drugs = classify(found.items, {e["id"]: e for e in encounters.items if isinstance(e.get("id"), str)}, patient,
                      ctx.today)
     current = [_record(d.order, active_orders=d.active_orders if d.active_orders > 1 else None)
                for d in drugs if d.stale_reason is None]
     stale = [_record(d.order, likely_stale=d.stale_reason) for d in drugs if d.stale_reason is not None]
     return _section("medications", "Current medications (one line per drug, its newest active order)", current,
-                    len(found.items), found.complete, found.warnings, 40, apart=stale,
+                    len(found.items), found.complete, _walk_notes(found), 40, apart=stale,
                     apart_title="Active orders that are likely stale (not current), with the reason")
 
 
@@ -164,7 +173,7 @@ async def _allergies(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "AllergyIntolerance", ctx.params(), ctx.patient_id, WALK_PAGES)
     items = [_record(a) for a in found.items]
     return _section("allergies", "Allergies and intolerances", items, len(found.items), found.complete,
-                    found.warnings, 40)
+                    _walk_notes(found), 40)
 
 
 async def _newest_per_kind(ctx: Context, name: SectionName, title: str, category: str, limit: int
@@ -207,9 +216,9 @@ async def _notes(ctx: Context) -> SummarySection:
 
 
 async def _encounters(ctx: Context) -> SummarySection:
-    encounters = newest_first(await ctx.encounters())
-    return _section("encounters", "Recent encounters (newest first)", [_record(e) for e in encounters],
-                    len(encounters), True, [], 5)
+    found = await ctx.encounters()
+    return _section("encounters", "Recent encounters (newest first)", [_record(e) for e in newest_first(found.items)],
+                    len(found.items), found.complete, _walk_notes(found), 5)
 
 
 async def _appointments(ctx: Context) -> SummarySection:
@@ -217,17 +226,17 @@ async def _appointments(ctx: Context) -> SummarySection:
                           ctx.patient_id, WALK_PAGES)
     ahead = sorted(found.items, key=effective_time)
     live = [_record(a) for a in ahead if a.get("status") in LIVE_APPOINTMENTS]
-    other = [_record(a, status=a.get("status")) for a in ahead if a.get("status") not in LIVE_APPOINTMENTS]
+    other = [_record(a) for a in ahead if a.get("status") not in LIVE_APPOINTMENTS]
     return _section("appointments", f"Upcoming appointments (from {ctx.today.isoformat()}, soonest first)", live,
-                    len(found.items), found.complete, found.warnings, 5, apart=other,
+                    len(found.items), found.complete, _walk_notes(found), 5, apart=other,
                     apart_title="Cancelled, missed or not booked (not upcoming)")
 
 
 async def _coverage(ctx: Context) -> SummarySection:
     found = await collect(ctx.fhir, "Coverage", ctx.params(), ctx.patient_id, WALK_PAGES)
     active = sorted(found.items, key=lambda c: c.get("status") != "active")
-    return _section("coverage", "Coverage (active first)", [_record(c, status=c.get("status")) for c in active],
-                    len(found.items), found.complete, found.warnings, 5)
+    return _section("coverage", "Coverage (active first)", [_record(c) for c in active],
+                    len(found.items), found.complete, _walk_notes(found), 5)
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -313,6 +322,6 @@ def _patient_named(summary: PatientSummary) -> str:
     words = [str(patient[k]) for k in ("name", "gender") if patient.get(k)]
     words += [f"born {patient['birth_date']}"] if patient.get("birth_date") else []
     deceased = patient.get("deceased")
-    if deceased not in (None, False, "no"):
-        words.append("deceased" if deceased in (True, "yes") else f"deceased {deceased}")
+    if deceased not in (None, False):
+        words.append("deceased" if deceased is True else f"deceased {deceased}")
     return "Summary of " + (", ".join(words) if words else f"Patient/{summary.patient_id}")
