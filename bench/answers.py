@@ -142,9 +142,9 @@ QUESTIONS = (
              (_sections("vital_signs"), {}), vital_facts),
     Question("active problems", 662, "fhir-mcp", (_sections("problems"), {}), problem_facts),
     Question("active medications", 5_645, "fhir-mcp", (_sections("medications"), {}), medication_facts),
-    Question("latest result per lab test, last 6 months", 18_640, "(issue's figure)", (_sections("labs"), {}),
+    Question("latest result per lab test, last 6 months", 18_640, "best peer", (_sections("labs"), {}),
              lab_facts),
-    Question("tell me about this patient", 82_752, "(issue's figure)", ({},), whole_patient_facts),
+    Question("tell me about this patient", 82_752, "best peer", ({},), whole_patient_facts),
 )
 
 
