@@ -298,6 +298,7 @@ def test_the_kind_without_a_loinc_code_is_the_first_code_with_a_value() -> None:
     assert code_key({"code": {"coding": ["odd", {"system": "urn:oid:1.2.3", "code": "9"}]}}) == "OID 1.2.3 9"
     hl7 = "http://terminology.hl7.org/CodeSystem/observation-category"
     assert code_key({"code": {"coding": [{"system": hl7, "code": "vital-signs"}]}}) == f"{hl7} vital-signs"
+    assert code_key({"code": {"coding": [{"code": "GLU", "display": "Glucose"}]}}) == "GLU", "no system, no 'None'"
 
 
 def test_the_kind_without_codes_is_the_text_else_unknown() -> None:

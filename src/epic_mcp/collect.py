@@ -171,7 +171,8 @@ def code_key(resource: dict[str, Any], element: str = "code") -> str:
     loinc = next((c for c in codings if system_label(c.get("system")) == "LOINC"), None)
     chosen = loinc or (codings[0] if codings else None)
     if chosen:
-        return f"{system_label(chosen.get('system')) or chosen.get('system')} {chosen['code']}"
+        system = system_label(chosen.get("system")) or chosen.get("system")
+        return f"{system} {chosen['code']}" if system else str(chosen["code"])
     return str(concept.get("text")) if isinstance(concept, dict) and concept.get("text") else "?"
 
 
