@@ -7,7 +7,7 @@ tests that reach the mutated function. The results of each module are kept in do
 docs/mutation.md is written from all of them: mutants, killed, survivors with their diff and, for those judged
 equivalent, why.
 
-    scripts/mutation                   every module (about an hour and a half on 2 cores: not part of CI)
+    scripts/mutation                   every module (35 to 60 minutes on 2 cores: not part of CI)
     scripts/mutation render paging     only these modules; the others keep their last results in the doc
     scripts/mutation --list            the modules and their tests
     scripts/mutation --doc             rewrite docs/mutation.md from docs/mutation.json (after editing EQUIVALENT)
