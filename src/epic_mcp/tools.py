@@ -159,10 +159,11 @@ async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "co
     total, at_least = (reported_total(server_total, at.seen, page.results, next_link is not None) if page.countable
                        else (None, None))
     on_page = len(items)
-    shown = fitting([present(item, fmt) for item in items], fmt, runtime.answer_budget)
-    items = items[:shown]
+    presented = [present(item, fmt) for item in items]
+    shown = fitting(presented, fmt, runtime.answer_budget)
+    view = {id(item): shown_as for item, shown_as in zip(items, presented, strict=True)}  # rendered once
     guard = PatientGuard(runtime.client(), at.patient_id)
-    items = await guard.keep(items, at.resource_type)
+    items = await guard.keep(items[:shown], at.resource_type)
     warnings += guard.warnings(at.resource_type)
     if guard.withheld_patients:
         total, at_least = None, None
@@ -185,7 +186,7 @@ async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "co
         except (InvalidCursor, httpx.InvalidURL):
             warnings.append(FOREIGN_NEXT_LINK)
     return SearchResult(resource_type=at.resource_type, total=total, total_at_least=at_least, returned=len(items),
-                        items=[present(item, fmt) for item in items], warnings=warnings, next_cursor=cursor)
+                        items=[view[id(item)] for item in items], warnings=warnings, next_cursor=cursor)
 
 
 # Signatures --------------------------------------------------------------------------------------------
