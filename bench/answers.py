@@ -89,28 +89,12 @@ def _observation_fact(observation: dict[str, Any]) -> Fact:
     return Fact(f"Observation/{observation['id']}", truth.observation_time(observation)[:10], tuple(values))
 
 
-def _newest_per_kind(records: truth.Records, patient_id: str, category: str, since: date | None
-                     ) -> list[dict[str, Any]]:
-    newest: dict[str, dict[str, Any]] = {}
-    for observation in records.of(patient_id, "Observation"):
-        categories = {c for concept in observation.get("category", []) for c in truth.codes(concept)}
-        when = truth.observation_time(observation)
-        kind = truth.loinc(observation) or next(iter(truth.codes(observation.get("code"))), None)
-        if category not in categories or not when or kind is None or observation.get("status") == "entered-in-error":
-            continue
-        if since is not None and truth.day(when) < since:
-            continue
-        if kind not in newest or truth.instant(when) > truth.instant(truth.observation_time(newest[kind])):
-            newest[kind] = observation
-    return list(newest.values())
-
-
 def vital_facts(records: truth.Records, patient_id: str, today: date) -> list[Fact]:
-    return [_observation_fact(o) for o in _newest_per_kind(records, patient_id, "vital-signs", None)]
+    return [_observation_fact(o) for o in truth.newest_per_kind(records, patient_id, "vital-signs")]
 
 
 def lab_facts(records: truth.Records, patient_id: str, today: date) -> list[Fact]:
-    return [_observation_fact(o) for o in _newest_per_kind(records, patient_id, "laboratory", today - RECENT_LABS)]
+    return [_observation_fact(o) for o in truth.newest_per_kind(records, patient_id, "laboratory", today - RECENT_LABS)]
 
 
 def problem_facts(records: truth.Records, patient_id: str, today: date) -> list[Fact]:

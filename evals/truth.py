@@ -106,6 +106,24 @@ def results(records: Records, patient_id: str, code: str) -> list[dict[str, Any]
     return sorted(found, key=lambda o: instant(observation_time(o)), reverse=True)
 
 
+def newest_per_kind(records: Records, patient_id: str, category: str, since: date | None = None
+                    ) -> list[dict[str, Any]]:
+    """The newest observation of each kind (LOINC code, else first code) in one category, optionally since a day;
+    entered-in-error ones are not results."""
+    newest: dict[str, dict[str, Any]] = {}
+    for observation in records.of(patient_id, "Observation"):
+        categories = {c for concept in observation.get("category", []) for c in codes(concept)}
+        when = observation_time(observation)
+        kind = loinc(observation) or next(iter(codes(observation.get("code"))), None)
+        if category not in categories or not when or kind is None or observation.get("status") == "entered-in-error":
+            continue
+        if since is not None and day(when) < since:
+            continue
+        if kind not in newest or instant(when) > instant(observation_time(newest[kind])):
+            newest[kind] = observation
+    return list(newest.values())
+
+
 def is_abnormal(observation: dict[str, Any]) -> bool:
     """Flagged abnormal by the lab, or, with no flag, outside the (first) reference range."""
     flags = {code for concept in observation.get("interpretation", []) for code in codes(concept)}

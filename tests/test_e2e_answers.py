@@ -59,15 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, records) -> Iterator[StdioS
 
 
 def newest_per_code(records: truth.Records, patient_id: str, category: str) -> set[str]:
-    newest: dict[str, dict[str, Any]] = {}
-    for observation in records.of(patient_id, "Observation"):
-        categories = {code for concept in observation.get("category", []) for code in truth.codes(concept)}
-        code = truth.loinc(observation)
-        if category in categories and code and truth.observation_time(observation):
-            when = truth.instant(truth.observation_time(observation))
-            if code not in newest or when > truth.instant(truth.observation_time(newest[code])):
-                newest[code] = observation
-    return {o["id"] for o in newest.values()}
+    return {o["id"] for o in truth.newest_per_kind(records, patient_id, category)}
 
 
 async def summary_of(server: StdioServerParameters, patient_id: str, *sections: str) -> dict[str, dict[str, Any]]:
