@@ -18,7 +18,7 @@ from typing import Any
 
 from mcp import Client
 
-from epic_mcp.catalog import CATALOG
+from epic_mcp.fhir.catalog import CATALOG
 
 DATA = Path(__file__).resolve().parent / "data" / "phi-eval.json.gz"
 DIRECTORY = {"Practitioner", "PractitionerRole", "Organization", "Location", "Medication", "Questionnaire"}

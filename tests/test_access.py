@@ -20,16 +20,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from mcp import Client
 
-from epic_mcp.clients import ClientStore, NamedClients
-from epic_mcp.connection import EpicConnection
+from epic_mcp.access.clients import ClientStore, NamedClients
+from epic_mcp.access.oauth import AccessTokenVerifier, tools_for
+from epic_mcp.access.patient_scope import AllowlistGuard
+from epic_mcp.access.profiles import ALL_TOOLS, CORE
 from epic_mcp.errors import ConfigError, FhirError
-from epic_mcp.granted import grants, unauthorized_tools
-from epic_mcp.http import allowed_hosts, http_app
-from epic_mcp.oauth import AccessTokenVerifier, tools_for
-from epic_mcp.paging import CursorCodec, InvalidCursor, Position, cursor_key
-from epic_mcp.patient_scope import AllowlistGuard
-from epic_mcp.profiles import ALL_TOOLS, CORE
-from epic_mcp.server import build_server
+from epic_mcp.fhir.connection import EpicConnection
+from epic_mcp.fhir.paging import CursorCodec, InvalidCursor, Position, cursor_key
+from epic_mcp.serve.granted import grants, unauthorized_tools
+from epic_mcp.serve.http import allowed_hosts, http_app
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
 

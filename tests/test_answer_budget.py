@@ -10,8 +10,8 @@ import pytest
 import respx
 from mcp import Client
 
-from epic_mcp.server import build_server
-from epic_mcp.tools import HEADROOM
+from epic_mcp.serve.server import build_server
+from epic_mcp.serve.tools import HEADROOM
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, run_today, token_body
 from .fake_fhir import FakeFhir

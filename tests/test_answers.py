@@ -13,9 +13,9 @@ import pytest
 import respx
 from mcp import Client
 
+from epic_mcp.access.profiles import CORE, select_tools
 from epic_mcp.errors import ConfigError
-from epic_mcp.profiles import CORE, select_tools
-from epic_mcp.server import build_server
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
 from .fake_fhir import FakeFhir
@@ -270,7 +270,7 @@ async def test_the_walker_stops_at_a_foreign_next_link_and_says_so(dated_server,
 
 async def test_the_scan_reads_at_most_its_page_budget_and_says_the_answer_is_incomplete(dated_server, epic,
                                                                                           monkeypatch) -> None:
-    monkeypatch.setattr("epic_mcp.collect.SCAN_BUDGET_PAGES", 3)
+    monkeypatch.setattr("epic_mcp.answers.collect.SCAN_BUDGET_PAGES", 3)
 
     def endless(request: httpx.Request) -> httpx.Response:
         number = int(request.url.params.get("page", "0"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from epic_mcp.assertion import AssertionSigner
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.assertion import AssertionSigner
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 
 from .conftest import CLIENT_ID, EPIC_TOKEN_URL
 

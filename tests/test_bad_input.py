@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp.server.mcpserver.exceptions import ToolError
 
-from epic_mcp.catalog import BY_TOOL, CATALOG, Operation
+from epic_mcp.auth.urls import is_within_base
 from epic_mcp.errors import EpicMcpError
-from epic_mcp.fhir_client import FhirClient
-from epic_mcp.server import build_server
-from epic_mcp.tools import search_params
-from epic_mcp.urls import is_within_base
-from epic_mcp.validation import check_id
+from epic_mcp.fhir.catalog import BY_TOOL, CATALOG, Operation
+from epic_mcp.fhir.client import FhirClient
+from epic_mcp.fhir.validation import check_id
+from epic_mcp.serve.server import build_server
+from epic_mcp.serve.tools import search_params
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
 

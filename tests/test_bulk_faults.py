@@ -13,8 +13,8 @@ import pytest
 from epic_mcp.bulk.client import BulkClient, BulkError
 from epic_mcp.bulk.export import Exporter, ExportOptions
 from epic_mcp.bulk.state import StateStore
-from epic_mcp.connection import EpicConnection
 from epic_mcp.errors import ConfigError, EpicMcpError
+from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.settings import Settings
 
 from .conftest import ACCESS_TOKEN, EPIC_BASE, EPIC_TOKEN_URL, outcome, token_body

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import respx
 
-from epic_mcp.collect import (
+from epic_mcp.answers.collect import (
     Scanned,
     code_key,
     collect,
@@ -24,11 +24,11 @@ from epic_mcp.collect import (
     scan,
     windows,
 )
-from epic_mcp.connection import EpicConnection
 from epic_mcp.errors import FhirError
-from epic_mcp.fhir_client import FhirClient
-from epic_mcp.guard import OTHER_PATIENTS, OTHER_TYPES
-from epic_mcp.results import FOREIGN_NEXT_LINK
+from epic_mcp.fhir.client import FhirClient
+from epic_mcp.fhir.connection import EpicConnection
+from epic_mcp.fhir.guard import OTHER_PATIENTS, OTHER_TYPES
+from epic_mcp.fhir.results import FOREIGN_NEXT_LINK
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
 from .fake_fhir import FakeFhir

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from epic_mcp.catalog import CATALOG, markdown_table
-from epic_mcp.server import build_server
+from epic_mcp.fhir.catalog import CATALOG, markdown_table
+from epic_mcp.serve.server import build_server
 from epic_mcp.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from epic_mcp.assertion import AssertionSigner
+from epic_mcp.auth.assertion import AssertionSigner
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.token import ASSERTION_TYPE, TokenManager
 from epic_mcp.errors import InvalidClientError
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.settings import Settings, load_settings
-from epic_mcp.token import ASSERTION_TYPE, TokenManager
 
 from .sekmet_server import SekmetServer
 

@@ -20,7 +20,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp.types import ToolListChangedNotification
 
-from epic_mcp.profiles import CORE
+from epic_mcp.access.profiles import CORE
 
 from .http_servers import PATIENT_ONLY, EpicMcpHttp, LoadedSekmet, connect, write_env
 

@@ -12,7 +12,7 @@ from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuth
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.shared.exceptions import MCPError
 
-from epic_mcp.profiles import CORE
+from epic_mcp.access.profiles import CORE
 
 from .http_servers import EpicMcpHttp, LoadedSekmet, connect, write_env
 from .oauth_server import AuthorizationServer

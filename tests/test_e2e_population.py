@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from mcp import Client, StdioServerParameters
 
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.sandbox.group import SANDBOX_GROUP_ID, sandbox_group
 from epic_mcp.settings import load_settings

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from mcp import Client
 
-from epic_mcp.connection import EpicConnection
-from epic_mcp.server import build_server
+from epic_mcp.fhir.connection import EpicConnection
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
 from .hostile_server import Behaviour, hostile_server
@@ -44,7 +44,7 @@ def error_of(result) -> str:
 # Token endpoint ------------------------------------------------------------------------------------------
 
 async def test_token_endpoint_timeout_is_a_clear_tool_error(server, epic, monkeypatch) -> None:
-    monkeypatch.setattr("epic_mcp.token.RETRY_DELAYS", (0, 0, 0))
+    monkeypatch.setattr("epic_mcp.auth.token.RETRY_DELAYS", (0, 0, 0))
     epic.post(EPIC_TOKEN_URL).mock(side_effect=httpx.ConnectTimeout("slow"))
     message = error_of(await call(server, "get_patient", {"id": PID}))
     assert "could not get an access token" in message and "timed out after" in message

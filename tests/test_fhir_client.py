@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from epic_mcp.fhir_client import (
+from epic_mcp.auth.urls import has_path_tricks, is_within_base
+from epic_mcp.fhir.client import (
     MAX_RETRY_AFTER_SECONDS,
     AnswerGate,
     Page,
@@ -17,7 +18,6 @@ from epic_mcp.fhir_client import (
     retry_after_seconds,
     take_results,
 )
-from epic_mcp.urls import has_path_tricks, is_within_base
 
 
 def _response(retry_after: str | None) -> httpx.Response:

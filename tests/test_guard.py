@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from epic_mcp.errors import FhirError, FhirErrorKind
-from epic_mcp.guard import PatientGuard, fhir_id_aliases
+from epic_mcp.fhir.guard import PatientGuard, fhir_id_aliases
 
 pytestmark = pytest.mark.anyio
 CURRENT, DSTU2 = "eCurrent3", "TdSTU2id"

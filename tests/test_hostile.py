@@ -57,7 +57,7 @@ def settings_file(folder: Path, root: str, key: Path, **extra: str) -> Path:
 
 @pytest.fixture
 def key(tmp_path: Path) -> Path:
-    from epic_mcp.keys import generate_key, write_private_key
+    from epic_mcp.auth.keys import generate_key, write_private_key
 
     path = tmp_path / "client.key"
     write_private_key(generate_key(), path)

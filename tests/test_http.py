@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from epic_mcp.auth.keys import KeyRing
 from epic_mcp.cli import main
-from epic_mcp.http import http_app
-from epic_mcp.keys import KeyRing
-from epic_mcp.server import build_server
+from epic_mcp.serve.http import http_app
+from epic_mcp.serve.server import build_server
 
 from .conftest import CLIENT_ID
 

@@ -11,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from epic_mcp.assertion import AssertionSigner
+from epic_mcp.auth.assertion import AssertionSigner
+from epic_mcp.auth.keys import KeyRing, generate_key, thumbprint, write_private_key
 from epic_mcp.errors import ConfigError
-from epic_mcp.keys import KeyRing, generate_key, thumbprint, write_private_key
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from epic_mcp.medications import classify, drug_key, stale_reason
+from epic_mcp.answers.medications import classify, drug_key, stale_reason
 
 TODAY = date(2026, 6, 1)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -12,8 +12,8 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field, model_validator
 
-from epic_mcp.middleware import argument_problem
-from epic_mcp.server import build_server
+from epic_mcp.serve.middleware import argument_problem
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, token_body
 
@@ -98,7 +98,7 @@ def context(method: str, params: Any) -> Any:
 
 @pytest.mark.anyio
 async def test_a_protocol_error_leaves_with_its_message_and_data_redacted() -> None:
-    from epic_mcp.middleware import redact_answers
+    from epic_mcp.serve.middleware import redact_answers
 
     async def fails(ctx: Any) -> Any:
         raise MCPError(-32002, f"server echoed {JWT}", {"detail": [f"Bearer {JWT}"]})
@@ -113,7 +113,7 @@ async def test_a_protocol_error_leaves_with_its_message_and_data_redacted() -> N
 async def test_a_tool_result_leaves_as_json_with_its_wire_names_and_no_empty_fields() -> None:
     from mcp.types import CallToolResult, TextContent
 
-    from epic_mcp.middleware import redact_answers
+    from epic_mcp.serve.middleware import redact_answers
 
     async def answers(ctx: Any) -> Any:
         return CallToolResult(content=[TextContent(text=f"token {JWT}")], structured_content={"when": None},
@@ -127,7 +127,7 @@ async def test_a_tool_result_leaves_as_json_with_its_wire_names_and_no_empty_fie
 
 @pytest.mark.anyio
 async def test_calls_the_check_cannot_judge_go_on_to_the_sdk_unchanged() -> None:
-    from epic_mcp.middleware import ArgumentCheck
+    from epic_mcp.serve.middleware import ArgumentCheck
 
     seen: list[Any] = []
 
@@ -149,7 +149,7 @@ async def test_calls_the_check_cannot_judge_go_on_to_the_sdk_unchanged() -> None
 
 @pytest.mark.anyio
 async def test_a_tool_call_past_the_deadline_is_a_tool_error_even_without_a_name() -> None:
-    from epic_mcp.middleware import CallDeadline
+    from epic_mcp.serve.middleware import CallDeadline
 
     async def slow(ctx: Any) -> Any:
         await asyncio.sleep(5)
@@ -180,7 +180,7 @@ def test_a_problem_with_the_arguments_together_names_the_arguments() -> None:
 async def test_a_secret_in_a_resource_uri_is_redacted_too() -> None:
     from mcp.types import ReadResourceResult, TextResourceContents
 
-    from epic_mcp.middleware import redact_answers
+    from epic_mcp.serve.middleware import redact_answers
 
     async def answers(ctx: Any) -> Any:
         return ReadResourceResult(contents=[TextResourceContents(uri=f"fhir://Patient/e1?note={JWT}", text="{}",
@@ -202,7 +202,7 @@ def answer(*texts: str, **extra: Any) -> dict[str, Any]:
 
 
 async def budgeted(budget: int, result: Any, method: str = "tools/call") -> Any:
-    from epic_mcp.middleware import AnswerBudget
+    from epic_mcp.serve.middleware import AnswerBudget
 
     async def call_next(ctx: Any) -> Any:
         return result

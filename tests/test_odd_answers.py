@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from epic_mcp.server import build_server
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, token_body
 

@@ -22,14 +22,14 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from epic_mcp.errors import ConfigError
-from epic_mcp.paging import CursorCodec, Position
+from epic_mcp.fhir.paging import CursorCodec, Position
+from epic_mcp.fhir.validation import InvalidInput, check_id
 from epic_mcp.phi import PhiLayer
 from epic_mcp.phi.dates import shift_fhir, shift_search_value, shift_text
 from epic_mcp.phi.pseudonyms import PseudonymCodec
 from epic_mcp.phi.resources import Deidentifier, Policy
 from epic_mcp.phi.scrub import Identity, Scrubber
-from epic_mcp.server import build_server
-from epic_mcp.validation import InvalidInput, check_id
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
 from .test_render import LOINC, cc, qty

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.phi.dates import shift_text
 from epic_mcp.phi.pseudonyms import PseudonymCodec
 from epic_mcp.sandbox import data_set, load_resources

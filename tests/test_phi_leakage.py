@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from epic_mcp.catalog import CATALOG
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.fhir.catalog import CATALOG
 from epic_mcp.phi.pseudonyms import PseudonymCodec
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import LOCAL_CLIENT_ID, load_settings

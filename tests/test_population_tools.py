@@ -12,11 +12,11 @@ import httpx
 import pytest
 from mcp import Client
 
+from epic_mcp.access.profiles import ALL_TOOLS, POPULATION_TOOLS, select_tools
 from epic_mcp.bulk.snapshot import merge
 from epic_mcp.population.database import build
-from epic_mcp.profiles import ALL_TOOLS, POPULATION_TOOLS, select_tools
 from epic_mcp.sandbox import data_set
-from epic_mcp.server import build_server
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, run_today, token_body
 from .test_bulk_faults import BrokenStream, ndjson
@@ -44,7 +44,7 @@ async def test_job_changing_tools_are_not_annotated_read_only(make_settings, tmp
 
 async def test_without_the_extra_the_tools_are_absent_and_the_log_says_how_to_install(
         make_settings, monkeypatch, caplog) -> None:
-    monkeypatch.setattr("epic_mcp.population.tools.population_extra_installed", lambda: False)
+    monkeypatch.setattr("epic_mcp.serve.population_tools.population_extra_installed", lambda: False)
     with caplog.at_level(logging.WARNING):
         server = build_server(make_settings(epic_tools="all,population"))
     async with Client(server) as client:

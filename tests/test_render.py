@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from epic_mcp.catalog import CATALOG
+from epic_mcp.fhir.catalog import CATALOG
+from epic_mcp.fhir.results import SearchResult
 from epic_mcp.render import SPECS, UNTRUSTED, as_json, compact, page_text, record_line
-from epic_mcp.results import SearchResult
 
 LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
 PATIENT = {"reference": "Patient/eCamila3", "display": "Camila Lopez"}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from epic_mcp.results import bundle_parts, ignored_parameters, linked_patients, reported_total, software_of
+from epic_mcp.fhir.results import bundle_parts, ignored_parameters, linked_patients, reported_total, software_of
 
 from .conftest import EPIC_BASE, outcome
 

@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl
 import pytest
 from mcp import Client
 
-from epic_mcp.catalog import BY_TOOL, CATALOG, markdown_table
-from epic_mcp.server import build_server
+from epic_mcp.fhir.catalog import BY_TOOL, CATALOG, markdown_table
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
 

@@ -13,9 +13,9 @@ import pytest
 import respx
 from mcp import Client
 
-from epic_mcp import summary
-from epic_mcp.results import FOREIGN_NEXT_LINK
-from epic_mcp.server import build_server
+from epic_mcp.answers import summary
+from epic_mcp.fhir.results import FOREIGN_NEXT_LINK
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, run_today, searchset, token_body
 from .fake_fhir import FakeFhir
@@ -215,7 +215,7 @@ async def test_a_server_that_ignores_count_still_gives_the_true_latest(server, e
 
 
 async def test_a_scan_that_spends_its_budget_says_how_far_back_it_read(server, fake, monkeypatch) -> None:
-    monkeypatch.setattr("epic_mcp.collect.SCAN_BUDGET_PAGES", 2)
+    monkeypatch.setattr("epic_mcp.answers.collect.SCAN_BUDGET_PAGES", 2)
     result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["vital_signs"]})
     vitals = section(result, "vital_signs")
     assert vitals["complete"] is False

@@ -11,9 +11,9 @@ import pytest
 import respx
 from mcp import Client
 
-from epic_mcp import collect, summary
-from epic_mcp.guard import OTHER_PATIENTS
-from epic_mcp.server import build_server
+from epic_mcp.answers import collect, summary
+from epic_mcp.fhir.guard import OTHER_PATIENTS
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_TOKEN_URL, token_body
 from .fake_fhir import FakeFhir

@@ -10,11 +10,11 @@ import jwt
 import pytest
 import respx
 
-from epic_mcp.assertion import AssertionSigner
+from epic_mcp.auth.assertion import AssertionSigner
+from epic_mcp.auth.keys import KeyRing
+from epic_mcp.auth.token import BearerAuth, TokenManager
 from epic_mcp.errors import FhirError, FhirErrorKind, InvalidClientError, TokenError
-from epic_mcp.keys import KeyRing
 from epic_mcp.settings import Settings
-from epic_mcp.token import BearerAuth, TokenManager
 
 from .conftest import ACCESS_TOKEN, CLIENT_ID, EPIC_BASE, EPIC_TOKEN_URL, token_body
 
@@ -363,7 +363,7 @@ async def test_invalid_client_lists_every_cause_in_order(settings, epic) -> None
 async def test_invalid_client_with_an_ec_key_adds_the_jku_cause(tmp_path, make_settings, epic) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from epic_mcp.keys import write_private_key
+    from epic_mcp.auth.keys import write_private_key
 
     path = tmp_path / "ec.key"
     write_private_key(ec.generate_private_key(ec.SECP384R1()), path)

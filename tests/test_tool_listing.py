@@ -13,10 +13,11 @@ import anyio
 import pytest
 from mcp import Client
 
-from epic_mcp.deferred import DeferredMetadata, generate_listing, published_listing
-from epic_mcp.helper_tools import helper_tools
-from epic_mcp.keys import KeyRing
-from epic_mcp.server import HELPER_TOOLS, ServerState, build_server
+from epic_mcp.auth.keys import KeyRing
+from epic_mcp.serve.deferred import DeferredMetadata, generate_listing, published_listing
+from epic_mcp.serve.helper_tools import helper_tools
+from epic_mcp.serve.server import HELPER_TOOLS, build_server
+from epic_mcp.serve.state import ServerState
 from epic_mcp.settings import Settings
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, token_body
@@ -71,9 +72,11 @@ async def test_a_deferred_tool_is_built_by_its_first_call_and_checks_its_argumen
 def test_tools_list_is_answered_without_the_modules_only_tool_calls_need(key_file) -> None:
     """Cold start (issue 13): the summary, notes, latest-values and codes modules (and the collectors and the
     renderers' terminology behind them) load with the first call of a tool that uses them, not before tools/list."""
-    heavy = ("epic_mcp.summary", "epic_mcp.documents", "epic_mcp.latest", "epic_mcp.inventory", "epic_mcp.collect",
-             "epic_mcp.medications", "epic_mcp.helper_tools")
-    code = ("import sys, anyio; from epic_mcp.settings import load_settings; from epic_mcp.server import build_server; "
+    heavy = ("epic_mcp.answers.summary", "epic_mcp.answers.documents", "epic_mcp.answers.latest",
+             "epic_mcp.answers.inventory", "epic_mcp.answers.collect", "epic_mcp.answers.medications",
+             "epic_mcp.serve.helper_tools")
+    code = ("import sys, anyio; from epic_mcp.settings import load_settings; "
+            "from epic_mcp.serve.server import build_server; "
             "server = build_server(load_settings(None, epic_tools='all')); tools = anyio.run(server.list_tools); "
             f"print(len(tools), sorted(m for m in {heavy!r} if m in sys.modules))")
     env = {**os.environ, "EPIC_CLIENT_ID": "listing-test", "PRIVATE_KEY_PATH": str(key_file)}

@@ -11,10 +11,10 @@ import pytest
 import respx
 from mcp import Client
 
-from epic_mcp.catalog import CATALOG, Operation
-from epic_mcp.helper_tools import EPIC_TEST_PATIENTS
-from epic_mcp.profiles import ALL_TOOLS
-from epic_mcp.server import build_server
+from epic_mcp.access.profiles import ALL_TOOLS
+from epic_mcp.fhir.catalog import CATALOG, Operation
+from epic_mcp.serve.helper_tools import EPIC_TEST_PATIENTS
+from epic_mcp.serve.server import build_server
 
 from .conftest import ACCESS_TOKEN, EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
 

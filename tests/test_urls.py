@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from epic_mcp.paging import CursorCodec, InvalidCursor, Position, cursor_key
-from epic_mcp.urls import has_path_tricks, is_within_base
+from epic_mcp.auth.urls import has_path_tricks, is_within_base
+from epic_mcp.fhir.paging import CursorCodec, InvalidCursor, Position, cursor_key
 
 EPIC = "https://fhir.epic.com/interconnect-fhir-oauth/api/FHIR/R4"
 MEXICO = "https://fhir.example.mx/api/FHIR/MX"  # a base whose path ends in a letter that trailing-slash code trips on
@@ -95,9 +95,9 @@ def test_a_cursor_from_another_replica_with_the_shared_key_opens_to_the_same_pos
 
 
 def test_a_cursor_is_sealed_the_same_way_by_every_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    import epic_mcp.paging
+    import epic_mcp.fhir.paging
 
-    monkeypatch.setattr(epic_mcp.paging.secrets, "token_bytes", lambda n: bytes(range(n)))
+    monkeypatch.setattr(epic_mcp.fhir.paging.secrets, "token_bytes", lambda n: bytes(range(n)))
     assert CursorCodec(EPIC, cursor_key("replicas-share-this-secret")).encode(sealed_position()) == SEALED
 
 

@@ -8,8 +8,7 @@ from urllib.parse import parse_qsl
 import pytest
 from mcp import Client
 
-from epic_mcp.server import build_server
-from epic_mcp.validation import (
+from epic_mcp.fhir.validation import (
     MAX_VALUE_LENGTH,
     InvalidInput,
     accept_pseudonyms_of,
@@ -17,6 +16,7 @@ from epic_mcp.validation import (
     check_id,
     check_value,
 )
+from epic_mcp.serve.server import build_server
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from ..catalog import CATALOG
-from ..fhir_client import FhirClient
+from ..fhir.catalog import CATALOG
+from ..fhir.client import FhirClient
+from ..fhir.validation import accept_pseudonyms_of
 from ..settings import Settings
-from ..validation import accept_pseudonyms_of
 from .client import DeidentifyingClient, today_in_frame
 from .pseudonyms import PseudonymCodec
 from .resources import Deidentifier, Policy
