@@ -37,22 +37,24 @@ PACKAGE = "src/epic_mcp/"
 # module -> (files mutated, unit tests that cover them). The tests are the fast respx ones: mutmut records which
 # of them reach each function and runs only those against its mutants.
 MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "token": (("auth/token.py",), ("test_token.py", "test_settings_reach.py", "test_secrets.py")),
-    "assertion": (("auth/assertion.py",), ("test_assertion.py", "test_settings_reach.py")),
-    "urls": (("auth/urls.py",), ("test_urls.py", "test_secrets.py", "test_fhir_client.py")),
-    "paging": (("fhir/paging.py",), ("test_urls.py", "test_tools.py")),
-    "results": (("fhir/results.py",), ("test_results.py", "test_tools.py")),
-    "collect": (("answers/collect.py",), ("test_collect.py", "test_summary.py", "test_answers.py",
-                                          "test_answer_budget.py")),
-    "summary": (("answers/summary.py", "answers/medications.py"), ("test_medications.py", "test_summary_sections.py",
-                                                                   "test_summary.py", "test_answers.py")),
-    "guard": (("fhir/guard.py",), ("test_guard.py", "test_tools.py", "test_answers.py")),
+    "token": (("auth/token.py",), ("auth/test_token.py", "test_settings_reach.py", "test_secrets.py")),
+    "assertion": (("auth/assertion.py",), ("auth/test_assertion.py", "test_settings_reach.py")),
+    "urls": (("auth/urls.py",), ("auth/test_urls.py", "test_secrets.py", "fhir/test_fhir_client.py")),
+    "paging": (("fhir/paging.py",), ("auth/test_urls.py", "serve/test_tools.py")),
+    "results": (("fhir/results.py",), ("fhir/test_results.py", "serve/test_tools.py")),
+    "collect": (("answers/collect.py",), ("answers/test_collect.py", "answers/test_summary.py",
+                                          "answers/test_answers.py", "answers/test_answer_budget.py")),
+    "summary": (("answers/summary.py", "answers/medications.py"),
+                ("answers/test_medications.py", "answers/test_summary_sections.py", "answers/test_summary.py",
+                 "answers/test_answers.py")),
+    "guard": (("fhir/guard.py",), ("fhir/test_guard.py", "serve/test_tools.py", "answers/test_answers.py")),
     "render": (("render/datatypes.py", "render/elements.py", "render/specs.py", "render/terminology.py",
-                "render/text.py"), ("test_render.py", "test_render_elements.py")),
-    "validation": (("fhir/validation.py",), ("test_validation.py", "test_search_parameters.py", "test_bad_input.py")),
-    "catalog": (("fhir/catalog.py",), ("test_search_parameters.py", "test_tools.py")),
-    "middleware": (("serve/middleware.py",), ("test_middleware.py", "test_answer_budget.py",
-                                              "test_settings_reach.py", "test_secrets.py", "test_bad_input.py")),
+                "render/text.py"), ("render/test_render.py", "render/test_render_elements.py")),
+    "validation": (("fhir/validation.py",), ("fhir/test_validation.py", "fhir/test_search_parameters.py",
+                                             "fhir/test_bad_input.py")),
+    "catalog": (("fhir/catalog.py",), ("fhir/test_search_parameters.py", "serve/test_tools.py")),
+    "middleware": (("serve/middleware.py",), ("serve/test_middleware.py", "answers/test_answer_budget.py",
+                                              "test_settings_reach.py", "test_secrets.py", "fhir/test_bad_input.py")),
     "redaction": (("redaction.py",), ("test_redaction.py", "test_secrets.py")),
 }
 
@@ -234,12 +236,15 @@ LOG_LINE = r"^\s*logger\.(debug|info|warning|error)\("
 # mutmut switches mutants at call time, after the import, so their mutants never run. They are counted apart and
 # left out of the score; the tables they build are pinned by tests of their own.
 IMPORT_TIME: dict[str, str] = {
-    "epic_mcp.fhir.catalog.x_need": "tests/test_search_parameters.py pins Epic's rules",
-    "epic_mcp.fhir.catalog.x_read": "tests/test_search_parameters.py and tests/test_tools.py pin every tool",
-    "epic_mcp.fhir.catalog.x_patient_search": "tests/test_search_parameters.py pins every search and its parameters",
-    "epic_mcp.fhir.catalog.x_date_param": "tests/test_search_parameters.py pins every date parameter",
-    "epic_mcp.render.specs.x_f": "tests/test_render.py pins the fields of every resource type",
-    "epic_mcp.render.specs.x_ext": "tests/test_render.py and tests/test_render_elements.py pin the extension fields",
+    "epic_mcp.fhir.catalog.x_need": "tests/fhir/test_search_parameters.py pins Epic's rules",
+    "epic_mcp.fhir.catalog.x_read": ("tests/fhir/test_search_parameters.py and tests/serve/test_tools.py pin every "
+                                     "tool"),
+    "epic_mcp.fhir.catalog.x_patient_search": ("tests/fhir/test_search_parameters.py pins every search and its "
+                                               "parameters"),
+    "epic_mcp.fhir.catalog.x_date_param": "tests/fhir/test_search_parameters.py pins every date parameter",
+    "epic_mcp.render.specs.x_f": "tests/render/test_render.py pins the fields of every resource type",
+    "epic_mcp.render.specs.x_ext": ("tests/render/test_render.py and tests/render/test_render_elements.py pin the "
+                                    "extension fields"),
 }
 
 
@@ -368,8 +373,9 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
         "tests that reach the mutated function); the end-to-end tests are not used. A mutant is *killed* when a "
         "test fails, or when it hangs past mutmut's time limit (*timeout*, counted as detected). mutmut mutates "
         "code inside functions only: declarative tables (the catalog's parameter names, the render specs' field "
-        "lists) are pinned by tests of their own instead (tests/test_search_parameters.py, tests/test_render.py). The "
-        "wording of log lines (`logger.info(...)`) is not mutated: what logs must never hold is tested elsewhere.",
+        "lists) are pinned by tests of their own instead (tests/fhir/test_search_parameters.py, "
+        "tests/render/test_render.py). The wording of log lines (`logger.info(...)`) is not mutated: what logs "
+        "must never hold is tested elsewhere.",
         "",
         "It takes too long for CI on 2 cores (see *seconds*): run it after changing one of these modules, e.g. "
         "`scripts/mutation render`, and commit the updated doc. The goal is at least "

@@ -2,8 +2,9 @@
 
 Generating the argument models and JSON schemas of ~60 tools with pydantic was most of the server's start-up
 (issue 13: cold start to tools/list). The schemas are a pure function of the code, so they are generated once,
-kept in tool_listing.json (tests/test_tool_listing.py fails when it is stale; `python scripts/refresh-tool-listing`
-rewrites it), and each tool's real argument model, validation and output check are built on its first call.
+kept in tool_listing.json (tests/serve/test_tool_listing.py fails when it is stale;
+`python scripts/refresh-tool-listing` rewrites it), and each tool's real argument model, validation and output
+check are built on its first call.
 """
 
 from __future__ import annotations
