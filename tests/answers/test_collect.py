@@ -4,9 +4,10 @@ out here (dates, keys, flags), not computed by the code under test."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -181,9 +182,9 @@ async def test_a_window_the_budget_cannot_finish_ends_the_scan_and_says_how_far_
                            obs("old", "2001-02-03")], page_size=2)
     scanned = await scan(fhir, "Observation", [("patient", PID)], PID, TODAY, budget=2)
     assert len(fake.searches) == 2 and ids(scanned.items) == ["ahead"]
-    assert (scanned.complete, scanned.read_back_to) == (False, date(2026, 6, 2))
+    assert (scanned.complete, scanned.read_back_to, scanned.read_back_days) == (False, date(2026, 6, 2), -1)
     assert scanned.limit_note("lab results") == (
-        "only lab results on or after 2026-06-02 were read (the page budget was spent); older ones are not shown: "
+        "only lab results dated after today were read (the page budget was spent); older ones are not shown: "
         "ask with date_from/date_to for an earlier period")
 
 
@@ -191,7 +192,8 @@ async def test_a_budget_spent_between_windows_reads_back_to_the_end_of_the_next_
     fake = FakeFhir(epic, [obs("recent", "2026-05-10"), obs("last-year", "2025-09-01")])
     scanned = await scan(fhir, "Observation", [("patient", PID)], PID, TODAY, budget=3)
     assert len(fake.searches) == 3 and ids(scanned.items) == ["recent", "last-year"]
-    assert (scanned.complete, scanned.read_back_to) == (False, date(2025, 6, 1))
+    assert (scanned.complete, scanned.read_back_to, scanned.read_back_days) == (False, date(2025, 6, 1), 365)
+    assert str(scanned.limit_note("labs")).startswith("only labs from the last year were read")
 
 
 async def test_a_scan_whose_newest_window_is_unfinished_says_it_read_only_the_newest_pages(fhir, epic) -> None:
@@ -210,6 +212,17 @@ async def test_a_scan_stopped_by_a_foreign_next_link_says_that_stopped_it(fhir, 
     assert scanned.complete is False and scanned.warnings == [FOREIGN_NEXT_LINK]
     assert scanned.stopped_by == "the server's next link left the FHIR server"
     assert "(the server's next link left the FHIR server)" in str(scanned.limit_note("records"))
+
+
+@pytest.mark.parametrize(("days", "since"), [(-1, "dated after today"), (90, "from the last 90 days"),
+                                             (365, "from the last year"), (1095, "from the last 3 years"),
+                                             (3650, "from the last 10 years")])
+def test_how_far_back_a_scan_read_is_said_relative_to_today_never_as_a_date(days: int, since: str) -> None:
+    """In the PHI-minimising mode a window's edge is today moved by the patient's secret offset: printed as a
+    date, it would give the offset away."""
+    note = Scanned(complete=False, read_back_to=TODAY - timedelta(days=days), read_back_days=days).limit_note("labs")
+    assert note is not None and note.startswith(f"only labs {since} were read")
+    assert not re.search(r"\d{4}-\d{2}", note)
 
 
 def test_a_complete_scan_has_no_limit_note() -> None:

@@ -197,7 +197,7 @@ async def test_notes_read_to_the_budget_say_how_far_back_even_when_they_fill_the
     result = await summary_of(server, "notes")
     assert shown(result, "notes") == ["n5", "n4", "n3", "n2", "n1"]
     assert state(result, "notes") == (5, False, [
-        "only records on or after 2026-03-03 were read (the page budget was spent); older ones are not shown: ask "
+        "only records from the last 90 days were read (the page budget was spent); older ones are not shown: ask "
         "with date_from/date_to for an earlier period"])
 
 
@@ -305,7 +305,7 @@ async def test_upcoming_appointments_show_the_soonest_five_and_list_the_others_a
     assert shown(result, "appointments", "set_apart") == ["gone"]
     assert state(result, "appointments") == (7, False, [f"1 {MORE}"])
     lines = result.content[0].text.splitlines()
-    assert lines[1] == "## Upcoming appointments (from 2026-06-01, soonest first): 5"
+    assert lines[1] == "## Upcoming appointments (from today, soonest first): 5"
     assert lines[-2:] == ["### Cancelled, missed or not booked (not upcoming): 1",
                           "- Appointment/gone | status: cancelled | start: 2026-06-03T09:00:00Z | participants: "
                           f"Patient/{PID} [accepted]"]
@@ -376,7 +376,7 @@ async def test_latest_values_read_to_the_budget_say_which_results_and_how_far_ba
     result = await summary_of(server, "vital_signs")
     assert shown(result, "vital_signs") == ["hr"]
     assert state(result, "vital_signs") == (1, False, [
-        "only vital-signs results on or after 2026-03-03 were read (the page budget was spent); older ones are not "
+        "only vital-signs results from the last 90 days were read (the page budget was spent); older ones are not "
         "shown: ask with date_from/date_to for an earlier period"])
 
 

@@ -73,15 +73,29 @@ class Scanned:
     items: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
     read_back_to: date | None = None  # when incomplete: the scan read everything on or after this day
+    read_back_days: int | None = None  # the same as days before today (-1: only what is dated after today)
     stopped_by: str = "the page budget was spent"
     warnings: list[str] = field(default_factory=list)
 
     def limit_note(self, what: str) -> str | None:
         if self.complete:
             return None
-        since = f"on or after {self.read_back_to.isoformat()}" if self.read_back_to else "in the newest pages"
+        since = _since(self.read_back_days)
         return (f"only {what} {since} were read ({self.stopped_by}); older ones are not shown: ask with "
                 "date_from/date_to for an earlier period")
+
+
+def _since(days: int | None) -> str:
+    """How far back a scan read, relative to today: never a date, which in the PHI-minimising mode would be
+    today moved by the patient's secret offset, and so give the offset away."""
+    if days is None:
+        return "in the newest pages"
+    if days < 0:
+        return "dated after today"
+    years = days // 365
+    if years and days % 365 == 0:
+        return f"from the last {'year' if years == 1 else f'{years} years'}"
+    return f"from the last {days} days"
 
 
 Window = tuple[date | None, date | None]  # [start, end): None is open
@@ -127,6 +141,8 @@ async def scan(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str,
         result.items += [item for item in found.items if (item.get("resourceType"), item.get("id")) not in seen]
         if done(result.items):
             break
+    if result.read_back_to is not None:
+        result.read_back_days = (today - result.read_back_to).days
     return result
 
 

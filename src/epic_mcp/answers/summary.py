@@ -227,7 +227,7 @@ async def _appointments(ctx: Context) -> SummarySection:
     ahead = sorted(found.items, key=effective_time)
     live = [_record(a) for a in ahead if a.get("status") in LIVE_APPOINTMENTS]
     other = [_record(a) for a in ahead if a.get("status") not in LIVE_APPOINTMENTS]
-    return _section("appointments", f"Upcoming appointments (from {ctx.today.isoformat()}, soonest first)", live,
+    return _section("appointments", "Upcoming appointments (from today, soonest first)", live,
                     len(found.items), found.complete, _walk_notes(found), 5, apart=other,
                     apart_title="Cancelled, missed or not booked (not upcoming)")
 
