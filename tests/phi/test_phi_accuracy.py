@@ -30,16 +30,15 @@ from epic_mcp.phi.pseudonyms import PseudonymCodec
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import load_settings
 
-from ..conftest import run_today
+from ..conftest import report_path, run_today
 from ..sekmet_server import LOADER_TOKEN, SekmetServer
 from .phi_leakage import records_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
-ROOT = Path(__file__).resolve().parents[2]
-REPORT = ROOT / "docs" / "phi-accuracy.md"
 SECRET = "accuracy-evaluation-secret-0123456789abcdef"
-TODAY = "2026-06-01"
+# One clock for the data and the server: the sandbox data is dated for this day, and the server's "today" is it.
+TODAY = run_today()
 CLIENT = "epic-mcp-phi-accuracy"
 CODES_PER_PATIENT = 8
 NOTES_PER_PATIENT = 4
@@ -58,7 +57,7 @@ def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SekmetSer
     server = SekmetServer(tmp_path_factory.mktemp("accuracy-sekmet"),
                           [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}]).start()
     try:
-        load_resources(server.base_url, LOADER_TOKEN, data_set(run_today())["resources"])
+        load_resources(server.base_url, LOADER_TOKEN, data_set(TODAY)["resources"])
         yield server, key
     finally:
         server.stop()
@@ -66,7 +65,7 @@ def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SekmetSer
 
 def stdio(server: SekmetServer, key: Path, **settings: str) -> StdioServerParameters:
     env = {"PATH": os.environ["PATH"], "EPIC_ENV": "custom", "EPIC_FHIR_BASE_URL": server.base_url,
-           "EPIC_CLIENT_ID": CLIENT, "PRIVATE_KEY_PATH": str(key), "EPIC_TODAY": TODAY,
+           "EPIC_CLIENT_ID": CLIENT, "PRIVATE_KEY_PATH": str(key), "EPIC_TODAY": TODAY.isoformat(),
            "EPIC_LOG_LEVEL": "WARNING", "EPIC_TOOLS": "all", **settings}
     return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp"], env=env, cwd="/")
 
@@ -151,9 +150,9 @@ async def answers(mode: Mode, data: list[dict[str, Any]], patient: dict[str, Any
     return out
 
 
-async def test_minimum_mode_answers_as_the_full_mode_does(sekmet) -> None:
+async def test_minimum_mode_answers_as_the_full_mode_does(sekmet, tmp_path: Path) -> None:
     server, key = sekmet
-    data = data_set(run_today())["resources"]
+    data = data_set(TODAY)["resources"]
     patients = sorted((r for r in data if r["resourceType"] == "Patient"), key=lambda p: p["id"])
     results: dict[str, dict[str, Any]] = {}
     for mode_name, settings, codec in (("full", {}, None),
@@ -175,7 +174,7 @@ async def test_minimum_mode_answers_as_the_full_mode_does(sekmet) -> None:
         else:
             differences.append(f"{key_}: {str(pair['full'])[:300]} != {str(pair['minimum'])[:300]}")
     total, same = sum(asked.values()), sum(agreed.values())
-    REPORT.write_text(report(asked, agreed, len(patients), differences))
+    report_path("phi-accuracy.md", tmp_path).write_text(report(asked, agreed, len(patients), differences))
     assert 100 * same / total >= 98, "\n".join(differences)
 
 
@@ -191,9 +190,10 @@ def report(asked: Counter[str], agreed: Counter[str], patients: int, differences
         "",
         "This page is the wider check beside it: does the minimum mode give the full mode's answers, also where "
         "the bank asks nothing (whole summary sections, birth years, intervals between results, whole note "
-        "texts, counts of eight searches)? Written by `tests/phi/test_phi_accuracy.py`, which CI runs "
-        "(`./scripts/test`). The same questions are asked through the real stdio server in the full mode and in "
-        "`EPIC_PHI_MODE=minimum`, against sekmet-fhir with the sandbox data set "
+        "texts, counts of eight searches)? Written by `scripts/phi-reports` with `tests/phi/test_phi_accuracy.py`, "
+        "which CI also runs (`./scripts/test`, without writing this page). The same questions are asked through "
+        "the real stdio server in the full mode and in `EPIC_PHI_MODE=minimum`, against sekmet-fhir with the "
+        "sandbox data set "
         f"({patients} patients, `EPIC_TODAY={TODAY}`). Each minimum-mode answer is read back in real terms "
         "(pseudonyms mapped to ids with the secret, dates moved back by the patient's offset) and compared with "
         "the full-mode answer.",

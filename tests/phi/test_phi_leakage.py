@@ -29,7 +29,7 @@ from epic_mcp.phi.pseudonyms import PseudonymCodec
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import LOCAL_CLIENT_ID, load_settings
 
-from ..conftest import run_today
+from ..conftest import report_path, run_today
 from ..sekmet_server import LOADER_TOKEN, SekmetServer
 from .phi_leakage import (
     DIRECTORY,
@@ -37,12 +37,14 @@ from .phi_leakage import (
     READ_OPS,
     SEARCH_OPS,
     Needle,
+    Output,
     Run,
     call,
     clinician_names,
     dates_to_scan,
     eval_data_set,
     needles_of,
+    real_dates,
     records_of,
     search_arguments,
     walk_search,
@@ -50,10 +52,12 @@ from .phi_leakage import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
-ROOT = Path(__file__).resolve().parents[2]
-REPORT = ROOT / "docs" / "phi-leakage.md"
 SECRET = "leakage-evaluation-secret-0123456789abcdef"
-TODAY = "2026-04-15"
+# One clock for the data and the server: the sandbox data is dated for this day, and the server's "today" is it.
+TODAY = run_today()
+# What a server might print that is computed from today: today, tomorrow, and the edges of the page walker's
+# windows (collect.WINDOW_EDGES). In the patient's moved frame each of them gives the secret offset away.
+DAYS_FROM_TODAY = (0, -1, 1, 90, 365, 3 * 365, 10 * 365)
 CLIENT = LOCAL_CLIENT_ID  # EPIC_ENV=local is its own app: its client id and the sandbox folder's key
 READS_PER_TYPE = 3
 CODES_PER_PATIENT = 12
@@ -109,7 +113,7 @@ def stdio(server: SekmetServer, key: Path, folder: Path, **settings: str) -> Std
         shutil.copyfile(key, sandbox_key)
         sandbox_key.chmod(0o600)
     env = {"PATH": os.environ["PATH"], "HOME": str(folder), "EPIC_ENV": "local", "EPIC_SANDBOX_PORT": str(server.port),
-           "EPIC_SANDBOX_DIR": str(folder / "sandbox"), "EPIC_TODAY": TODAY, "EPIC_LOG_LEVEL": "WARNING",
+           "EPIC_SANDBOX_DIR": str(folder / "sandbox"), "EPIC_TODAY": TODAY.isoformat(), "EPIC_LOG_LEVEL": "WARNING",
            "EPIC_TOOLS": "all", **settings}
     return StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp"], env=env, cwd="/")
 
@@ -234,18 +238,25 @@ class Scan:
     characters: int
 
 
-def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[str, int]) -> Scan:
+def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[str, int],
+         today: date = TODAY) -> Scan:
     labels = {p["id"]: f"{data.name} patient {n}" for n, p in enumerate(patients, 1)}
     needles: list[Needle] = []
     dated: dict[str, set[date]] = {}
+    moved_today: dict[str, set[date]] = {}
     dates_scanned = dates_set_aside = 0
     for patient in patients:
         records = records_of(data.resources, patient["id"])
         needles += needles_of(patient, records, labels[patient["id"]])
-        days, set_aside = dates_to_scan(records, offsets.get(patient["id"], 0))
+        offset = offsets.get(patient["id"], 0)
+        days, set_aside = dates_to_scan(records, offset)
         dated[labels[patient["id"]]] = days
         dates_scanned += len(days)
         dates_set_aside += set_aside
+        if offset:
+            moved = {day + timedelta(days=offset) for day in real_dates(records)}
+            moved_today[labels[patient["id"]]] = {today + timedelta(days=offset - back)
+                                                  for back in DAYS_FROM_TODAY} - moved
     masks = re.compile("|".join(re.escape(n) for n in clinician_names(data.resources)), re.I)
     compiled = [(needle, re.compile(needle.pattern, re.I), _anchor(needle)) for needle in needles]
     leaks: Counter[str] = Counter()
@@ -265,10 +276,13 @@ def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[
                 leaks[needle.category] += 1
                 examples.setdefault(needle.category, f"{output.call} ({output.patient}): {needle.shown!r} in "
                                                      f"...{text[max(0, match.start() - 60):match.end() + 60]}...")
-        own = dated.get(output.patient or "", set())
-        for day in written_dates(text) & own:
+        written = written_dates(text)
+        for day in written & dated.get(output.patient or "", set()):
             leaks["unshifted date"] += 1
             examples.setdefault("unshifted date", f"{output.call} ({output.patient}): {day}")
+        for day in written & moved_today.get(output.patient or "", set()):
+            leaks["today in the patient's frame"] += 1
+            examples.setdefault("today in the patient's frame", f"{output.call} ({output.patient}): {day}")
     return Scan(Counter(n.category for n in needles), dates_scanned, dates_set_aside, leaks, examples,
                 len(run.outputs), sum(len(o.text) for o in run.outputs))
 
@@ -321,7 +335,8 @@ def offsets_for(patients: list[dict[str, Any]], shifted: bool) -> dict[str, int]
 
 # Tests ---------------------------------------------------------------------------------------------------
 
-CATEGORIES = ("name", "identifier", "fhir id", "phone", "email", "address", "birth date", "unshifted date")
+CATEGORIES = ("name", "identifier", "fhir id", "phone", "email", "address", "birth date", "unshifted date",
+              "today in the patient's frame")
 
 
 async def test_minimum_mode_leaks_no_identifier_of_any_patient(servers, key: Path, tmp_path: Path) -> None:
@@ -329,7 +344,7 @@ async def test_minimum_mode_leaks_no_identifier_of_any_patient(servers, key: Pat
     for data in DATA_SETS:
         run = await drive(stdio(servers[data.name], key, tmp_path / data.name, **MINIMUM), data, data.patients)
         results[data.name] = scan(run, data, data.patients, offsets_for(data.patients, shifted=True))
-    REPORT.write_text(report(results))
+    report_path("phi-leakage.md", tmp_path).write_text(report(results))
     problems = {name: (dict(result.leaks), result.examples) for name, result in results.items() if result.leaks}
     assert not problems, problems
 
@@ -356,13 +371,34 @@ async def test_the_scan_finds_real_dates_when_shifting_is_off(servers, key: Path
     assert set(result.leaks) == {"unshifted date"}, (dict(result.leaks), result.examples)
 
 
+def test_the_scan_finds_a_date_computed_from_today_in_the_patients_frame() -> None:
+    """The third control, for the defect that gave offsets away: a heading that printed today moved by the
+    patient's offset (and a note that printed how far back a search read) are found, and a moved record date is
+    not."""
+    data = DATA_SETS[1]
+    patient = data.patients[0]
+    offsets = offsets_for([patient], shifted=True)
+    offset = offsets[patient["id"]]
+    moved_record = next(iter(real_dates(records_of(data.resources, patient["id"])))) + timedelta(days=offset)
+    run = Run()
+    label = f"{data.name} patient 1"
+    leaked = [TODAY + timedelta(days=offset), TODAY + timedelta(days=offset - 90)]
+    run.outputs += [Output("patient_summary", label, f"## Upcoming appointments (from {leaked[0].isoformat()})"),
+                    Output("get_latest_values", label, f"only results on or after {leaked[1].isoformat()} were read"),
+                    Output("get_observation", label, f"effective: {moved_record.isoformat()}")]
+    result = scan(run, data, [patient], offsets)
+    assert result.leaks == Counter({"today in the patient's frame": 2}), (dict(result.leaks), result.examples)
+
+
 def report(results: dict[str, Scan]) -> str:
     lines = [
         "# PHI leakage evaluation",
         "",
-        "Written by `tests/phi/test_phi_leakage.py::test_minimum_mode_leaks_no_identifier_of_any_patient`, which CI "
-        "runs (`./scripts/test`). It drives the real stdio server with `EPIC_PHI_MODE=minimum` against sekmet-fhir on "
-        "loopback: every tool, every resource and every prompt, for every patient (every search in compact and raw "
+        "Written by `scripts/phi-reports`, which runs "
+        "`tests/phi/test_phi_leakage.py::test_minimum_mode_leaks_no_identifier_of_any_patient` (CI runs the same "
+        "test, without writing this page, in `./scripts/test` and on each day of the date sweep). It drives the "
+        "real stdio server with `EPIC_PHI_MODE=minimum` against sekmet-fhir on loopback: every tool, every "
+        "resource and every prompt, for every patient (every search in compact and raw "
         "form with every page through `next_page`, `count_only`, a date-window search, reads of up to "
         f"{READS_PER_TYPE} records of each type, `get_document_text` for every note, `get_latest_values` for up to "
         f"{CODES_PER_PATIENT} codes, `patient_summary`, `list_patient_codes`, `get_latest_notes`, the `fhir://` "
@@ -375,7 +411,9 @@ def report(results: dict[str, Scan]) -> str:
         "of all the patient's records (MRN, encounter, order, report and member numbers; 6+ characters), the real "
         "FHIR ids of all the patient's records, phone numbers (digits with any separators), e-mail addresses, "
         "address lines, cities and postcodes, the exact birth date, and every day-precision date of the patient's "
-        "records (structured, in text and in attachments) in ISO, US, dotted, kanji and written-month forms.",
+        "records (structured, in text and in attachments) in ISO, US, dotted, kanji and written-month forms. It also "
+        "looks for each patient's \"today\" moved by the patient's offset (and the dates a server computes from "
+        "today: tomorrow, yesterday, 90 days, 1, 3 and 10 years back), which would give the offset away.",
         "",
         "Honest limits of the scan: a real date that equals another real date moved by the patient's offset cannot "
         "be told apart from a correctly shifted one and is set aside (counted below); clinicians' full names are "
