@@ -166,32 +166,52 @@ async def test_json_nested_100000_deep_is_one_clear_error_and_no_traceback(tmp_p
     assert PID not in log and "Traceback" not in log
 
 
-async def test_unparsable_jsonrpc_input_gets_a_parse_error_and_the_session_goes_on(tmp_path, key) -> None:
+def tools_call(request_id: str, tool: str, arguments: str) -> bytes:
+    return ('{"jsonrpc":"2.0","id":' + request_id + ',"method":"tools/call","params":{"name":"' + tool +
+            '","arguments":' + arguments + "}}").encode()
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+# Each line a hostile client might send over stdio, and the JSON-RPC error it must get (id null: none is usable).
+HOSTILE_LINES = {
+    "a lone surrogate in a search value": (tools_call("2", "search_patients",
+                                                      '{"family":"\\ud800","given":"Ann","birthdate":"1990-01-01"}'),
+                                           -32700),
+    "a lone surrogate in a get_patient id": (tools_call("3", "get_patient", '{"id":"\\ud800"}'), -32700),
+    "a lone surrogate as the request id": (b'{"jsonrpc":"2.0","id":"\\ud800","method":"tools/list"}', -32700),
+    "arguments nested 100,000 arrays deep": (tools_call("4", "get_patient", DEEP), -32700),
+    "an id nested 100,000 arrays deep": (('{"jsonrpc":"2.0","id":' + DEEP + ',"method":"tools/list"}').encode(),
+                                         -32700),
+    "an id that is an array": (b'{"jsonrpc":"2.0","id":[5],"method":"tools/list"}', -32600),
+    "an id that is an object": (tools_call('{"n":6}', "get_patient", '{"id":"eNormal1"}'), -32600),
+}
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE_LINES), ids=list(HOSTILE_LINES))
+async def test_a_hostile_jsonrpc_line_gets_a_jsonrpc_error_and_the_session_goes_on(hostile: str, tmp_path,
+                                                                                   key) -> None:
+    line, code = HOSTILE_LINES[hostile]
     behaviour = Behaviour(normal=NORMAL)
     async with hostile_server(behaviour) as root:
         env_file = settings_file(tmp_path, root, key)
         process = await anyio.open_process([sys.executable, "-m", "epic_mcp", "--env-file", str(env_file)],
                                            env={"PATH": os.environ["PATH"]}, cwd="/")
-        deep = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "get_patient", "arguments": {}}}
-        deep_text = json.dumps(deep).replace('"arguments": {}', '"arguments": ' + "[" * 100_000 + "]" * 100_000)
         lines = [
-            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
-            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+            json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         ]
         assert process.stdin is not None and process.stdout is not None
         try:
             for message in lines:
-                await process.stdin.send((json.dumps(message) + "\n").encode())
-            await process.stdin.send(b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":'
-                                     b'"get_patient","arguments":{"id":"\\ud800"}}}\n')
-            await process.stdin.send((deep_text + "\n").encode())
-            await process.stdin.send((json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+                await process.stdin.send((message + "\n").encode())
+            await process.stdin.send(line + b"\n")
+            await process.stdin.send((json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
                 "name": "get_patient", "arguments": {"id": "eNormal1"}}}) + "\n").encode())
             answers: list[dict[str, Any]] = []
             buffer = b""
             with anyio.fail_after(20):
-                while not any(a.get("id") == 3 for a in answers):
+                while not any(a.get("id") == 9 for a in answers):
                     buffer += await process.stdout.receive()
                     *complete, buffer = buffer.split(b"\n")
                     answers += [json.loads(line) for line in complete if line.strip()]
@@ -199,8 +219,8 @@ async def test_unparsable_jsonrpc_input_gets_a_parse_error_and_the_session_goes_
             process.terminate()
             await process.wait()
     errors = [a for a in answers if "error" in a]
-    assert [(e["id"], e["error"]["code"]) for e in errors] == [(None, -32700), (None, -32700)]
-    final = next(a for a in answers if a.get("id") == 3)
+    assert [(e["id"], e["error"]["code"]) for e in errors] == [(None, code)], answers
+    final = next(a for a in answers if a.get("id") == 9)
     assert final["result"]["structuredContent"]["id"] == "eNormal1", "the session answers normally afterwards"
 
 
