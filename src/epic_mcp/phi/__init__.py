@@ -16,9 +16,9 @@ from .resources import Deidentifier, Policy
 INSTRUCTIONS = """\
 PHI-minimising mode: ids and identifiers are pseudonyms (pass them back as they are), names and contact details
 are removed, and each patient's dates are moved by a secret offset of 30 days to a year, earlier or later, the
-same for all of that patient's records. Order and intervals between a patient's dates are true; compare them
-with each other, never with today's calendar date (the summaries' "upcoming" and "recent" already account for
-the offset)."""
+same for all of that patient's records. Order and intervals between a patient's dates are true;
+compare them with each other, never with today's calendar date (the summaries' "upcoming" and "recent" already
+account for the offset)."""
 
 
 class PhiLayer:
