@@ -15,6 +15,7 @@ import pytest
 from epic_mcp.cli import main
 
 from .conftest import CLIENT_ID
+from .sekmet_server import free_port
 
 
 def test_keygen_writes_a_private_key_and_prints_its_kid(tmp_path: Path, capsys) -> None:
@@ -114,3 +115,21 @@ def test_the_server_module_loads_without_httpx_which_waits_for_the_first_connect
             "print(sorted(m for m in ('httpx', 'epic_mcp.fhir.client', 'epic_mcp.bulk.client') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["--env", "local"], ["sandbox", "--background"]])
+def test_without_the_sandbox_extra_the_error_gives_a_working_command_and_nothing_is_written(
+        tmp_path: Path, capsys, monkeypatch, args: list[str]) -> None:
+    from epic_mcp import sandbox
+
+    real_find_spec = sandbox.importlib.util.find_spec
+    monkeypatch.setattr(sandbox.importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "sekmet" else real_find_spec(name, *rest))
+    folder = tmp_path / "sandbox"
+    monkeypatch.setenv("EPIC_SANDBOX_DIR", str(folder))
+    monkeypatch.setenv("EPIC_SANDBOX_PORT", str(free_port()))
+    assert main(args) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "epic-mcp: the `sandbox` extra for the local sandbox is not installed; install it with: "
+        f"{sys.executable} -m pip install sekmet-fhir==0.1.1")
+    assert not folder.exists(), "no key, lock or folder is written before the failure"

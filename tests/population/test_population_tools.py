@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from pathlib import Path
 
 import httpx
@@ -50,7 +51,8 @@ async def test_without_the_extra_the_tools_are_absent_and_the_log_says_how_to_in
     async with Client(server) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
     assert names == set(ALL_TOOLS)
-    assert "pip install 'epic-mcp[population]'" in caplog.text
+    assert "the `population` extra for the population tools is not installed; install it with: " \
+           f"{sys.executable} -m pip install 'duckdb" in caplog.text
 
 
 async def test_query_and_describe_answer_from_the_population_database(make_settings, tmp_path: Path) -> None:

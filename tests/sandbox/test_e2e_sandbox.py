@@ -105,12 +105,3 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     again = epic_mcp(sandbox_env, "sandbox", "--background")
     resources = len(data_set(run_today())["resources"]) + 1  # and the Group of the test patients
     assert again.returncode == 0 and f"loaded {resources} synthetic resources" in again.stderr
-
-
-def test_env_local_without_the_sandbox_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from epic_mcp import sandbox
-    from epic_mcp.sandbox import SandboxError, sekmet_command
-
-    monkeypatch.setattr(sandbox.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(SandboxError, match=r"pip install 'epic-mcp\[sandbox\]'"):
-        sekmet_command()

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from ..extras import missing_extra
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def _final(state: ExportState, settings: Settings) -> str:
     if state.tables:
         lines.append("tables: " + ", ".join(f"{name} {rows}" for name, rows in state.tables.items()))
     else:
-        lines.append("install epic-mcp[population] to load the NDJSON into the population database")
+        lines.append(missing_extra("population", "that loads the NDJSON into the population database"))
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 import anyio
 
 from ..errors import ConfigError, EpicMcpError
+from ..extras import missing_extra
 from ..fhir.validation import InvalidInput, check_date, check_id
 from ..sandbox.group import SANDBOX_GROUP_ID
 from ..settings import MIN_BULK_POLL_SECONDS, Settings
@@ -217,8 +218,8 @@ class Exporter:
             state.tables = build(self.store.resources, self.store.database, meta)
             state.loaded_at = now()
         else:
-            logger.warning("the NDJSON is in %s; install epic-mcp[population] to load it into the population "
-                           "database", self.store.resources)
+            logger.warning("the NDJSON is in %s; %s", self.store.resources,
+                           missing_extra("population", "that loads it into the population database"))
         state.phase = "complete"
         self.store.save(state)
         shutil.rmtree(self.store.downloads, ignore_errors=True)

@@ -22,13 +22,13 @@ from ..bulk.client import BulkClient, BulkError
 from ..bulk.export import Exporter, ExportOptions, population_extra_installed
 from ..bulk.state import ExportState, StateStore
 from ..errors import ConfigError, EpicMcpError
+from ..extras import missing_extra
 from ..fhir.connection import EpicConnection, tls_context
 from ..settings import Settings
 from .tools import tool_result
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = "the population tools need the population extra: pip install 'epic-mcp[population]'"
 # The population database holds records as exported (names, MRNs, birth dates, real ids); the PHI layer sits
 # between the tools and the FHIR client, not in front of DuckDB.
 NOT_DE_IDENTIFIED = ("EPIC_TOOLS: the population tools answer from records as exported, not de-identified, so they "
@@ -192,7 +192,7 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
     if settings.epic_phi_mode == "minimum":
         raise ConfigError(NOT_DE_IDENTIFIED)
     if not population_extra_installed():
-        logger.warning(INSTALL_HINT)
+        logger.warning(missing_extra("population", "for the population tools"))
         return []
     background = BackgroundExport(settings, connection)
     database = StateStore(settings.epic_population_dir).database
