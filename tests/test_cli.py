@@ -133,3 +133,31 @@ def test_without_the_sandbox_extra_the_error_gives_a_working_command_and_nothing
         "epic-mcp: the `sandbox` extra for the local sandbox is not installed; install it with: "
         f"{sys.executable} -m pip install sekmet-fhir==0.1.1")
     assert not folder.exists(), "no key, lock or folder is written before the failure"
+
+
+def served_settings(tmp_path: Path, rsa_pem: bytes) -> dict[str, str]:
+    """An environment that starts the stdio server without any network: nothing is fetched before a tool call."""
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "EPIC_ENV": "custom",
+            "EPIC_FHIR_BASE_URL": f"http://127.0.0.1:{free_port()}/fhir", "EPIC_CLIENT_ID": CLIENT_ID,
+            "EPIC_PRIVATE_KEY_PEM": rsa_pem.decode()}
+
+
+def test_a_mistyped_setting_is_named_at_server_start_which_goes_on(tmp_path: Path, rsa_pem: bytes) -> None:
+    env = {**served_settings(tmp_path, rsa_pem), "EPIC_TOOL": "all"}
+    (tmp_path / ".env").write_text("EPIC_SANBOX_PORT=8791\nepic_log_levl=DEBUG\nDATABASE_URL=another-apps\n")
+    result = subprocess.run([sys.executable, "-m", "epic_mcp"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "epic-mcp: EPIC_TOOL is not a setting; did you mean EPIC_TOOLS? (in the environment)",
+        f"epic-mcp: EPIC_SANBOX_PORT is not a setting; did you mean EPIC_SANDBOX_PORT? (in {tmp_path}/.env)",
+        f"epic-mcp: epic_log_levl is not a setting; did you mean EPIC_LOG_LEVEL? (in {tmp_path}/.env)"]
+
+
+def test_a_mistyped_client_id_is_named_before_the_error_it_causes(tmp_path: Path, capsys) -> None:
+    (tmp_path / ".env").write_text(f"EPIC_CLEINT_ID={CLIENT_ID}\n")
+    assert main([]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"epic-mcp: EPIC_CLEINT_ID is not a setting; did you mean EPIC_CLIENT_ID? (in {tmp_path}/.env)",
+        "epic-mcp: configuration error: EPIC_CLIENT_ID is not set: put your Backend Services app's client id in the "
+        "env file or the MCP client's `env` (see README, 'Connect to Epic'), or try EPIC_ENV=local"]

@@ -85,3 +85,13 @@ def test_server_json_for_the_mcp_registry_matches_the_package() -> None:
     assert set(environments) == set(Settings.model_fields["epic_env"].annotation.__args__)
     defaults = {v["name"]: v["default"] for v in package["environmentVariables"] if "default" in v}
     assert defaults == {name: Settings.model_fields[name.lower()].default for name in defaults}
+
+
+def test_the_troubleshooting_page_describes_every_step_doctor_reports() -> None:
+    steps = set(re.findall(r'self\.record\("([a-z ]+)"', (ROOT / "src" / "epic_mcp" / "doctor.py").read_text()))
+    assert {"settings", "server", "sandbox", "key", "token", "scopes", "read"} <= steps
+    table = (ROOT / "docs" / "troubleshooting.md").read_text().split("## What doctor checks")[1].split("\n## ")[0]
+    described = {name for cell in re.findall(r"^\| ([^|]+) \|", table, flags=re.M)
+                 for name in re.findall(r"`([a-z ]+)`", cell)}
+    assert steps <= described, f"docs/troubleshooting.md does not describe {sorted(steps - described)}"
+    assert "[docs/troubleshooting.md](docs/troubleshooting.md)" in README

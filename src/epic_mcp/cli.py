@@ -18,7 +18,7 @@ from . import __version__
 from .bulk.cli import add_export_command, run_export_command
 from .errors import ConfigError, EpicMcpError
 from .logs import protect_logs
-from .settings import ENV_FILE_VARIABLE, Settings, is_loopback_host, load_settings
+from .settings import ENV_FILE_VARIABLE, Settings, is_loopback_host, load_settings, unknown_settings
 
 DESCRIPTION = """\
 A read-only MCP server for Epic's FHIR R4 APIs, authenticating as an Epic Backend Services app.
@@ -84,9 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     jwks.add_argument("--out", metavar="FILE", help="write the JWKS to FILE instead of printing it")
 
     commands.add_parser("doctor", parents=[common], help="check the whole chain step by step",
-                        description="Check settings, server, key, JWKS, token endpoint, token, scopes and FHIR "
-                        "metadata in order, one line each; exit 0 only when every step passed. Never prints the "
-                        "token, the key or the assertion's signature.")
+                        description="Check the settings (and names that are no setting), the server or the local "
+                        "sandbox's port, the key files and their mode, the JWKS, the token endpoint, a token, the "
+                        "scopes granted and a FHIR read, one line each with the fix for each failure; a step that "
+                        "needs a failed one says so. Every check runs; exit 0 only when every step passed. Never "
+                        "prints the token, the key or the assertion's signature.")
 
     sandbox = commands.add_parser("sandbox", parents=[common],
                                   help="run the local Epic-like sandbox (needs epic-mcp[sandbox])",
@@ -148,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     env_file = getattr(args, "env_file", None)
+    if args.command != "doctor":  # doctor reports them among its checks
+        for unknown in unknown_settings(env_file):
+            print(f"epic-mcp: {unknown}", file=sys.stderr)
     overrides = {"epic_env": args.env} if hasattr(args, "env") else {}
     if hasattr(args, "tools"):
         overrides["epic_tools"] = args.tools

@@ -98,6 +98,7 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     assert marker.read_text() != "indexed-by-an-older-epic-mcp"
     doctor = epic_mcp(sandbox_env, "--env", "local", "doctor")
     assert doctor.returncode == 0, doctor.stdout
+    assert "ok    sandbox: serving FHIR R4 at" in doctor.stdout and "ok    read: Patient/" in doctor.stdout
 
     reset = epic_mcp(sandbox_env, "sandbox", "--reset")
     assert reset.returncode == 0 and "data deleted" in reset.stdout

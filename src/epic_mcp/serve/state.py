@@ -11,7 +11,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from ..access.patient_scope import for_current_client
 from ..auth.keys import KeyRing
 from ..fhir.paging import CursorCodec, cursor_key
-from ..settings import SANDBOX_FHIR_BASE_URL, Settings
+from ..settings import Settings
 from .tools import Runtime
 
 if TYPE_CHECKING:
@@ -69,8 +69,7 @@ class ServerState:
     @property
     def has_test_patients(self) -> bool:
         """Epic's sandbox, or the local sandbox that carries the same patients."""
-        env, base = self.settings.epic_env, self.settings.fhir_base_url
-        return (env == "sandbox" and base == SANDBOX_FHIR_BASE_URL) or env == "local"
+        return self.settings.has_test_patients
 
 
 def phi_layer(settings: Settings) -> PhiLayer | None:
