@@ -33,20 +33,25 @@ COPIES = int(os.environ.get("EPIC_MCP_BENCH_COPIES", "100"))
 QUERY_RUNS = 20
 QUERIES = {
     "diabetics with an HbA1c above 9": """
-        WITH diabetic AS (SELECT DISTINCT patient_id FROM condition WHERE code LIKE 'E11%'
-                          AND clinical_status = 'active')
+        WITH diabetic AS (SELECT DISTINCT patient_id FROM condition WHERE clinical_status = 'active' AND id IN
+                          (SELECT condition_id FROM condition_coding WHERE system_name = 'icd10' AND code LIKE 'E11%'))
         SELECT count(DISTINCT o.patient_id) FROM observation o JOIN diabetic USING (patient_id)
-        WHERE o.code = '4548-4' AND o.value > 9""",
+        WHERE list_contains(o.loinc, '4548-4') AND o.value > 9""",
     "latest HbA1c per patient (window)": """
         SELECT count(*) FROM (SELECT patient_id, value, row_number() OVER (PARTITION BY patient_id
-                              ORDER BY effective DESC) AS n FROM observation WHERE code = '4548-4') WHERE n = 1""",
+                              ORDER BY effective DESC) AS n FROM observation WHERE list_contains(loinc, '4548-4'))
+        WHERE n = 1""",
     "top 10 active conditions": """
         SELECT display, count(DISTINCT patient_id) AS patients FROM condition WHERE clinical_status = 'active'
         GROUP BY display ORDER BY patients DESC LIMIT 10""",
     "encounters per class and year": """
         SELECT class_code, left(period_start, 4) AS year, count(*) FROM encounter GROUP BY ALL ORDER BY ALL""",
     "systolic BP over 140 (components)": """
-        SELECT count(DISTINCT patient_id) FROM observation_component WHERE code = '8480-6' AND value > 140""",
+        SELECT count(DISTINCT patient_id) FROM observation_component WHERE list_contains(loinc, '8480-6')
+        AND value > 140""",
+    "observations by LOINC code (coding table)": """
+        SELECT code, count(*) FROM observation_coding WHERE system_name = 'loinc' GROUP BY code ORDER BY 2 DESC
+        LIMIT 10""",
 }
 
 
