@@ -203,8 +203,8 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
                                               max_length=128)] = None,
         types: Annotated[str | None, Field(description="Only these resource types, comma-separated.",
                                            max_length=500)] = None,
-        incremental: Annotated[bool, Field(description="Only changes since the last complete export "
-                                                       "(not on Epic).")] = False,
+        incremental: Annotated[bool, Field(description="Only changes since the last complete export, of its "
+                                                       "group and types unless given (not on Epic).")] = False,
         restart: Annotated[bool, Field(description="Discard an unfinished export instead of resuming it.")] = False,
     ) -> Annotated[CallToolResult, ExportStatus]:
         """Start a Bulk Data export of a patient group into the population database (or resume an unfinished
@@ -214,7 +214,7 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
                                                                                        or incremental)
         names = tuple(t.strip() for t in (types or "").split(",") if t.strip())
         try:
-            await background.start(None if resume else ExportOptions(group_id, "group", names, None, incremental))
+            await background.start(None if resume else ExportOptions(group_id, None, names, None, incremental))
         except EpicMcpError as exc:
             raise ToolError(str(exc)) from None
         return _status(background)
