@@ -125,6 +125,19 @@ def test_a_fast_for_each_gives_way_to_fhirpathpy_when_a_column_needs_typed_items
     assert v.rows(observation) == [("systolic", 118.0, "118"), ("diastolic", 76.0, "76")]
 
 
+def test_a_for_each_only_fhirpathpy_can_walk_is_never_given_plain_items() -> None:
+    """The outer forEach and every column are fast, the inner forEach is not: the inner one must walk fhirpathpy's
+    typed components (on plain JSON, value.ofType(Quantity) finds nothing and the rows would vanish)."""
+    observation = {"resourceType": "Observation", "id": "o1", "component": [
+        {"code": {"text": "systolic"}, "valueQuantity": {"value": 118, "unit": "mm[Hg]"}},
+        {"code": {"text": "note"}, "valueString": "n/a"}]}
+    v = View({"resourceType": "ViewDefinition", "name": "c", "resource": "Observation", "select": [
+        {"forEach": "component", "column": [{"name": "name", "path": "code.text"}], "select": [
+            {"forEach": "value.ofType(Quantity).where(value.toString() != '')", "column": [
+                {"name": "value", "path": "value", "type": "decimal"}, {"name": "unit", "path": "unit"}]}]}]})
+    assert v.rows(observation) == [("systolic", 118.0, "mm[Hg]")]
+
+
 @pytest.mark.parametrize("definition, message", [
     ({"name": "bad name", "resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]}]}, "name"),
     ({"name": "v", "resource": "Patient", "select": [{"repeat": ["item"], "column": []}]}, "unsupported"),

@@ -213,6 +213,18 @@ def _equals(left: Step, right: Step, negate: bool) -> Step:
 
 
 def _in(left: Step, right: Step) -> Step:
+    if isinstance(right, _Literal) and all(isinstance(v, str) for v in right.values):
+        allowed = frozenset(right.values)  # a literal list of codes: a set lookup
+
+        def lookup(items: Items) -> Items:
+            a = left(items)
+            if not a:
+                return []
+            if len(a) != 1 or not isinstance(a[0], str):
+                raise Fallback
+            return [a[0] in allowed]
+        return lookup
+
     def step(items: Items) -> Items:
         a = left(items)
         if not a:
@@ -224,13 +236,22 @@ def _in(left: Step, right: Step) -> Step:
 
 
 def _union(left: Step, right: Step) -> Step:
+    if isinstance(left, _Literal) and isinstance(right, _Literal):
+        return _Literal(_distinct([*left.values, *right.values]))
+
     def step(items: Items) -> Items:
         return _distinct([*left(items), *right(items)])
     return step
 
 
-def _constant(values: Items) -> Step:
-    return lambda items: list(values)
+class _Literal:
+    """A step that is a literal: unions and `in` over literals are worked out once, when compiled."""
+
+    def __init__(self, values: Items) -> None:
+        self.values = values
+
+    def __call__(self, items: Items) -> Items:
+        return list(self.values)
 
 
 def _chain(steps: list[Step]) -> Step:
@@ -311,19 +332,19 @@ class _Parser:
             if self.peek() == "ofType":
                 raise Fallback  # ofType after anything but a member name
             steps.append(self.call())
-        return _chain(steps)
+        return steps[0] if len(steps) == 1 else _chain(steps)
 
     def term(self) -> Step:
         token = self.peek() or ""
         if token.startswith("'"):
-            return _constant([self.string()])
+            return _Literal([self.string()])
         if token in ("true", "false"):
             self.take()
-            return _constant([token == "true"])
+            return _Literal([token == "true"])
         if token == "{":
             self.take("{")
             self.take("}")
-            return _constant([])
+            return _Literal([])
         if token == "(":
             self.take("(")
             inner = self.expression()
