@@ -3,7 +3,8 @@
 the same views on Spark, on the sandbox export and on a data set 100x its size (the export replicated with new
 ids and consistent references). Also what the population tools add to tools/list.
 
-Tokens are estimated as characters / 4 (as in context_cost.py; no tokenizer is shipped)."""
+tools/list tokens are estimated as characters / 4 (as in context_cost.py); describe_population_data's answer is
+counted with cl100k_base (bench/tokens.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ from typing import Any
 
 from harness import sandbox, server_params, write_results
 from mcp import Client
+from mcp.types import TextContent
+from tokens import TOKENIZER, count_tokens
 
 from epic_mcp.bulk.client import BulkClient
 from epic_mcp.bulk.export import Exporter, ExportOptions
 from epic_mcp.bulk.snapshot import merge
 from epic_mcp.connection import EpicConnection
 from epic_mcp.population.database import build, query
+from epic_mcp.population.viewdef import shipped_views
 from epic_mcp.profiles import POPULATION_TOOLS
 
 COPIES = int(os.environ.get("EPIC_MCP_BENCH_COPIES", "100"))
@@ -139,18 +143,20 @@ def spark_flatten(resources: Path) -> tuple[float, float, dict[str, int]] | None
     return session, flatten, counts
 
 
-async def tools_list_cost(env: dict[str, str]) -> tuple[int, int, int]:
+async def tools_list_cost(env: dict[str, str]) -> tuple[int, int, int, int]:
+    """tools/list sizes, and the tokens of describe_population_data's answer on the exported sandbox."""
     async with Client(server_params(env)) as client:
         tools = (await client.list_tools()).tools
+        described = await client.call_tool("describe_population_data", {})
     sizes = {t.name: len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True))) for t in tools}
-    return sum(sizes.values()), sum(sizes[n] for n in POPULATION_TOOLS if n in sizes), len(sizes)
+    text = next((block.text for block in described.content if isinstance(block, TextContent)), "")
+    return sum(sizes.values()), sum(sizes[n] for n in POPULATION_TOOLS if n in sizes), len(sizes), count_tokens(text)
 
 
 def flatten_inputs(resources: Path) -> int:
-    """Resources the views read (observations twice: observation and observation_component)."""
+    """Resources the views read: each resource once per view over its type (an observation is read by four)."""
     counts = Counter({p.stem: sum(1 for _ in p.open()) for p in resources.glob("*.ndjson")})
-    return sum(counts[t] for t in ("Patient", "Observation", "Condition", "MedicationRequest", "Encounter",
-                                   "Immunization", "AllergyIntolerance")) + counts["Observation"]
+    return sum(counts[view.resource] for view in shipped_views())
 
 
 def main() -> None:
@@ -159,8 +165,8 @@ def main() -> None:
     try:
         with sandbox() as (settings, env):
             exported = asyncio.run(real_export(settings, work / "sandbox"))
-            total, population, count = asyncio.run(tools_list_cost({**env, "EPIC_POPULATION_DIR": str(work),
-                                                                     "EPIC_TOOLS": "all,population"}))
+            total, population, count, describe_tokens = asyncio.run(tools_list_cost(
+                {**env, "EPIC_POPULATION_DIR": str(work / "sandbox"), "EPIC_TOOLS": "all,population"}))
         snapshot = work / "sandbox" / "resources"
 
         started = time.perf_counter()
@@ -195,7 +201,7 @@ def main() -> None:
         "| step | seconds | resources/s |", "|---|---:|---:|",
         f"| replicate (bench set-up, not product code) | {made:.1f} | - |",
         f"| merge into the NDJSON snapshot | {merged:.1f} | {replicated / merged:,.0f} |",
-        f"| flatten with the 8 views and load DuckDB | {flattened:.1f} | {inputs / flattened:,.0f} "
+        f"| flatten with the {len(tables)} views and load DuckDB | {flattened:.1f} | {inputs / flattened:,.0f} "
         f"(view inputs: {inputs:,}) |",
     ]
     if spark is not None:
@@ -218,7 +224,9 @@ def main() -> None:
               "and `all` are unchanged.",
               "", "| tools/list | tools | chars | tokens (est.) |", "|---|---:|---:|---:|",
               f"| the population tools alone | {len(POPULATION_TOOLS)} | {population:,} | {population // 4:,} |",
-              f"| all,population | {count} | {total:,} | {total // 4:,} |"]
+              f"| all,population | {count} | {total:,} | {total // 4:,} |", "",
+              f"describe_population_data's answer on the sandbox export (the tables, their columns and how to ask "
+              f"them): {describe_tokens:,} tokens ({TOKENIZER})."]
     body = "\n".join(lines)
     print(body)
     write_results("bench-population", "Population data: export, flatten, query", "python bench/population.py", body)
