@@ -195,8 +195,9 @@ def guide(views: Iterable[View], day: str | None) -> list[str]:
         "whatever system the record coded them in.",
         "Orders that reference a Medication (Epic's do) have their drug codes in medication: LEFT JOIN medication m "
         "ON m.id = medication_request.medication_id.",
-        "Dates are ISO 8601 text: compare as text or cast ::DATE. Latest result per patient: arg_max(value, "
-        f"effective) ... GROUP BY patient_id. patient.age is in whole years on {day or 'the export day'}.",
+        "Dates are ISO 8601 text with their time zone: compare days as text or ::DATE; order times with "
+        "::TIMESTAMPTZ. Latest result per patient: arg_max(value, effective::TIMESTAMPTZ) ... GROUP BY patient_id. "
+        f"patient.age is in whole years on {day or 'the export day'}.",
     ]
 
 
