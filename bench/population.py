@@ -25,13 +25,13 @@ from mcp import Client
 from mcp.types import TextContent
 from tokens import TOKENIZER, count_tokens
 
+from epic_mcp.access.profiles import POPULATION_TOOLS
 from epic_mcp.bulk.client import BulkClient
 from epic_mcp.bulk.export import Exporter, ExportOptions
 from epic_mcp.bulk.snapshot import merge
-from epic_mcp.connection import EpicConnection
+from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.population.database import build, query
 from epic_mcp.population.viewdef import shipped_views
-from epic_mcp.profiles import POPULATION_TOOLS
 
 COPIES = int(os.environ.get("EPIC_MCP_BENCH_COPIES", "100"))
 QUERY_RUNS = 20

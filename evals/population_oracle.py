@@ -23,12 +23,12 @@ from typing import Any
 from mcp import Client
 from mcp.types import TextContent
 
+from epic_mcp.auth.keys import generate_key, write_private_key
 from epic_mcp.bulk.snapshot import merge
-from epic_mcp.keys import generate_key, write_private_key
 from epic_mcp.population.database import build
 from epic_mcp.sandbox import data_set
 from epic_mcp.sandbox.timeshift import reference_date, shift_for, shift_resource
-from epic_mcp.server import build_server
+from epic_mcp.serve.server import build_server
 from epic_mcp.settings import load_settings
 
 from .population_bank import Question, question_bank
