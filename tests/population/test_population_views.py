@@ -356,6 +356,18 @@ def test_the_patient_view_answers_a_panel_s_demographic_questions(every_set, fla
         "the preferred language, not the first listed"
 
 
+def test_ages_are_counted_on_the_day_given_and_never_on_a_placeholder() -> None:
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-03-01"}
+    by_day = {day: next(v for v in shipped_views(day) if v.name == "patient") for day in
+              (date(2026, 2, 28), date(2026, 3, 1))}
+    ages = {day: dict(zip([c.name for c in v.columns], v.rows(patient)[0], strict=True))["age"]
+            for day, v in by_day.items()}
+    assert ages == {date(2026, 2, 28): 65, date(2026, 3, 1): 66}
+    undated = View(next(d for d in shipped_definitions() if d["name"] == "patient"))
+    with pytest.raises(ValueError, match="as_of"):
+        undated.rows(patient)
+
+
 def test_encounters_orders_and_conditions_carry_what_panels_ask(flattened) -> None:
     encounters = flattened["unseen"]["encounter"]
     assert {row["class_code"] for row in encounters} == {"AMB", "EMER", "IMP"}

@@ -162,15 +162,13 @@ def _constants(definition: dict[str, Any]) -> dict[str, Any]:
     return constants
 
 
-def with_constants(definition: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The definition with the values of constants it declares replaced (e.g. the day ages are counted on)."""
-    constants = []
-    for item in definition.get("constant") or []:
-        name = item.get("name")
-        if name in values:
-            kind = next((k for k in item if k.startswith("value")), "valueString")
-            item = {"name": name, kind: values[name]}
-        constants.append(item)
+def with_dates(definition: dict[str, Any], dates: dict[str, date]) -> dict[str, Any]:
+    """The definition with these date constants set, for the views that use them (patient.age reads %as_of). The
+    shipped views declare none: run without the loader's day, such a view fails loudly instead of counting ages
+    on a placeholder."""
+    constants = [item for item in definition.get("constant") or [] if item.get("name") not in dates]
+    used = [name for name in dates if f"%{name}" in json.dumps(definition.get("select"))]
+    constants += [{"name": name, "valueDate": dates[name].isoformat()} for name in used]
     return {**definition, "constant": constants} if constants else definition
 
 
@@ -335,8 +333,8 @@ def shipped_definitions() -> list[dict[str, Any]]:
 
 def shipped_views(as_of: date | None = None) -> list[View]:
     """The shipped views, compiled; ages are counted on `as_of` (the export's day; without it, today in UTC)."""
-    day = (as_of or datetime.now(UTC).date()).isoformat()
-    return [View(with_constants(definition, {"as_of": day})) for definition in shipped_definitions()]
+    day = as_of or datetime.now(UTC).date()
+    return [View(with_dates(definition, {"as_of": day})) for definition in shipped_definitions()]
 
 
 def flatten_lines(definition: dict[str, Any], lines: Iterable[str | bytes]) -> Iterator[Row]:
