@@ -102,7 +102,9 @@ def _problems(node: Any, ctes: frozenset[str], tables: frozenset[str]) -> Iterat
 
 def _table_problems(node: dict[str, Any], ctes: frozenset[str], tables: frozenset[str]) -> Iterator[str]:
     kind = node["type"]
-    if kind not in NODES:
+    if kind == "SHOW_REF":
+        yield "DESCRIBE, SHOW and SUMMARIZE are not allowed (describe_population_data lists the columns)"
+    elif kind not in NODES:
         yield f"{kind.replace('_', ' ').lower()} is not allowed"
     elif kind == "BASE_TABLE":
         name = str(node.get("table_name", ""))

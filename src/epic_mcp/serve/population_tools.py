@@ -279,11 +279,11 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
             for name in wanted]
 
 
-KINDS = {"VARCHAR": "text", "DOUBLE": "number", "BIGINT": "integer", "BOOLEAN": "boolean"}
+COLUMN_KINDS = {"VARCHAR": "text", "DOUBLE": "number", "BIGINT": "integer", "BOOLEAN": "boolean"}
 
 
 def _column_text(column: dict[str, Any]) -> str:
     base = str(column["type"]).removesuffix("[]")
-    kind = KINDS.get(base, base) + (" list" if str(column["type"]).endswith("[]") else "")
+    kind = COLUMN_KINDS.get(base, base) + (" list" if str(column["type"]).endswith("[]") else "")
     return f"{column['name']} {kind}" + (f" [{column['note']}]" if column.get("note") else "")
 
