@@ -10,63 +10,20 @@ console error, no request from the view. In the PHI-minimising mode a view shows
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client import advertise
-
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
-from epic_mcp.phi.pseudonyms import PseudonymCodec
-from epic_mcp.sandbox import data_set, load_resources
-from epic_mcp.sandbox.group import SANDBOX_GROUP_ID, sandbox_group
-from epic_mcp.settings import load_settings
 
 from . import apps_host
-from .conftest import pretended_today, run_today
-from .sekmet_server import LOADER_TOKEN, SekmetServer
+from .apps_host.sandbox import CAMILA, PHI_QUESTIONS, QUESTIONS, Session, gather_sessions, sandbox_servers
+from .conftest import pretended_today
 
 pytestmark = [pytest.mark.e2e]
-
-CLIENT = "epic-mcp-e2e-views"
-CAMILA, OLIVIA = "erXuFYUfucBZaryVksYEcMg3", "eh2xYHuzl9nkSFVvV3osUHg3"
-PHI_SECRET = "views-evaluation-secret-0123456789abcdef"
-APPS = advertise("io.modelcontextprotocol/ui", {"mimeTypes": ["text/html;profile=mcp-app"]})
-CONDITIONS_SQL = ("SELECT display AS condition, count(DISTINCT patient_id) AS patients FROM condition "
-                  "WHERE clinical_status = 'active' GROUP BY display ORDER BY patients DESC, condition LIMIT 12")
-HOSTILE_SQL = ("SELECT '<img src=\"http://127.0.0.1:9/leak\" onerror=\"fetch(1)\">' AS label, 2 AS n "
-               "UNION ALL SELECT '<script>alert(1)</script>', 1 ORDER BY n DESC")
-QUESTIONS = {
-    "a1c": ("get_latest_values", {"patient_id": CAMILA, "code": "4548-4"}),
-    "blood_pressure": ("get_latest_values", {"patient_id": CAMILA, "code": "85354-9"}),
-    "summary": ("patient_summary", {"patient_id": CAMILA}),
-    "allergies": ("patient_summary", {"patient_id": OLIVIA}),
-    "medications": ("patient_summary", {"patient_id": CAMILA, "sections": ["medications"]}),
-    "population": ("query_population", {"sql": CONDITIONS_SQL}),
-    "hostile": ("query_population", {"sql": HOSTILE_SQL}),
-}
-PHI_QUESTIONS = ("a1c", "blood_pressure", "summary", "medications")
-
-
-@dataclass
-class Session:
-    """What one MCP client saw: tools/list, the view resources, and each question's result (as JSON)."""
-
-    tools: dict[str, dict[str, Any]]
-    resources: dict[str, dict[str, Any]]
-    results: dict[str, dict[str, Any]]
-    arguments: dict[str, dict[str, Any]] = field(default_factory=dict)
-
 
 @pytest.fixture(scope="module", autouse=True)
 def browser_available() -> None:
@@ -84,79 +41,9 @@ def host() -> Iterator[apps_host.AppsHost]:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, StdioServerParameters]]:
-    """sekmet-fhir with the sandbox data, its population exported, and epic-mcp over stdio in both PHI modes."""
-    folder = tmp_path_factory.mktemp("e2e-views")
-    key = folder / "client.key"
-    write_private_key(generate_key(), key)
-    jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(key))).jwks()
-    data = data_set(run_today())
-    sekmet = SekmetServer(folder / "sekmet", [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}])
-    sekmet.start()
-    try:
-        load_resources(sekmet.base_url, LOADER_TOKEN, [*data["resources"], sandbox_group(data["patients"])])
-        common = (f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={sekmet.base_url}\nEPIC_CLIENT_ID={CLIENT}\n"
-                  f"PRIVATE_KEY_PATH={key}\n")
-        full = folder / "full.env"
-        full.write_text(common + f"EPIC_TOOLS=all,population\nEPIC_POPULATION_DIR={folder / 'population'}\n"
-                                 f"EPIC_BULK_GROUP_ID={SANDBOX_GROUP_ID}\nEPIC_BULK_POLL_SECONDS=1\n")
-        minimum = folder / "minimum.env"
-        minimum.write_text(common + f"EPIC_TOOLS=all\nEPIC_PHI_MODE=minimum\nEPIC_PHI_SECRET={PHI_SECRET}\n")
-        env = {"PATH": os.environ["PATH"], **pretended_today()}
-        export = subprocess.run([sys.executable, "-m", "epic_mcp", "--env-file", str(full), "export"],
-                                capture_output=True, text=True, timeout=180, env=env, cwd="/", check=False)
-        assert export.returncode == 0, export.stderr[-3000:]
-        yield {name: StdioServerParameters(command=sys.executable, args=["-m", "epic_mcp", "--env-file", str(path)],
-                                           env=env, cwd="/") for name, path in (("full", full), ("minimum", minimum))}
-    finally:
-        sekmet.stop()
-
-
-def as_json(model: Any) -> dict[str, Any]:
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-async def _session(server: StdioServerParameters, keys: tuple[str, ...], apps: bool) -> Session:
-    async with Client(server, extensions=[APPS] if apps else None) as client:
-        tools = {tool.name: as_json(tool) for tool in (await client.list_tools()).tools}
-        resources = {}
-        for tool in tools.values():
-            uri = ((tool.get("_meta") or {}).get("ui") or {}).get("resourceUri")
-            if uri and uri not in resources:
-                resources[uri] = as_json((await client.read_resource(uri)).contents[0])
-        session = Session(tools, resources, {})
-        for key in keys:
-            tool, arguments = QUESTIONS[key]
-            session.arguments[key] = arguments
-            session.results[key] = as_json(await client.call_tool(tool, arguments))
-        return session
-
-
-async def _minimum_session(server: StdioServerParameters) -> Session:
-    """In the PHI-minimising mode a patient goes by a pseudonym, made from the deployment's secret."""
-    pseudonym = PseudonymCodec(PHI_SECRET).pseudonym("Patient", CAMILA)
-    async with Client(server, extensions=[APPS]) as client:
-        tools = {tool.name: as_json(tool) for tool in (await client.list_tools()).tools}
-        resources = {uri: as_json((await client.read_resource(uri)).contents[0])
-                     for uri in ("ui://epic-mcp/trend", "ui://epic-mcp/summary")}
-        session = Session(tools, resources, {})
-        for key in PHI_QUESTIONS:
-            tool, arguments = QUESTIONS[key]
-            arguments = {**arguments, "patient_id": pseudonym}
-            session.arguments[key] = arguments
-            session.results[key] = as_json(await client.call_tool(tool, arguments))
-        return session
-
-
-@pytest.fixture(scope="module")
-def sessions(servers: dict[str, StdioServerParameters]) -> dict[str, Session]:
-    async def gather() -> dict[str, Session]:
-        return {"apps": await _session(servers["full"], tuple(QUESTIONS), True),
-                "plain": await _session(servers["full"], tuple(QUESTIONS), False),
-                "minimum": await _minimum_session(servers["minimum"])}
-
-    with ThreadPoolExecutor(1) as thread:  # its own event loop: Playwright's sync API holds this thread's
-        gathered = thread.submit(asyncio.run, gather()).result()
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Session]:
+    with sandbox_servers(tmp_path_factory.mktemp("e2e-views"), pretended_today()) as servers:
+        gathered = gather_sessions(servers)
     for session in gathered.values():
         failed = {key: r["content"] for key, r in session.results.items() if r.get("isError")}
         assert failed == {}

@@ -140,6 +140,7 @@ function pointMark(flag, cx, cy) {
 }
 
 let chartCount = 0;
+const LETTER_GAP = 18;
 
 // A line chart of one or more measures over time (points: {ms, day, time, value, text, flag, id}), with an
 // optional reference band ({low, high, text}). Returns the SVG; every point is focusable and has its own label.
@@ -208,9 +209,9 @@ function lineChart({ name, measures, band, unit, width, description }) {
       svg("circle", { class: "hit", cx, cy, r: 11 }),
       pointMark(p.flag, cx, cy),
       // The letter beside a flagged mark, where it does not crowd the previous one (the mark's shape stays).
-      p.flag && cx - lastLetter >= 12 ? svg("text", { class: `flag-letter flag-letter-${p.flag.kind}`, x: cx,
+      p.flag && cx - lastLetter >= LETTER_GAP ? svg("text", { class: `flag-letter flag-letter-${p.flag.kind}`, x: cx,
         y: p.flag.kind === "low" ? cy + 19 : cy - 10 }, p.flag.letter) : null);
-      if (p.flag && cx - lastLetter >= 12) lastLetter = cx;
+      if (p.flag && cx - lastLetter >= LETTER_GAP) lastLetter = cx;
       hoverable(node, [`${p.day}${p.time ? ` ${p.time}` : ""}`, `${measure.name}: ${p.text}`,
         ...(p.flag ? [`Flag: ${p.flag.text}`] : []), ...(p.id ? [p.id] : [])]);
       group.append(node);

@@ -109,8 +109,9 @@ function populationView(answer) {
   }
 
   fill();
-  const caption = el("figcaption", {}, el("div", { class: "sub" },
-    bars ? "Sort by a column header; the bars follow the table's order." : "Sort by a column header."));
+  const caption = el("figcaption", {}, bars ? el("div", {}, `${columns[bars[1]]} by ${columns[bars[0]]}`) : null,
+    el("div", { class: "sub" }, bars ? "Sort by a column header; the bars follow the table's order."
+      : "Sort by a column header."));
   const body = bars ? switcher(caption, [{ label: "Chart", content: chartHolder }, { label: "Table", content: table }])
     : el("figure", { class: "figure" }, el("div", { class: "figure-bar" }, caption), table);
   return [head, columns.length ? body : el("p", { class: "none" }, "The query returned no columns.")];
