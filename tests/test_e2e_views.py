@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from epic_mcp.apps import view_contents
+from epic_mcp.ui import VIEWS
+
 from . import apps_host
 from .apps_host.sandbox import CAMILA, PHI_QUESTIONS, QUESTIONS, Session, gather_sessions, sandbox_servers
 from .conftest import pretended_today
@@ -399,3 +402,61 @@ def test_in_the_full_mode_too_a_view_shows_nothing_the_text_answer_does_not(host
         rendered = render(host, session, key)
         template = session.resources[session.tools[QUESTIONS[key][0]]["_meta"]["ui"]["resourceUri"]]["text"]
         assert beyond_the_text(rendered, session.results[key]["content"][0]["text"], template) == [], key
+
+
+# Answers the sandbox does not give: other shapes a view must take as they come --------------------------------------
+
+def static_render(host: apps_host.AppsHost, view: str, tool: str, structured: dict[str, Any] | None, text: str,
+                  is_error: bool = False) -> apps_host.Rendered:
+    resource = view_contents(next(v for v in VIEWS if v.name == view)).model_dump(mode="json", by_alias=True)
+    result = {"content": [{"type": "text", "text": text}], "isError": is_error,
+              **({"structuredContent": structured} if structured is not None else {})}
+    return host.render(resource["contents"][0], {"name": tool, "inputSchema": {"type": "object"}}, {}, result)
+
+
+def test_trend_view_takes_zoned_times_one_sided_ranges_and_fields_it_does_not_know(host) -> None:
+    """Times with their offset (issue 24) stay on the day the record gives; a "<x" range is a one-sided band; a
+    direction or a field the view does not know is shown or passed over, not a failure."""
+    values = [
+        {"id": "o3", "date": "2024-10-21T03:07:00+09:00", "value": "4.1 %", "number": 4.1, "unit": "%",
+         "flag": "LL", "reference_range": "<5.7 %", "zone": "+09:00"},
+        {"id": "o2", "date": "2024-09-01T23:30:00-05:00", "value": "6.4 %", "number": 6.4, "unit": "%",
+         "flag": "above range", "reference_range": "<5.7 %"},
+        {"id": "o1", "date": "2024-08-01", "value": "5.2 %", "number": 5.2, "unit": "%", "flag": None,
+         "reference_range": "<5.7 %"},
+    ]
+    trend = {"measure": "HbA1c", "first": "5.2 % on 2024-08-01", "last": "4.1 % on 2024-10-21", "min": "4.1 %",
+             "max": "6.4 %", "change": "-1.1 %", "direction": "fluctuating", "spread": "4.1-6.4 %"}
+    structured = {"patient_id": "p1", "asked": "A1c", "order": "newest first", "series": [
+        {"code": "http://loinc.org|4548-4", "name": "HbA1c [LOINC 4548-4]", "values": values, "trend": [trend],
+         "complete": True, "notes": [], "spread": "4.1-6.4 %"}]}
+    rendered = static_render(host, "trend", "get_latest_values", structured, "(the text answer)")
+    assert_clean(rendered)
+    [chart] = charts_of(rendered)
+    assert_charted(chart, [("2024-08-01", 5.2), ("2024-09-01", 6.4), ("2024-10-21", 4.1)])
+    assert [p["flag"] for p in sorted(chart["measures"][0]["points"], key=lambda p: p["x"])] == [None, "high", "low"]
+    assert abs(value_at(chart, chart["band"]["top"]) - 5.7) <= tolerance(chart)
+    assert abs(value_at(chart, chart["band"]["bottom"]) - chart["valueTicks"][0]["value"]) <= tolerance(chart)
+    assert "fluctuating" in rendered.view.locator("figcaption").inner_text()
+
+
+def test_population_view_without_a_count_column_is_a_table_sorted_by_number(host) -> None:
+    structured = {"columns": ["id", "gender", "age"], "rows": [["p1", "female", 10], ["p2", "male", 9],
+                                                               ["p3", None, 75]],
+                  "row_count": 3, "truncated": True, "elapsed_ms": 4}
+    rendered = static_render(host, "population", "query_population", structured, "(the text answer)")
+    assert_clean(rendered)
+    view = rendered.view
+    assert view.locator("svg").count() == 0 and view.locator("table.sortable").is_visible()
+    assert "truncated at 3" in view.locator(".series-head").inner_text()
+    view.get_by_role("button", name="age").click()
+    assert view.locator("tbody tr td:nth-child(3)").all_inner_texts() == ["9", "10", "75"]
+    view.get_by_role("button", name="age").click()
+    assert view.locator("tbody tr td:nth-child(3)").all_inner_texts() == ["75", "10", "9"]
+
+
+def test_a_failed_call_shows_the_tools_error_message(host) -> None:
+    message = "Error executing tool patient_summary: Patient/nope was not found"
+    rendered = static_render(host, "summary", "patient_summary", None, message, is_error=True)
+    assert_clean(rendered)
+    assert rendered.view.locator("#view").inner_text() == message
