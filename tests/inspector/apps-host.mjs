@@ -16,7 +16,8 @@ window.renderView = async ({ html, csp, tool, toolInput, toolResult, sandboxUrl,
     containerDimensions: { width, maxHeight: 6000 }, locale: "en-US", platform: "web",
     deviceCapabilities: { hover: true, touch: false },
   };
-  const bridge = new AppBridge(null, { name: "epic-mcp-test-host", version: "1.0.0" }, { logging: {} }, { hostContext });
+  const host = { name: "epic-mcp-test-host", version: "1.0.0" };
+  const bridge = new AppBridge(null, host, { logging: {} }, { hostContext });
   const sized = [];
   bridge.onsizechange = ({ height }) => {
     if (height) frame.style.height = `${height}px`;

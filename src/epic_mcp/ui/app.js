@@ -5,6 +5,7 @@
 
 const App = (() => {
   const PROTOCOL_VERSION = "2026-01-26";
+  const VERSION = document.querySelector("meta[name=generator]").content.split(" ")[1];
   const pending = new Map();
   const listeners = {};
   let nextId = 1;
@@ -110,7 +111,7 @@ const App = (() => {
     });
     request("ui/initialize", {
       protocolVersion: PROTOCOL_VERSION,
-      appInfo: { name: `epic-mcp ${name}`, version: document.querySelector("meta[name=generator]").content.split(" ")[1] },
+      appInfo: { name: `epic-mcp ${name}`, version: VERSION },
       appCapabilities: { availableDisplayModes: ["inline"] },
     }).then((initialized) => {
       applyContext(initialized.hostContext || {});

@@ -33,8 +33,9 @@ function whenText(text) {
 function distinctNames(names) {
   if (names.length < 2) return names;
   const words = names.map((n) => n.split(" "));
+  const fromEnd = (w, i) => w[w.length - 1 - i];
   let shared = 0;
-  while (words.every((w) => w.length - shared > 1 && w[w.length - 1 - shared] === words[0][words[0].length - 1 - shared])) shared++;
+  while (words.every((w) => w.length - shared > 1 && fromEnd(w, shared) === fromEnd(words[0], shared))) shared++;
   return words.map((w) => w.slice(0, w.length - shared).join(" "));
 }
 
@@ -110,7 +111,8 @@ const Tooltip = {
     tip.replaceChildren(...lines.map((line, i) => el(i ? "div" : "strong", {}, line)));
     tip.hidden = false;
     const box = target.getBoundingClientRect();
-    const left = Math.min(window.innerWidth - tip.offsetWidth - 4, Math.max(4, box.left + box.width / 2 - tip.offsetWidth / 2));
+    const centered = box.left + box.width / 2 - tip.offsetWidth / 2;
+    const left = Math.min(window.innerWidth - tip.offsetWidth - 4, Math.max(4, centered));
     const above = box.top - tip.offsetHeight - 8;
     tip.style.left = `${left + window.scrollX}px`;
     tip.style.top = `${(above > 0 ? above : box.bottom + 8) + window.scrollY}px`;
@@ -185,7 +187,8 @@ function lineChart({ name, measures, band, unit, width, description }) {
   const axis = svg("g", { class: "axis" });
   for (const tick of ticks) {
     axis.append(svg("line", { class: "grid", x1: margin.left, x2: margin.left + plotWidth, y1: y(tick), y2: y(tick) }),
-      svg("text", { class: "tick value-tick", "data-scale": "", x: margin.left - 8, y: y(tick) + 4 }, formatNumber(tick)));
+      svg("text", { class: "tick value-tick", "data-scale": "", x: margin.left - 8, y: y(tick) + 4 },
+        formatNumber(tick)));
   }
   if (unit) axis.append(svg("text", { class: "unit", x: margin.left - 8, y: margin.top - 12 }, unit));
   axis.append(svg("line", { class: "baseline", x1: margin.left, x2: margin.left + plotWidth, y1: bottom, y2: bottom }));
@@ -201,7 +204,8 @@ function lineChart({ name, measures, band, unit, width, description }) {
     group.append(svg("polyline", { class: "line", points: sorted.map((p) => `${x(p.ms)},${y(p.value)}`).join(" ") }));
     let lastLetter = -Infinity;
     for (const p of sorted) {
-      const label = `${measure.name} ${p.day}${p.time ? ` ${p.time}` : ""}: ${p.text}${p.flag ? ` (${p.flag.text})` : ""}`;
+      const at = `${p.day}${p.time ? ` ${p.time}` : ""}`;
+      const label = `${measure.name} ${at}: ${p.text}${p.flag ? ` (${p.flag.text})` : ""}`;
       const cx = x(p.ms);
       const cy = y(p.value);
       const node = svg("g", { class: "point", tabindex: 0, role: "img", "aria-label": label, "data-date": p.day,
@@ -212,7 +216,7 @@ function lineChart({ name, measures, band, unit, width, description }) {
       p.flag && cx - lastLetter >= LETTER_GAP ? svg("text", { class: `flag-letter flag-letter-${p.flag.kind}`, x: cx,
         y: p.flag.kind === "low" ? cy + 19 : cy - 10 }, p.flag.letter) : null);
       if (p.flag && cx - lastLetter >= LETTER_GAP) lastLetter = cx;
-      hoverable(node, [`${p.day}${p.time ? ` ${p.time}` : ""}`, `${measure.name}: ${p.text}`,
+      hoverable(node, [at, `${measure.name}: ${p.text}`,
         ...(p.flag ? [`Flag: ${p.flag.text}`] : []), ...(p.id ? [p.id] : [])]);
       group.append(node);
     }

@@ -28,7 +28,8 @@ function medicationOrders(section) {
 }
 
 function orderTooltip(order) {
-  return [order.full || order.name, order.dosage, order.start ? `Ordered ${order.record.authored_on}` : "Order date not given",
+  return [order.full || order.name, order.dosage,
+    order.start ? `Ordered ${order.record.authored_on}` : "Order date not given",
     order.current ? "Current" : `Likely stale: ${order.reason}`, order.record.id].filter(Boolean);
 }
 
@@ -49,8 +50,8 @@ function timeline(orders, width) {
   const labelWidth = Math.min(230, Math.round(W * 0.34));
   const row = 24;
   const margin = { top: 30, right: 86, bottom: 10, left: labelWidth + 12 };
-  const groups = [["Current", placed.filter((o) => o.current)], ["Likely stale, set apart", placed.filter((o) => !o.current)]]
-    .filter(([, list]) => list.length);
+  const groups = [["Current", placed.filter((o) => o.current)],
+    ["Likely stale, set apart", placed.filter((o) => !o.current)]].filter(([, list]) => list.length);
   const rows = groups.reduce((n, [, list]) => n + list.length + 1, 0);
   const H = margin.top + rows * row + margin.bottom;
   const dates = placed.flatMap((o) => [o.start, o.end].filter(Boolean));
@@ -90,15 +91,16 @@ function timeline(orders, width) {
       const middle = margin.top + line * row + row / 2;
       const start = x(order.start.ms);
       const end = order.current ? right : Math.max(start + 4, x((order.end || order.start).ms));
-      const node = svg("g", { class: `order ${order.current ? "order-current" : "order-stale"}`, tabindex: 0, role: "img",
-        "aria-label": `${order.name}: ${order.current ? "current" : `likely stale, ${order.reason}`}`,
+      const node = svg("g", { class: `order ${order.current ? "order-current" : "order-stale"}`, tabindex: 0,
+        role: "img", "aria-label": `${order.name}: ${order.current ? "current" : `likely stale, ${order.reason}`}`,
         "data-id": order.record.id, "data-start": order.start.day, "data-end": order.end ? order.end.day : null },
       svg("text", { class: "order-label", x: 4, y: middle + 4 }, order.name),
       svg("rect", { class: "hit", x: 0, y: middle - row / 2, width: W, height: row }),
       svg("rect", { class: "bar", x: start, y: middle - 6, width: end - start, height: 12, rx: 2,
         fill: order.current ? null : `url(#${id}-hatch)` }),
       order.current
-        ? [svg("path", { class: "arrow", d: `M${right},${middle - 7} L${right + 9},${middle} L${right},${middle + 7} Z` }),
+        ? [svg("path", { class: "arrow",
+          d: `M${right},${middle - 7} L${right + 9},${middle} L${right},${middle + 7} Z` }),
           svg("text", { class: "bar-note", x: right + 13, y: middle + 4 }, "current")]
         : staleNote(order.reason, start, end, margin.left, W, middle));
       hoverable(node, orderTooltip(order));
@@ -113,9 +115,10 @@ function orderItem(order) {
   return el("li", { class: order.current ? "current" : "stale", "data-id": order.record.id },
     el("span", { class: "name", title: order.full }, order.name),
     order.dosage ? el("span", { class: "detail" }, ` · ${order.dosage}`) : null,
-    order.record.active_orders ? el("span", { class: "detail" }, ` · ${order.record.active_orders} active orders`) : null,
-    order.current ? null : [" ", el("span", { class: "reason" }, el("span", { class: "badge stale-badge" }, "likely stale"),
-      ` ${order.reason}`)]);
+    order.record.active_orders
+      ? el("span", { class: "detail" }, ` · ${order.record.active_orders} active orders`) : null,
+    order.current ? null : [" ", el("span", { class: "reason" },
+      el("span", { class: "badge stale-badge" }, "likely stale"), ` ${order.reason}`)]);
 }
 
 function medicationLists(section) {
@@ -125,7 +128,8 @@ function medicationLists(section) {
   return el("div", { class: "med-lists" },
     el("h3", {}, `Current (${current.length})`),
     current.length ? el("ul", { class: "meds" }, current.map(orderItem)) : el("p", { class: "none" }, "None on file."),
-    stale.length ? [el("h3", {}, `Likely stale, set apart (${stale.length})`), el("ul", { class: "meds" }, stale.map(orderItem))] : null);
+    stale.length ? [el("h3", {}, `Likely stale, set apart (${stale.length})`),
+      el("ul", { class: "meds" }, stale.map(orderItem))] : null);
 }
 
 function medicationTable(orders) {

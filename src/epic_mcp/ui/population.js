@@ -58,10 +58,12 @@ function barChart(answer, rows, [category, count], width) {
     const y = margin.top + i * (bar + gap);
     const label = cellText(row[category]) || "(empty)";
     const shown = label.length > 32 ? `${label.slice(0, 31)}…` : label;
-    const node = svg("g", { class: "bar-row", tabindex: 0, role: "img", "aria-label": `${label}: ${formatNumber(row[count])}`,
-      "data-category": label, "data-count": formatNumber(row[count]) },
+    const node = svg("g", { class: "bar-row", tabindex: 0, role: "img",
+      "aria-label": `${label}: ${formatNumber(row[count])}`, "data-category": label,
+      "data-count": formatNumber(row[count]) },
     svg("text", { class: "bar-label", x: margin.left - 8, y: y + bar / 2 + 4 }, shown),
-    svg("rect", { class: "bar", x: margin.left, y, width: Math.max(0, x(row[count]) - margin.left), height: bar, rx: 2 }),
+    svg("rect", { class: "bar", x: margin.left, y, width: Math.max(0, x(row[count]) - margin.left), height: bar,
+      rx: 2 }),
     svg("text", { class: "bar-value", x: x(row[count]) + 6, y: y + bar / 2 + 4 }, formatNumber(row[count])));
     hoverable(node, [label, `${countName}: ${formatNumber(row[count])}`]);
     chart.append(node);
@@ -77,17 +79,21 @@ function populationView(answer) {
   const head = el("header", { class: "series-head" },
     el("h2", {}, "Population query"),
     el("p", { class: "sub" }, `${answer.row_count} row(s)`,
-      answer.truncated ? el("span", { class: "warn" }, ` · truncated at ${answer.row_count}: aggregate, or raise max_rows`) : null,
+      answer.truncated
+        ? el("span", { class: "warn" }, ` · truncated at ${answer.row_count}: aggregate, or raise max_rows`) : null,
       ` · ${answer.elapsed_ms} ms`));
   const tbody = el("tbody", {});
   const headers = columns.map((name, i) => el("th", { scope: "col", "aria-sort": "none" },
-    el("button", { type: "button", class: "sort", onclick: () => sortBy(i) }, name, el("span", { class: "sort-mark", "aria-hidden": "true" }, ""))));
+    el("button", { type: "button", class: "sort", onclick: () => sortBy(i) }, name,
+      el("span", { class: "sort-mark", "aria-hidden": "true" }, ""))));
   const table = el("table", { class: "data sortable" }, el("thead", {}, el("tr", {}, headers)), tbody);
   const chartHolder = el("div", {});
 
   function sorted() {
     if (sort.column < 0) return original;
-    return [...original].sort((a, b) => (sort.ascending ? 1 : -1) * compare(a.row[sort.column], b.row[sort.column]) || a.index - b.index);
+    const direction = sort.ascending ? 1 : -1;
+    return [...original].sort((a, b) => direction * compare(a.row[sort.column], b.row[sort.column])
+      || a.index - b.index);
   }
 
   function fill() {
@@ -97,7 +103,7 @@ function populationView(answer) {
     headers.forEach((th, i) => {
       const state = i === sort.column ? (sort.ascending ? "ascending" : "descending") : "none";
       th.setAttribute("aria-sort", state);
-      th.querySelector(".sort-mark").textContent = state === "ascending" ? " ▲" : state === "descending" ? " ▼" : "";
+      th.querySelector(".sort-mark").textContent = { ascending: " ▲", descending: " ▼", none: "" }[state];
     });
     if (bars) chartHolder.replaceChildren(barChart({ columns }, rows.map((r) => r.row), bars, viewWidth() - 2));
   }

@@ -18,31 +18,34 @@ function observationRow(record) {
       flag: flagOf([].concat(c.interpretation || [])[0]) }))
     : [{ name: null, text: quantityText(record.value !== undefined ? record.value : record.data_absent),
       flag: observationFlag(record) }];
+  const when = record.effective || record.issued || "";
   return el("tr", { "data-id": record.id },
     el("th", { scope: "row", title: String(record.code || "") }, shortName(record.code)),
-    el("td", { class: "value" }, parts.map((p, i) => el("div", {}, p.name ? `${p.name.replace(/ blood pressure$/i, "")}: ` : "",
+    el("td", { class: "value" }, parts.map((p) => el("div", {},
+      p.name ? `${p.name.replace(/ blood pressure$/i, "")}: ` : "",
       el("span", { class: "num" }, p.text), p.flag ? [" ", flagBadge(p.flag)] : null))),
-    el("td", { class: "when", title: whenText(record.effective || record.issued) }, String(record.effective || record.issued || "").slice(0, 10)));
+    el("td", { class: "when", title: whenText(when) }, String(when).slice(0, 10)));
 }
 
-function sectionBlock(section, body, extra) {
+function sectionBlock(section, body) {
   const count = section.items.length;
   return el("section", { class: `card-section section-${section.name}`, "aria-label": section.title },
     el("h2", {}, section.title.split(" (")[0], el("span", { class: "count" }, ` ${count}`)),
-    notesList(section.notes), count || extra ? body : el("p", { class: "none" }, "None on file."), extra || null);
+    notesList(section.notes), count ? body : el("p", { class: "none" }, "None on file."));
 }
 
 function problemsBlock(section) {
   return sectionBlock(section, el("ul", { class: "plain" }, section.items.map((p) => el("li", { "data-id": p.id },
     el("span", { class: "name" }, String(p.code || "?")),
-    [p.onset ? `since ${p.onset}` : null, p.severity, ...(p.stage || []).map((s) => `stage ${s}`)]
+    [p.onset ? `since ${p.onset}` : null, p.severity,
+      ...(p.stage || []).map((s) => (/^stage\b/i.test(s) ? s : `stage ${s}`))]
       .filter(Boolean).map((part) => el("span", { class: "detail" }, ` · ${part}`))))));
 }
 
 // Free text from the record (a description, a comment) arrives marked {patient_text: ...}: shown as text.
 function untrustedText(value) {
-  if (value && typeof value === "object") return String(value.patient_text !== undefined ? value.patient_text : Object.values(value).join(" "));
-  return String(value);
+  if (!value || typeof value !== "object") return String(value);
+  return String(value.patient_text !== undefined ? value.patient_text : Object.values(value).join(" "));
 }
 
 function reactionText(reaction) {
@@ -61,7 +64,8 @@ function allergyCriticality(record) {
 function allergiesBlock(section) {
   return sectionBlock(section, el("ul", { class: "plain" }, section.items.map((a) => el("li", { "data-id": a.id },
     el("span", { class: "name" }, shortName(a.code) || "?"), " ", allergyCriticality(a),
-    [].concat(a.clinical_status || []).filter((s) => s !== "active").map((s) => el("span", { class: "detail" }, ` · ${s}`)),
+    [].concat(a.clinical_status || []).filter((s) => s !== "active")
+      .map((s) => el("span", { class: "detail" }, ` · ${s}`)),
     [].concat(a.reactions || []).map((r) => el("div", { class: "detail" }, reactionText(r)))))));
 }
 
@@ -85,7 +89,7 @@ function patientLine(data, chosen) {
   const patient = data.patient || {};
   const facts = [patient.gender, patient.birth_date ? `born ${patient.birth_date}` : null,
     patient.age !== undefined && patient.age !== null ? `age ${patient.age}` : null,
-    patient.deceased && patient.deceased !== false ? (patient.deceased === true ? "deceased" : `deceased ${patient.deceased}`) : null]
+    patient.deceased ? (patient.deceased === true ? "deceased" : `deceased ${patient.deceased}`) : null]
     .filter(Boolean);
   const id = `Patient/${data.patient_id}`;
   const named = patient.name ? String(patient.name) : chosen && facts.length ? "Patient" : id;
@@ -110,7 +114,8 @@ function otherSections(sections) {
 function medicationsBlock(section, width, first) {
   return el("section", { class: "card-section section-medications", "aria-label": section.title },
     el("h2", {}, "Medications", el("span", { class: "count" }, ` ${section.items.length} current`),
-      section.set_apart.length ? el("span", { class: "count stale-count" }, ` · ${section.set_apart.length} likely stale`) : null),
+      section.set_apart.length
+        ? el("span", { class: "count stale-count" }, ` · ${section.set_apart.length} likely stale`) : null),
     notesList(section.notes), medicationPanes(section, width - 28, first));
 }
 
@@ -120,7 +125,8 @@ function summaryCard(data, _, input) {
   const byName = Object.fromEntries(sections.map((s) => [s.name, s]));
   const width = viewWidth();
   const unavailable = (data.unavailable || []).length
-    ? el("section", { class: "card-section unavailable" }, el("h2", {}, "Not available"), notesList(data.unavailable)) : null;
+    ? el("section", { class: "card-section unavailable" }, el("h2", {}, "Not available"), notesList(data.unavailable))
+    : null;
   if (sections.length === 1 && byName.medications) {
     return [patientLine(data, chosen), medicationsBlock(byName.medications, width, "Timeline"), unavailable];
   }

@@ -31,7 +31,8 @@ function measuresOf(series) {
 }
 
 function trendLine(trend) {
-  return `${trend.measure}: ${trend.direction}, ${trend.first} → ${trend.last} (${trend.change}); min ${trend.min}, max ${trend.max}`;
+  return `${trend.measure}: ${trend.direction}, ${trend.first} → ${trend.last} (${trend.change}); `
+    + `min ${trend.min}, max ${trend.max}`;
 }
 
 function seriesFigure(series, patientId) {
@@ -50,13 +51,17 @@ function seriesFigure(series, patientId) {
   const table = dataTable(["Date", "Value", "Flag", "Reference range", "Id"], values.map((v) => [
     v.date || "?", v.value, flagBadge(flagOf(v.flag)) || "", v.reference_range || "", v.id]));
   const parts = [header, notesList(series.notes)];
-  if (!values.length) return el("section", { class: "series" }, parts, el("p", { class: "message" }, `No results of ${series.code} on file.`));
+  if (!values.length) {
+    return el("section", { class: "series" }, parts,
+      el("p", { class: "message" }, `No results of ${series.code} on file.`));
+  }
   if (!measures.length) return el("section", { class: "series" }, parts, caption, table);
   const days = measures.flatMap((m) => m.points).map((p) => p.day).sort();
-  const flagged = measures.flatMap((m) => m.points.filter((p) => p.flag).map((p) => `${m.name} ${p.day} ${p.text} (${p.flag.text})`));
+  const flagged = measures.flatMap((m) => m.points.filter((p) => p.flag)
+    .map((p) => `${m.name} ${p.day} ${p.text} (${p.flag.text})`));
   const description = [`${shortName(title)}: ${values.length} results, ${days[0]} to ${days[days.length - 1]}.`,
-    ...trends, band ? `Reference range ${band.text}.` : "", flagged.length ? `Flagged: ${flagged.join("; ")}.` : "No flagged results."]
-    .filter(Boolean).join(" ");
+    ...trends, band ? `Reference range ${band.text}.` : "",
+    flagged.length ? `Flagged: ${flagged.join("; ")}.` : "No flagged results."].filter(Boolean).join(" ");
   const units = [...new Set(measures.flatMap((m) => m.points.map((p) => p.unit)).filter(Boolean))];
   const chart = lineChart({ name: shortName(title), measures, band, unit: units.length === 1 ? units[0] : null,
     width: viewWidth() - 2, description });
