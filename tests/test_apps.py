@@ -4,6 +4,8 @@ any other client: the same tools/list (the published listing), the same resource
 from __future__ import annotations
 
 import re
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from epic_mcp.deferred import published_listing
 from epic_mcp.server import build_server
-from epic_mcp.ui import VIEWS, document
+from epic_mcp.ui import SHARED_SCRIPTS, VIEWS, document
 
 from .conftest import EPIC_TOKEN_URL, token_body
 from .fake_fhir import FakeFhir
@@ -138,3 +140,15 @@ async def test_answers_are_the_same_for_clients_with_and_without_the_extension(s
     assert not any(answer["isError"] for answer in answers[0])
     assert answers[0] == answers[1]
     assert not any("ui" in (answer.get("_meta") or {}) for answer in answers[0])
+
+
+def test_the_wheel_ships_every_file_of_the_views(tmp_path: Path) -> None:
+    """A view is assembled from files beside epic_mcp/ui/__init__.py at run time: the wheel must carry them all."""
+    from hatchling.builders.wheel import WheelBuilder
+
+    root = Path(__file__).resolve().parent.parent
+    [wheel] = WheelBuilder(str(root)).build(directory=str(tmp_path), versions=["standard"])
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    needed = {"page.html", "view.css", *SHARED_SCRIPTS, *(script for view in VIEWS for script in view.scripts)}
+    assert {f"epic_mcp/ui/{name}" for name in needed} <= shipped
+    assert "epic_mcp/apps.py" in shipped

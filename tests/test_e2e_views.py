@@ -28,6 +28,7 @@ from .conftest import pretended_today
 
 pytestmark = [pytest.mark.e2e]
 
+
 @pytest.fixture(scope="module", autouse=True)
 def browser_available() -> None:
     reason = apps_host.missing()
