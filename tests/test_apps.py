@@ -152,3 +152,14 @@ def test_the_wheel_ships_every_file_of_the_views(tmp_path: Path) -> None:
     needed = {"page.html", "view.css", *SHARED_SCRIPTS, *(script for view in VIEWS for script in view.scripts)}
     assert {f"epic_mcp/ui/{name}" for name in needed} <= shipped
     assert "epic_mcp/apps.py" in shipped
+
+
+def test_the_readme_and_docs_show_a_screenshot_of_every_view() -> None:
+    root = Path(__file__).resolve().parent.parent
+    shots = sorted(path.name for path in (root / "docs" / "views").glob("*.png"))
+    readme, docs = (root / "README.md").read_text(), (root / "docs" / "views.md").read_text()
+    assert {"trend-a1c.png", "trend-blood-pressure.png", "summary.png", "medications.png", "population.png"} <= set(
+        shots)
+    for shot in shots:
+        assert f"docs/views/{shot}" in readme and f"views/{shot}" in docs
+        assert (root / "docs" / "views" / shot).read_bytes().startswith(b"\x89PNG")
