@@ -22,12 +22,12 @@ from typing import Any
 from harness import sandbox, server_params, write_results
 from mcp import Client
 
+from epic_mcp.access.profiles import POPULATION_TOOLS
 from epic_mcp.bulk.client import BulkClient
 from epic_mcp.bulk.export import Exporter, ExportOptions
 from epic_mcp.bulk.snapshot import merge
-from epic_mcp.connection import EpicConnection
+from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.population.database import build, query
-from epic_mcp.profiles import POPULATION_TOOLS
 
 COPIES = int(os.environ.get("EPIC_MCP_BENCH_COPIES", "100"))
 QUERY_RUNS = 20

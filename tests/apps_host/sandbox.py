@@ -18,7 +18,7 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 from mcp.client import advertise
 
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.phi.pseudonyms import PseudonymCodec
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.sandbox.group import SANDBOX_GROUP_ID, sandbox_group

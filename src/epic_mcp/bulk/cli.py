@@ -62,7 +62,7 @@ def run_export_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from ..connection import EpicConnection, tls_context
+    from ..fhir.connection import EpicConnection, tls_context
     from .client import BulkClient
     from .export import Exporter, ExportOptions
 

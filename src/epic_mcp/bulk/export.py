@@ -21,9 +21,9 @@ from typing import Literal
 import anyio
 
 from ..errors import ConfigError, EpicMcpError
+from ..fhir.validation import InvalidInput, check_date, check_id
 from ..sandbox.group import SANDBOX_GROUP_ID
 from ..settings import MIN_BULK_POLL_SECONDS, Settings
-from ..validation import InvalidInput, check_date, check_id
 from .client import MAX_RETRY_AFTER, BulkClient, BulkError, ExportRequest, Level, Manifest, OutputFile, Pending
 from .snapshot import merge
 from .state import ExportState, FileProgress, StateStore, ensure_private_dir

@@ -1,0 +1,132 @@
+"""SQL-on-FHIR ViewDefinitions: the runner's semantics (forEach, forEachOrNull, unionAll, where, constants, the key
+functions) and the shipped views against the sandbox data set."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from epic_mcp.population.viewdef import View, ViewError, flatten_lines, shipped_views
+from epic_mcp.sandbox import data_set
+
+from ..conftest import run_today
+
+PATIENT = {
+    "resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-02-03",
+    "name": [{"use": "official", "family": "Lopez", "given": ["Camila", "Maria"]}, {"family": "Old"}],
+    "telecom": [{"system": "phone", "value": "555-1"}, {"system": "email", "value": "c@example.org"}],
+    "deceasedBoolean": False,
+}
+
+
+def view(*select: dict[str, Any], **extra: Any) -> View:
+    return View({"resourceType": "ViewDefinition", "name": "v", "resource": "Patient", "select": list(select),
+                 **extra})
+
+
+def test_columns_take_single_values_typed_by_the_view() -> None:
+    v = view({"column": [{"name": "id", "path": "getResourceKey()", "type": "id"},
+                         {"name": "given", "path": "name.first().given.join(' ')"},
+                         {"name": "deceased", "path": "deceased.ofType(boolean)", "type": "boolean"},
+                         {"name": "missing", "path": "multipleBirth.ofType(integer)", "type": "integer"}]})
+    assert v.rows(PATIENT) == [("p1", "Camila Maria", False, None)]
+
+
+def test_for_each_gives_a_row_per_item_and_for_each_or_null_keeps_the_resource() -> None:
+    each = view({"column": [{"name": "id", "path": "getResourceKey()"}]},
+                {"forEach": "telecom", "column": [{"name": "value", "path": "value"}]})
+    assert each.rows(PATIENT) == [("p1", "555-1"), ("p1", "c@example.org")]
+    assert each.rows({**PATIENT, "telecom": []}) == [], "forEach over nothing drops the resource"
+    or_null = view({"column": [{"name": "id", "path": "getResourceKey()"}]},
+                   {"forEachOrNull": "telecom", "column": [{"name": "value", "path": "value"}]})
+    assert or_null.rows({k: v for k, v in PATIENT.items() if k != "telecom"}) == [("p1", None)]
+
+
+def test_union_all_stacks_branches_into_the_same_columns() -> None:
+    v = view({"column": [{"name": "id", "path": "getResourceKey()"}],
+              "unionAll": [{"forEach": "telecom.where(system = 'phone')", "column": [{"name": "contact",
+                                                                                        "path": "value"}]},
+                           {"forEach": "name", "column": [{"name": "contact", "path": "family"}]}]})
+    assert v.rows(PATIENT) == [("p1", "555-1"), ("p1", "Lopez"), ("p1", "Old")]
+    with pytest.raises(ViewError, match="same columns"):
+        view({"unionAll": [{"column": [{"name": "a", "path": "id"}]}, {"column": [{"name": "b", "path": "id"}]}]})
+
+
+def test_where_and_constants_filter_resources() -> None:
+    v = view({"column": [{"name": "id", "path": "getResourceKey()"}]},
+             where=[{"path": "gender = %wanted"}], constant=[{"name": "wanted", "valueCode": "female"}])
+    assert v.rows(PATIENT) == [("p1",)]
+    assert v.rows({**PATIENT, "gender": "male"}) == []
+    assert v.rows({"resourceType": "Observation", "id": "o1"}) == [], "another resource type gives no rows"
+
+
+def test_reference_key_matches_the_type_asked_for() -> None:
+    observation = {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"},
+                   "encounter": {"reference": "https://fhir.example/R4/Encounter/e1/_history/2"}}
+    v = View({"resourceType": "ViewDefinition", "name": "o", "resource": "Observation", "select": [{"column": [
+        {"name": "patient", "path": "subject.getReferenceKey(Patient)"},
+        {"name": "not_group", "path": "subject.getReferenceKey(Group)"},
+        {"name": "encounter", "path": "encounter.getReferenceKey()"}]}]})
+    assert v.rows(observation) == [("p1", None, "e1")]
+
+
+@pytest.mark.parametrize("select, message", [
+    ({"column": [{"name": "telecom", "path": "telecom.value"}]}, "add .first()"),
+    ({"column": [{"name": "name", "path": "name.first()"}]}, "complex value"),
+])
+def test_a_path_breaking_the_view_s_promise_is_an_error_not_a_guess(select: dict[str, Any], message: str) -> None:
+    with pytest.raises(ViewError, match=message):
+        view(select).rows(PATIENT)
+
+
+@pytest.mark.parametrize("definition, message", [
+    ({"name": "bad name", "resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]}]}, "name"),
+    ({"name": "v", "resource": "Patient", "select": [{"column": [{"name": "x", "path": "id", "collection": True}]}]},
+     "collection"),
+    ({"name": "v", "resource": "Patient", "select": [{"repeat": ["item"], "column": []}]}, "unsupported"),
+    ({"name": "v", "resource": "Patient", "select": [{"column": [{"name": "x", "path": "id", "type": "Quantity"}]}]},
+     "type"),
+    ({"name": "v", "resource": "Patient", "select": [{"column": [{"name": "x", "path": "name.("}]}]}, "FHIRPath"),
+])
+def test_definitions_outside_the_supported_subset_are_refused(definition: dict[str, Any], message: str) -> None:
+    with pytest.raises(ViewError, match=message):
+        View({"resourceType": "ViewDefinition", **definition})
+
+
+@pytest.fixture(scope="module")
+def resources() -> list[dict[str, Any]]:
+    return data_set(run_today())["resources"]
+
+
+def test_shipped_views_flatten_the_sandbox_data_faithfully(resources: list[dict[str, Any]]) -> None:
+    views = {v.name: v for v in shipped_views()}
+    assert set(views) == {"patient", "observation", "observation_component", "condition", "medication_request",
+                          "encounter", "immunization", "allergy"}
+    rows = {name: [row for r in resources for row in v.rows(r)] for name, v in views.items()}
+    counts = Counter(r["resourceType"] for r in resources)
+    for name, v in views.items():
+        if name != "observation_component":
+            assert len(rows[name]) == counts[v.resource], f"{name}: one row per resource"
+            assert {row[0] for row in rows[name]} == {r["id"] for r in resources if r["resourceType"] == v.resource}
+    components = sum(len(r.get("component", [])) for r in resources if r["resourceType"] == "Observation")
+    assert len(rows["observation_component"]) == components > 0
+
+    by_id = {r["id"]: r for r in resources}
+    columns = [c.name for c in views["observation"].columns]
+    for row in rows["observation"]:
+        record, source = dict(zip(columns, row, strict=True)), by_id[row[0]]
+        assert record["patient_id"] == source["subject"]["reference"].split("/")[1]
+        assert record["code"] == source["code"]["coding"][0]["code"]
+        assert record["effective"] == source.get("effectiveDateTime")
+        quantity = source.get("valueQuantity", {}).get("value", source.get("valueInteger"))
+        assert record["value"] == (float(quantity) if quantity is not None else None)
+
+
+def test_flatten_lines_is_what_spark_executors_run(resources: list[dict[str, Any]]) -> None:
+    condition = next(v for v in shipped_views() if v.name == "condition")
+    lines = [json.dumps(r) for r in resources if r["resourceType"] == "Condition"] + [""]
+    assert list(flatten_lines(condition.definition, lines)) == [
+        row for r in resources for row in condition.rows(r)]
