@@ -8,13 +8,16 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import respx
 from mcp import Client
 from mcp.client import advertise
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from epic_mcp.serve.deferred import published_listing
+from epic_mcp.serve.http import http_app
 from epic_mcp.serve.server import build_server
 from epic_mcp.serve.ui import SHARED_SCRIPTS, VIEWS, document
 
@@ -34,6 +37,9 @@ QUESTIONS = [("get_latest_values", {"patient_id": PID, "code": "4548-4"}),
              ("patient_summary", {"patient_id": PID}),
              ("patient_summary", {"patient_id": PID, "sections": ["medications"]}),
              ("get_patient", {"id": PID})]
+
+
+APPS = advertise(EXTENSION, {"mimeTypes": [MIME]})
 
 
 def apps_client(server: Any, mode: str = "legacy", mime_types: list[str] | None = None) -> Client:
@@ -117,6 +123,27 @@ async def test_each_view_is_one_self_contained_document_with_a_csp_that_names_no
                          "innerHTML", "eval("):
             assert fetching not in html, f"{view.name} has {fetching}"
         assert re.findall(r"url\((?!#)", html) == [], f"{view.name} refers to something outside the document"
+
+
+@pytest.mark.parametrize(("stateless", "mode", "views"), [
+    (False, "legacy", True), (False, "2026-07-28", True), (True, "2026-07-28", True),
+    # Stateless, a handshake-era client declares its capabilities in initialize only, which later requests do not
+    # carry: it gets the text answers, never a view it might not show.
+    (True, "legacy", False)])
+async def test_over_http_the_views_follow_what_the_client_declared(make_settings, stateless, mode, views) -> None:
+    settings = make_settings(epic_mcp_http_stateless=stateless)
+    server = build_server(settings)
+    app = http_app(server, settings, "127.0.0.1", 8000)
+    async with server.session_manager.run(), httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                                               base_url="http://127.0.0.1:8000") as http:
+        for client, offered in ((Client(streamable_http_client("http://127.0.0.1:8000/mcp", http_client=http),
+                                        mode=mode), False),
+                                (Client(streamable_http_client("http://127.0.0.1:8000/mcp", http_client=http),
+                                        mode=mode, extensions=[APPS]), views)):
+            tools, resources = await surface(client)
+            assert sorted(t["name"] for t in tools if "_meta" in t) == (["get_latest_values", "patient_summary"]
+                                                                       if offered else [])
+            assert any(r["uri"].startswith("ui://") for r in resources) == offered
 
 
 async def test_views_of_tools_the_server_does_not_offer_are_not_listed(make_settings) -> None:
