@@ -72,14 +72,17 @@ class Scanned:
 
     items: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
-    read_back_to: date | None = None  # when incomplete: the scan read everything on or after this day
     stopped_by: str = "the page budget was spent"
     warnings: list[str] = field(default_factory=list)
 
     def limit_note(self, what: str) -> str | None:
+        """What was not read, told by the records that were (the oldest day read), never by a day counted back
+        from today: in the minimum PHI mode today is in the patient's moved frame, and printing it, or a day
+        reckoned from it, would reveal the patient's date offset."""
         if self.complete:
             return None
-        since = f"on or after {self.read_back_to.isoformat()}" if self.read_back_to else "in the newest pages"
+        days = [when[:10] for item in self.items if (when := written_time(item))]
+        since = f"from {min(days)} on" if days else "in the newest pages"
         return (f"only {what} {since} were read ({self.stopped_by}); older ones are not shown: ask with "
                 "date_from/date_to for an earlier period")
 
@@ -112,14 +115,14 @@ async def scan(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str,
     spent = 0
     for window in windows(today):
         if spent >= budget:
-            result.complete, result.read_back_to = False, window[1]
+            result.complete = False
             break
         found = await collect(fhir, resource_type, [*params, *_date_params(window, date_param)], patient_id,
                               max_pages=budget - spent)
         spent += found.pages
         result.warnings += [w for w in found.warnings if w not in result.warnings]
         if not found.complete:
-            result.complete, result.read_back_to = False, window[1]
+            result.complete = False
             if FOREIGN_NEXT_LINK in found.warnings:
                 result.stopped_by = "the server's next link left the FHIR server"
             break
@@ -132,20 +135,39 @@ async def scan(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str,
 
 # Time and kind ------------------------------------------------------------------------------------------------
 
-def effective_time(resource: dict[str, Any]) -> str:
-    """When an observation (or event) happened, as an ISO string that sorts (datetimes in UTC); '' when unknown."""
-    for key in ("effectiveDateTime", "effectiveInstant", "occurrenceDateTime", "performedDateTime", "issued",
-                "authoredOn", "onsetDateTime", "recordedDate", "date", "start", "created"):
-        if isinstance(resource.get(key), str):
-            return _sortable(resource[key])
-    for key in ("effectivePeriod", "period", "performedPeriod", "occurrencePeriod"):
+DATE_ELEMENTS = ("effectiveDateTime", "effectiveInstant", "occurrenceDateTime", "performedDateTime", "issued",
+                 "authoredOn", "onsetDateTime", "recordedDate", "date", "start", "created")
+PERIOD_ELEMENTS = ("effectivePeriod", "period", "performedPeriod", "occurrencePeriod")
+
+
+def clinical_date(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """When a record happened, as (the element it comes from, its value as the record writes it, with the
+    record's own offset): the effective or occurrence time, else when it was issued, written or recorded, else
+    the start of its period. None when the record has none."""
+    for key in DATE_ELEMENTS:
+        if isinstance(resource.get(key), str) and resource[key]:
+            return key, resource[key]
+    for key in PERIOD_ELEMENTS:
         value = resource.get(key)
-        if isinstance(value, dict) and isinstance(value.get("start"), str):
-            return _sortable(value["start"])
+        if isinstance(value, dict) and isinstance(value.get("start"), str) and value["start"]:
+            return f"{key}.start", value["start"]
     context = resource.get("context")
-    if isinstance(context, dict) and isinstance(context.get("period"), dict):
-        return _sortable(str(context["period"].get("start") or ""))
-    return ""
+    start = context.get("period", {}).get("start") if isinstance(context, dict) and isinstance(
+        context.get("period"), dict) else None
+    return ("context.period.start", start) if isinstance(start, str) and start else None
+
+
+def written_time(resource: dict[str, Any]) -> str:
+    """The record's clinical date as it writes it (to show; '' when unknown)."""
+    found = clinical_date(resource)
+    return found[1] if found else ""
+
+
+def effective_time(resource: dict[str, Any]) -> str:
+    """The record's clinical date as an ISO string that sorts (datetimes in UTC, to order moments written in
+    different zones); '' when unknown. For ordering only: show written_time, which keeps the record's zone."""
+    found = clinical_date(resource)
+    return _sortable(found[1]) if found else ""
 
 
 def _sortable(value: str) -> str:
