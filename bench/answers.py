@@ -26,7 +26,7 @@ from harness import loaded_server, write_results
 from mcp import Client
 from tokens import TOKENIZER, count_tokens
 
-from epic_mcp.profiles import PROFILES
+from epic_mcp.access.profiles import PROFILES
 from epic_mcp.sandbox import data_set
 from evals import truth
 from tests.conftest import run_today

@@ -15,7 +15,7 @@ import httpx
 from harness import sandbox, server_params, write_results
 from mcp import Client, StdioServerParameters
 
-from epic_mcp.connection import EpicConnection
+from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.settings import Settings
 
 RUNS = 300

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness import write_results
 from mcp import Client, StdioServerParameters
 
-from epic_mcp.keys import generate_key, write_private_key
+from epic_mcp.auth.keys import generate_key, write_private_key
 
 RUNS = 30
 HERE = Path(__file__).resolve().parent
@@ -53,7 +53,7 @@ def import_times(code: str, env: dict[str, str]) -> dict[str, tuple[int, int]]:
 
 def extra_imports(env: dict[str, str], top: int = 10) -> list[tuple[str, int]]:
     """The biggest packages epic-mcp's server start imports that a minimal mcp server does not."""
-    ours = import_times("from epic_mcp.cli import build_parser; from epic_mcp.server import build_server", env)
+    ours = import_times("from epic_mcp.cli import build_parser; from epic_mcp.serve.server import build_server", env)
     baseline = import_times("from mcp.server.mcpserver import MCPServer", env)
     extra = {name: us for name, (us, _) in ours.items()
              if name not in baseline and "." not in name and not name.startswith(("epic_mcp", "_"))}

@@ -19,7 +19,7 @@ from mcp import Client
 from patient_searches import all_pages, searches
 from tokens import TOKENIZER, count_tokens
 
-from epic_mcp.profiles import PROFILES
+from epic_mcp.access.profiles import PROFILES
 from epic_mcp.sandbox import data_set
 from tests.conftest import run_today
 from tests.unseen_data import unseen_data_set

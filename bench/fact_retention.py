@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fact retention: what the compact text the model reads keeps of the raw FHIR, fact by fact, on synthetic data the
 project was not developed against (tests/data/unseen.json.gz), and whether every total is exact. Writes
-docs/bench-fact-retention.md; tests/test_fact_retention.py asserts the bars with the same code.
+docs/bench-fact-retention.md; tests/render/test_fact_retention.py asserts the bars with the same code.
 
 The data is loaded into sekmet-fhir on loopback; the real epic-mcp runs over stdio; every patient-scoped search
 tool is called for every patient (every category the tool offers where Epic requires one, then by code for what
@@ -50,7 +50,7 @@ Left out besides bookkeeping, and why:
   shown.
 - Encounter.statusHistory: the workflow's status changes; when the patient was there is the period.
 - DocumentReference.content.format: an IHE code telling exchange systems how to parse the attachment; the content
-  type is shown (tests/test_epic_real.py leaves format codes out as bookkeeping too).
+  type is shown (tests/render/test_epic_real.py leaves format codes out as bookkeeping too).
 
 What the matching cannot see: a value that also appears elsewhere in the same line counts as kept (two fields
 naming the same practitioner, a small number such as 1). Free text is matched whole, so a shortened note counts as
@@ -379,7 +379,7 @@ Left out besides bookkeeping, and why:
 - Encounter.statusHistory: the workflow's status changes (planned, in progress, finished); when the patient was
   there is the period.
 - DocumentReference.content.format: an IHE code telling exchange systems how to parse the attachment (here
-  'MIME type sufficient'); the content type is shown. The replay of real Epic bodies (tests/test_epic_real.py)
+  'MIME type sufficient'); the content type is shown. The replay of real Epic bodies (tests/render/test_epic_real.py)
   leaves format codes out too.
 - Language and country codes (BCP 47, ISO 3166) count like HL7's: their display names the code exactly.
 - A concept's text that repeats one of its codings' displays or codes is the same fact as that coding.

@@ -19,7 +19,7 @@ from typing import Any
 
 from mcp import StdioServerParameters
 
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.sandbox import Sandbox, load_resources
 from epic_mcp.settings import Settings, load_settings
 

@@ -23,9 +23,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from epic_mcp.clients import ClientStore, NamedClients
-from epic_mcp.http import SharedToken
-from epic_mcp.oauth import AccessTokenVerifier, SigningKey
+from epic_mcp.access.clients import ClientStore, NamedClients
+from epic_mcp.access.oauth import AccessTokenVerifier, SigningKey
+from epic_mcp.serve.http import SharedToken
 from epic_mcp.settings import load_settings
 
 RUNS = 200

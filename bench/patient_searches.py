@@ -9,7 +9,7 @@ from typing import Any
 
 from mcp import Client
 
-from epic_mcp.catalog import CATALOG, Operation
+from epic_mcp.fhir.catalog import CATALOG, Operation
 
 PAGE = 100
 SEARCH_OPS = [op for op in CATALOG if op.interaction == "search" and op.params[0].arg == "patient_id"]

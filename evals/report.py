@@ -160,7 +160,7 @@ def phi_section(run: dict[str, Any]) -> list[str]:
              "*same as full* counts answers identical to the full mode's once read back (anything else the mode "
              "removed shows there).", "",
              f"Points lost against the full mode: {lost}; issue 15 allows 2, and CI checks it "
-             "(`tests/test_evals_oracle.py`).", "",
+             "(`tests/evals/test_evals_oracle.py`).", "",
              "| Question kind | Asked | Right, full | Right, minimum | Right as read | Same as full | What the mode "
              "does to the answer |", "|---|---:|---:|---:|---:|---:|---|"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -27,6 +28,26 @@ SETTINGS_PREFIXES = ("EPIC_", "PRIVATE_KEY_PATH", "PRODUCTION_", "JWT_EXPIRY")
 KEPT_SETTINGS = ("EPIC_TODAY",)
 
 
+# A test module that names one of these depends on today's date (the clock, or data dated for today): it is marked
+# `dated`, and scripts/test-dates runs every such test "as of" each day of a sweep (CI does, after scripts/test).
+DATED = re.compile(r"\b(?:run_today|pretended_today|date\.today|datetime\.now|datetime\.utcnow|"
+                   r"EPIC_TODAY|data_set|load_bundled_data|LoadedSekmet|loaded_sekmet|local_sandbox|"
+                   r"unseen_data_set|load_unseen_data|heavy_patient)\b")
+
+
+def depends_on_today(source: str) -> bool:
+    return DATED.search(source) is not None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    dated: dict[Path, bool] = {}
+    for item in items:
+        if item.path not in dated:
+            dated[item.path] = depends_on_today(item.path.read_text())
+        if dated[item.path]:
+            item.add_marker(pytest.mark.dated)
+
+
 def pretended_today() -> dict[str, str]:
     """EPIC_TODAY for the servers a test starts with an environment of its own, when the run pretends."""
     return {"EPIC_TODAY": run_today().isoformat()} if os.environ.get("EPIC_TODAY", "").strip() else {}
@@ -36,6 +57,12 @@ def run_today() -> date:
     """Today as this run pretends it (EPIC_TODAY, YYYY-MM-DD, as Settings.today() reads it), else today."""
     pretended = os.environ.get("EPIC_TODAY", "").strip()
     return date.fromisoformat(pretended) if pretended else date.today()
+
+def report_path(name: str, tmp_path: Path) -> Path:
+    """Where an evaluation test writes its report: a temporary folder, unless scripts/phi-reports asks for docs/
+    (EPIC_MCP_REPORTS_DIR). Tests never rewrite tracked files by themselves."""
+    folder = os.environ.get("EPIC_MCP_REPORTS_DIR", "").strip()
+    return (Path(folder) if folder else tmp_path) / name
 
 # CI runs the same generated examples every time (a failure there is reproducible); local runs explore anew,
 # and EPIC_MCP_PROPERTY_EXAMPLES=400 explores deeper.

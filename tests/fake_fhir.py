@@ -1,7 +1,7 @@
 """A small FHIR search server behind respx, for unit tests of tools that read many pages: it filters by the
 parameters epic-mcp sends (patient, category, code, status, clinical-status, type, date with ge/gt/le/lt), pages
 with next links, and answers in the order it is given (so tests can give it the worst order), optionally
-ignoring _count as some servers do. It reads dates itself, not through epic_mcp.collect, so a bug planted there
+ignoring _count as some servers do. It reads dates itself, not through epic_mcp.answers.collect, so a bug planted there
 cannot change what the fake server answers."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import respx
 
-from epic_mcp.results import linked_patients
+from epic_mcp.fhir.results import linked_patients
 
 from .conftest import EPIC_BASE
 

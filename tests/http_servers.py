@@ -16,7 +16,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from epic_mcp.keys import KeyRing, generate_key, write_private_key
+from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.sandbox import data_set, load_resources
 from epic_mcp.settings import load_settings
 

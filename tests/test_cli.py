@@ -110,7 +110,7 @@ def test_help_names_the_tool_profile_that_is_the_default(capsys) -> None:
 def test_the_server_module_loads_without_httpx_which_waits_for_the_first_connection() -> None:
     """Cold start (bench/cold_start.py, issue 13): httpx and the FHIR client cost ~60 ms and are not needed to
     answer tools/list, so they load with the first connection (and the population tools only when enabled)."""
-    code = ("import sys; from epic_mcp.cli import main; from epic_mcp.server import build_server; "
-            "print(sorted(m for m in ('httpx', 'epic_mcp.fhir_client', 'epic_mcp.bulk.client') if m in sys.modules))")
+    code = ("import sys; from epic_mcp.cli import main; from epic_mcp.serve.server import build_server; "
+            "print(sorted(m for m in ('httpx', 'epic_mcp.fhir.client', 'epic_mcp.bulk.client') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"

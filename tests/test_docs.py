@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from epic_mcp.catalog import CATALOG, markdown_table
-from epic_mcp.server import build_server
+from epic_mcp.fhir.catalog import CATALOG, markdown_table
+from epic_mcp.serve.server import build_server
 from epic_mcp.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,9 @@ def test_every_test_security_md_cites_exists() -> None:
     cited = re.findall(r"`(test_\w+\.py)(?:::(test_\w+))?", security)
     assert len(cited) > 10
     for module, name in cited:
-        source = (ROOT / "tests" / module).read_text()
+        found = list((ROOT / "tests").rglob(module))
+        assert len(found) == 1, f"SECURITY.md cites {module}, which is not one test module"
+        source = found[0].read_text()
         assert not name or f"def {name}(" in source, f"SECURITY.md cites {module}::{name}, which does not exist"
 
 

@@ -64,7 +64,7 @@ def test_doctor_output_is_redacted() -> None:
 def test_a_paging_cursor_is_not_mistaken_for_a_secret() -> None:
     import httpx
 
-    from epic_mcp.paging import CursorCodec, Position
+    from epic_mcp.fhir.paging import CursorCodec, Position
 
     codec = CursorCodec("https://epic.example.org/R4")
     cursor = codec.encode(Position("Observation", httpx.URL("https://epic.example.org/R4/Observation?page=2"), "eP1",

@@ -18,7 +18,7 @@ from mcp import Client
 
 from epic_mcp.cli import main
 from epic_mcp.doctor import Doctor
-from epic_mcp.server import build_server
+from epic_mcp.serve.server import build_server
 
 from .conftest import CLIENT_ID, EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
 
@@ -240,7 +240,7 @@ async def test_an_unexpected_failure_in_a_tool_is_one_phi_free_error_with_no_tra
     def crash(resource: dict[str, Any]) -> str:
         raise KeyError(f"{PID} Zebulonsky")
 
-    monkeypatch.setattr("epic_mcp.tools.record_line", crash)
+    monkeypatch.setattr("epic_mcp.serve.tools.record_line", crash)
     mock_epic(epic)
     with caplog.at_level(logging.DEBUG):
         async with Client(build_server(settings)) as client:

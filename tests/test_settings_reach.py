@@ -12,12 +12,12 @@ import jwt
 import pytest
 from mcp import Client
 
-from epic_mcp.assertion import CLOCK_SKEW_SECONDS, AssertionSigner
-from epic_mcp.connection import EpicConnection
-from epic_mcp.keys import KeyRing
-from epic_mcp.server import build_server
+from epic_mcp.auth.assertion import CLOCK_SKEW_SECONDS, AssertionSigner
+from epic_mcp.auth.keys import KeyRing
+from epic_mcp.auth.token import TokenManager
+from epic_mcp.fhir.connection import EpicConnection
+from epic_mcp.serve.server import build_server
 from epic_mcp.settings import Settings
-from epic_mcp.token import TokenManager
 
 from .conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
 

@@ -179,7 +179,7 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _keygen(args: argparse.Namespace, env_file: str | None) -> int:
-    from .keys import generate_key, write_private_key
+    from .auth.keys import generate_key, write_private_key
 
     if args.out:
         path = Path(args.out)
@@ -194,7 +194,7 @@ def _keygen(args: argparse.Namespace, env_file: str | None) -> int:
 
 
 def _jwks(settings: Settings, args: argparse.Namespace) -> int:
-    from .keys import KeyRing
+    from .auth.keys import KeyRing
 
     document = json.dumps(KeyRing.from_settings(settings).jwks(), indent=2)
     if args.out:
@@ -209,7 +209,7 @@ def _doctor(env_file: str | None, overrides: dict[str, str]) -> int:
     from .doctor import Doctor
 
     _configure_logging("WARNING")
-    logging.getLogger("epic_mcp.token").setLevel(logging.ERROR)  # its retries end in the step's one FAIL line
+    logging.getLogger("epic_mcp.auth.token").setLevel(logging.ERROR)  # its retries end in the step's one FAIL line
     doctor = Doctor(print)
     return 0 if asyncio.run(doctor.run(env_file, **overrides)) else 1
 
@@ -262,7 +262,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _clients(args: argparse.Namespace, settings: Settings) -> int:
-    from .clients import ClientStore
+    from .access.clients import ClientStore
 
     if settings.epic_mcp_clients_file is None:
         raise ConfigError("EPIC_MCP_CLIENTS_FILE is not set: name the file that keeps the clients (e.g. "
@@ -305,19 +305,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from .sandbox import Sandbox
 
         Sandbox(settings).ensure_running()
-    from .server import build_server
+    from .serve.server import build_server
 
     server = build_server(settings)
     if transport == "stdio":
         import anyio
 
-        from .stdio import serve_stdio
+        from .serve.stdio import serve_stdio
 
         anyio.run(serve_stdio, server)
     else:
         import uvicorn
 
-        from .http import http_app
+        from .serve.http import http_app
 
         uvicorn.run(http_app(server, settings, host, port), host=host, port=port, log_level="warning")
     return 0

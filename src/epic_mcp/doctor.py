@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from .connection import EpicConnection
+from .auth.token import TokenManager
 from .errors import EpicMcpError, InvalidClientError
+from .fhir.connection import EpicConnection
+from .fhir.results import software_of
 from .redaction import redact
-from .results import software_of
 from .settings import Settings, load_settings
-from .token import TokenManager
 
 
 @dataclass

@@ -37,7 +37,8 @@ def add_export_command(commands: argparse._SubParsersAction, common: argparse.Ar
     since.add_argument("--since", metavar="INSTANT", help="only resources changed since this FHIR instant (_since), "
                        "e.g. 2026-01-31T00:00:00Z; merged into the existing data (not supported by Epic)")
     since.add_argument("--incremental", action="store_true", help="only what changed since the last complete export "
-                       "of the same group (its transactionTime), merged into the existing data")
+                       "(its transactionTime), merged into the existing data; without --group, --all-patients or "
+                       "--type it refreshes the last export's group and types")
     action = export.add_mutually_exclusive_group()
     action.add_argument("--restart", action="store_true", help="discard an unfinished export (cancelling it on the "
                         "server) and start a new one")
@@ -62,7 +63,7 @@ def run_export_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from ..connection import EpicConnection, tls_context
+    from ..fhir.connection import EpicConnection, tls_context
     from .client import BulkClient
     from .export import Exporter, ExportOptions
 
@@ -89,7 +90,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             if args.restart or not unfinished:
                 types = tuple(t.strip() for t in (args.type or "").split(",") if t.strip())
-                await exporter.start(ExportOptions(args.group, "patient" if args.all_patients else "group", types,
+                await exporter.start(ExportOptions(args.group, "patient" if args.all_patients else None, types,
                                                    args.since, args.incremental))
             state = await exporter.follow()
     finally:

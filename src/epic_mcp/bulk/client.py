@@ -19,12 +19,12 @@ from typing import Any, Literal
 import anyio
 import httpx
 
+from ..auth.token import BearerAuth, TokenManager
+from ..auth.urls import is_within_base
 from ..errors import EpicMcpError, FhirError, TokenError
-from ..fhir_client import RETRY_STATUSES, retry_after_seconds
-from ..outcome import outcome_messages
+from ..fhir.client import RETRY_STATUSES, retry_after_seconds
+from ..fhir.outcome import outcome_messages
 from ..settings import Settings, check_url
-from ..token import BearerAuth, TokenManager
-from ..urls import is_within_base
 
 logger = logging.getLogger(__name__)
 

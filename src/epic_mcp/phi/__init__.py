@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from datetime import date
 
-from ..catalog import CATALOG
-from ..fhir_client import FhirClient
+from ..fhir.catalog import CATALOG
+from ..fhir.client import FhirClient
+from ..fhir.validation import accept_pseudonyms_of
 from ..settings import Settings
-from ..validation import accept_pseudonyms_of
 from .client import DeidentifyingClient, today_in_frame
 from .pseudonyms import PseudonymCodec
 from .resources import Deidentifier, Policy
 
 INSTRUCTIONS = """\
 PHI-minimising mode: ids and identifiers are pseudonyms (pass them back as they are), names and contact details
-are removed, and each patient's dates are moved by a secret offset of up to a year, the same for all of that
-patient's records. Order and intervals between a patient's dates are true; compare them with each other, never
-with today's calendar date (the summaries' "upcoming" and "recent" already account for the offset)."""
+are removed, and each patient's dates are moved by a secret offset of 30 days to a year, earlier or later, the
+same for all of that patient's records. Order and intervals between a patient's dates are true;
+compare them with each other, never with today's calendar date (the summaries' "upcoming" and "recent" already
+account for the offset)."""
 
 
 class PhiLayer:

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from ..errors import FhirError, FhirErrorKind
-from ..fhir_client import FhirClient, Page
-from ..validation import InvalidInput
+from ..fhir.client import FhirClient, Page
+from ..fhir.validation import InvalidInput
 from .dates import shift_search_value
 from .resources import Deidentifier, MissingIdentity, patient_of, readable_text
 from .scrub import Identity

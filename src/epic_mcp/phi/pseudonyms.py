@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 # FHIR ids use exactly 64 characters, so each packs into 6 bits: pseudonyms of ids are a quarter shorter.
 FHIR_ID_CHARS = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-."
-MAX_DAYS = 365
+# A patient's dates move by 30 to 365 days, earlier or later: a shift of a few days would hide little.
+MIN_DAYS, MAX_DAYS = 30, 365
 LABEL_LENGTH = 6
 PSEUDONYMS_KEPT = 8192
 
@@ -133,10 +134,11 @@ class PseudonymCodec:
         return values[0] if values and len(values) == 1 else None
 
     def offset_days(self, patient_id: str) -> int:
-        """A non-zero number of days in [-365, 365], the same for every date of one patient."""
+        """A number of days in [-365, -30] or [30, 365], the same for every date of one patient."""
         digest = hmac.new(self._offset_key, patient_id.encode(), hashlib.sha256).digest()
-        value = int.from_bytes(digest[:8], "big") % (2 * MAX_DAYS)
-        return value - MAX_DAYS if value < MAX_DAYS else value - MAX_DAYS + 1
+        span = MAX_DAYS - MIN_DAYS + 1
+        value = int.from_bytes(digest[:8], "big") % (2 * span)
+        return -(MIN_DAYS + value) if value < span else MIN_DAYS + value - span
 
     def label(self, kind: str, value: str) -> str:
         """A short stable tag for a name that must be replaced by something readable (e.g. a clinician's)."""

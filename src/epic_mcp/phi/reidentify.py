@@ -8,9 +8,9 @@ import getpass
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from ..audit import AuditLog
-from ..catalog import CATALOG
+from ..access.audit import AuditLog
 from ..errors import ConfigError
+from ..fhir.catalog import CATALOG
 from ..settings import Settings
 from .pseudonyms import PseudonymCodec, reveal_any
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
-from ..ages import age_extension, age_on
-from ..documents import to_text
+from ..answers.ages import age_extension, age_on
+from ..answers.documents import to_text
+from ..auth.urls import is_within_base
 from ..render.terminology import LABELS as TERMINOLOGIES
-from ..urls import is_within_base
 from .dates import FHIR_DATE, shift_fhir
 from .pseudonyms import PseudonymCodec
 from .scrub import Identity, Scrubber

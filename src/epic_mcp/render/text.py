@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..results import SearchResult
+from ..fhir.results import SearchResult
 from .datatypes import UNTRUSTED, _qty
 
 

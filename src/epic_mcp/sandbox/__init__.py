@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
+from ..auth.keys import KeyRing, generate_key, write_private_key
 from ..errors import EpicMcpError
-from ..keys import KeyRing, generate_key, write_private_key
 from ..settings import Settings
 from . import lifecycle
 from .group import sandbox_group

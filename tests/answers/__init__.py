@@ -1,0 +1,1 @@
+"""Whole-question answers: the page walker, summary, medications, latest values, answer budget."""

@@ -1,0 +1,1 @@
+"""Signing in: keys, assertions, the token manager, where the token may go."""

@@ -1,0 +1,1 @@
+"""The accuracy evaluation: bank, graders, oracle, PHI mode, model runner, report."""

@@ -1,0 +1,1 @@
+"""The FHIR client, results, the patient guard, validation and Epic's search rules, faults."""

@@ -1,0 +1,1 @@
+"""The PHI-minimising mode: pseudonyms, date shifting, scrubbing, leakage and accuracy evaluations."""

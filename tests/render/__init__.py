@@ -1,0 +1,1 @@
+"""Compact rendering: every type, real Epic bodies, unseen data, facts kept."""

@@ -1,0 +1,1 @@
+"""The local sandbox: re-dating, lifecycle, a new user's first run."""

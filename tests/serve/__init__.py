@@ -1,0 +1,1 @@
+"""The MCP server: catalog tools, middleware, the tool listing, transports, hostile servers."""
