@@ -144,7 +144,7 @@ def test_trend_view_draws_the_tools_values_with_the_range_band_and_flags(host, s
     assert_clean(rendered)
     [chart] = charts_of(rendered)
     assert_accessible(chart)
-    assert "falling" in chart["labelled"][1] or "rising" in chart["labelled"][1] or "stable" in chart["labelled"][1]
+    assert f": {series['trend'][0]['direction']}" in chart["labelled"][1], "the tool's direction (issue 24)"
     assert_charted(chart, [(v["date"][:10], v["number"]) for v in values])
     low, high = (float(n) for n in re.match(r"([\d.]+)-([\d.]+)", values[-1]["reference_range"]).groups())
     assert abs(value_at(chart, chart["band"]["top"]) - high) <= tolerance(chart)
