@@ -1,7 +1,8 @@
-// Medications from patient_summary's medications section: the current drugs (one line per drug, its newest active
+// Medications from patient_summary's medications section: the current drugs (one line per drug, its newest current
 // order) and the active orders set apart as likely stale, each with its reason, on a timeline of their periods.
-// An order's period runs from when it was written to the date its reason gives (a stay that ended, a supply that
-// ran out); a current order runs on to the right edge.
+// An order's period runs from when it was written to the last date its reason gives (a stay that ended, a supply
+// that ran out: "its supply (30 days from 2026-04-13) ran out 2026-05-13"); a current order runs on to the right
+// edge.
 
 function dosageText(record) {
   const dosage = Array.isArray(record.dosage) ? record.dosage[0] : record.dosage;
@@ -12,7 +13,7 @@ function dosageText(record) {
 
 function orderOf(record, current) {
   const reason = current ? null : String(record.likely_stale || "");
-  const ended = reason && /\d{4}-\d{2}-\d{2}/.exec(reason);
+  const ended = reason ? [...reason.matchAll(/\d{4}-\d{2}-\d{2}/g)].pop() : null;
   return {
     record, current, reason,
     name: shortName(record.medication || record.code || record.id),

@@ -30,9 +30,14 @@ function measuresOf(series) {
   return [...measures.values()];
 }
 
+// As get_latest_values writes it: the direction ("fluctuating" when the series keeps turning), the range, then
+// first to last.
 function trendLine(trend) {
-  return `${trend.measure}: ${trend.direction}, ${trend.first} → ${trend.last} (${trend.change}); `
-    + `min ${trend.min}, max ${trend.max}`;
+  const how = trend.direction === "fluctuating" && trend.direction_changes !== undefined
+    ? `, turned ${trend.direction_changes} times` : "";
+  const spread = trend.spread ? `, spread ${trend.spread}` : "";
+  return `${trend.measure}: ${trend.direction}${how}; lowest ${trend.min}, highest ${trend.max}${spread}; `
+    + `${trend.first} → ${trend.last} (${trend.change})`;
 }
 
 function seriesFigure(series, patientId) {
