@@ -43,7 +43,8 @@ def percent(correct: int, asked: int) -> str:
     return f"{correct}/{asked} ({100 * correct / asked:.1f}%)" if asked else "-"
 
 
-def scoreboard(run: dict[str, Any]) -> str:
+def scoreboard(run: dict[str, Any], details: str = DOC) -> str:
+    """The one-row table; `details` links the page from where the table stands (the README, or the page itself)."""
     sets = run["data_sets"]
     asked = sum(s["asked"] for s in sets.values())
     return "\n".join([
@@ -51,7 +52,7 @@ def scoreboard(run: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---|",
         f"| oracle SQL through query_population | {run['measured'][:10]} | {asked} | "
         f"{percent(sets['sandbox']['correct'], sets['sandbox']['asked'])} | "
-        f"{percent(sets['unseen']['correct'], sets['unseen']['asked'])} | [{DOC}]({DOC}) |"])
+        f"{percent(sets['unseen']['correct'], sets['unseen']['asked'])} | [{DOC}]({details}) |"])
 
 
 def markdown(run: dict[str, Any]) -> str:
@@ -65,9 +66,9 @@ def markdown(run: dict[str, Any]) -> str:
         "database. Each question's oracle plan is the one SQL statement an agent sends through `query_population` "
         "after reading `describe_population_data`; the answer is read off the text the model gets and graded "
         "exactly (counts, per-group counts, patient ids; a mean to 0.005). CI runs the bank "
-        "(`tests/test_evals_population.py`) and requires at least 98% on each data set.", "",
+        "(`tests/evals/test_evals_population.py`) and requires at least 98% on each data set.", "",
         f"Measured {run['measured']}, commit {run['commit']}, data dated for {run['today']}.", "",
-        "## Scoreboard", "", scoreboard(run), "",
+        "## Scoreboard", "", scoreboard(run, details=Path(DOC).name), "",
     ]
     for name, data in run["data_sets"].items():
         lines += [f"## {name}: {DESCRIPTIONS[name]}", "",

@@ -3,7 +3,7 @@
 Deliberately independent of epic_mcp.population (the views, their code-system table, the database): the files
 are read line by line as `epic-mcp export` wrote them, and every rule (which systems are LOINC, what counts as a
 lab result, what "active" and "latest" mean) is written here on its own. A mistake in the views must show up as a
-wrong answer, not be copied into the expected one (tests/test_evals_population.py checks the imports).
+wrong answer, not be copied into the expected one (tests/evals/test_evals_population.py checks the imports).
 """
 
 from __future__ import annotations

@@ -41,5 +41,5 @@ def select_tools(spec: str, source: str = "EPIC_TOOLS") -> frozenset[str]:
     if unknown or not names:
         raise ConfigError(f"{source}: unknown tool(s) {', '.join(unknown) or '(none given)'}; use core, "
                           "clinical, population, all (combine them: all,population), or tool names from the "
-                          "README's tool tables")
+                          "README's tool table")
     return frozenset(names)

@@ -216,7 +216,7 @@ def write_private_key(key: PrivateKey, path: Path, *, force: bool = False) -> st
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise ConfigError(f"{path} exists; pass --force to replace it (see README, 'Rotating keys')") from None
+        raise ConfigError(f"{path} exists; pass --force to replace it (see docs/epic.md, 'Rotating keys')") from None
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     with os.fdopen(fd, "wb") as handle:

@@ -1,4 +1,5 @@
-"""The declarative catalog of FHIR operations. Tools, their schemas, the README table and tests derive from it.
+"""The declarative catalog of FHIR operations. Tools, their schemas, the README's tool table
+(scripts/update-readme) and tests derive from it.
 
 Each search lists its parameters and Epic's required-parameter rule as alternatives: a call is accepted
 when every argument of at least one alternative is given (epic-reference.md, section 5).
@@ -334,12 +335,3 @@ HELPERS: dict[str, tuple[str | None, Interaction | None]] = {
 
 BY_TOOL: dict[str, Operation] = {op.tool: op for op in CATALOG}
 READ_BY_RESOURCE: dict[str, Operation] = {op.resource: op for op in CATALOG if op.interaction == "read"}
-
-
-def markdown_table() -> str:
-    """The README's tool table; `scripts/update-readme` writes it and a test keeps it in step."""
-    rows = ["| Tool | FHIR interaction | Epic requires | Scope |", "|---|---|---|---|"]
-    for op in CATALOG:
-        rule = op.rule_text() or "id"  # every search names Epic's minimum; a read needs its id
-        rows.append(f"| `{op.tool}` | {op.resource} {op.interaction} | {rule} | `{op.scope}` |")
-    return "\n".join(rows)
