@@ -275,8 +275,9 @@ class FhirClient:
                             "check the network and EPIC_FHIR_BASE_URL, or run `epic-mcp doctor`") from None
         except TokenError as exc:
             raise FhirError(FhirErrorKind.UNAUTHORIZED, f"could not get an access token: {exc}") from None
-        logger.debug("GET %s -> %d in %.0f ms", self.masked_path(request.url), response.status_code,
-                     (time.perf_counter() - started) * 1000)
+        if logger.isEnabledFor(logging.DEBUG):  # the masked path is worked out only for a line that is written
+            logger.debug("GET %s -> %d in %.0f ms", self.masked_path(request.url), response.status_code,
+                         (time.perf_counter() - started) * 1000)
         return response.status_code, response.headers, body
 
     async def _read_capped(self, response: httpx.Response, slot: AnswerSlot) -> bytes:
