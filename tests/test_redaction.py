@@ -115,12 +115,14 @@ def test_the_process_wide_redactor_learns_secrets_through_remember_secret() -> N
 # The screen in Redactor.data (one look at the JSON text) against the full walk, on generated JSON with secrets in
 # every position: keys and values, at any depth, next to newlines, quotes, backslashes, control characters and
 # other whitespace, and secrets that themselves hold characters JSON escapes.
-ODD_SECRETS = ('tok"en\\with\nnewline-\u00fc', "secret\twith\x1ccontrols", "plain-opaque-token-0042")
+ODD_SECRETS = ('tok"en\\with\nnewline-\u00fc', "secret\twith\x1ccontrols", "emoji-\U0001f600-token",
+               "plain-opaque-token-0042")
 PEM_BLOCK = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
 FRAGMENTS = (
     *ODD_SECRETS, JWT, JWT[:40], "Bearer abcdefgh12345678", "bEaReR\nabcdefgh12345678==", "bearer\tabc/def+ghi~jk",
     "BEARER\x0babcdefgh1234", "Bearer\x1cabcdefgh1234", "Bearer\u2028abcdefgh1234", "bearer\u00a0abcdefgh1234",
     PEM_BLOCK, "-----BEGIN RSA PRIVATE KEY-----", "\n", "\r\n", '"', "\\", "\\n", "\x00", "\u2028", "\ud800", "eyJ",
+    "\U0001f600",
     "bearer", "Bearer short", " ", "\u00e9", "x",
 )
 fragment_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=6)), max_size=5).map("".join)
@@ -145,7 +147,7 @@ def test_the_screened_redaction_equals_the_full_walk_on_any_json(value: object) 
     assert redactor.data(value) == redactor.walk(value)
 
 
-@pytest.mark.parametrize("fragment", FRAGMENTS[:13])
+@pytest.mark.parametrize("fragment", FRAGMENTS[:14])
 def test_each_secret_shape_is_caught_by_the_screen_inside_a_nested_key_and_value(fragment: str) -> None:
     redactor = _screening_redactor()
     for value in ({"a": [{"b": f"x\n{fragment}\"y"}]}, {f"k\\{fragment}\n": 1}):
