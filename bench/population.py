@@ -3,7 +3,8 @@
 the same views on Spark, on the sandbox export and on a data set 100x its size (the export replicated with new
 ids and consistent references). Also what the population tools add to tools/list.
 
-Tokens are estimated as characters / 4 (as in context_cost.py; no tokenizer is shipped)."""
+tools/list tokens are estimated as characters / 4 (as in context_cost.py); describe_population_data's answer is
+counted with cl100k_base (bench/tokens.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from typing import Any
 
 from harness import sandbox, server_params, write_results
 from mcp import Client
+from mcp.types import TextContent
+from tokens import TOKENIZER, count_tokens
 
 from epic_mcp.access.profiles import POPULATION_TOOLS
 from epic_mcp.bulk.client import BulkClient
@@ -28,25 +31,31 @@ from epic_mcp.bulk.export import Exporter, ExportOptions
 from epic_mcp.bulk.snapshot import merge
 from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.population.database import build, query
+from epic_mcp.population.viewdef import shipped_views
 
 COPIES = int(os.environ.get("EPIC_MCP_BENCH_COPIES", "100"))
 QUERY_RUNS = 20
 QUERIES = {
     "diabetics with an HbA1c above 9": """
-        WITH diabetic AS (SELECT DISTINCT patient_id FROM condition WHERE code LIKE 'E11%'
-                          AND clinical_status = 'active')
+        WITH diabetic AS (SELECT DISTINCT patient_id FROM condition WHERE clinical_status = 'active' AND id IN
+                          (SELECT condition_id FROM condition_coding WHERE system_name = 'icd10' AND code LIKE 'E11%'))
         SELECT count(DISTINCT o.patient_id) FROM observation o JOIN diabetic USING (patient_id)
-        WHERE o.code = '4548-4' AND o.value > 9""",
+        WHERE list_contains(o.loinc, '4548-4') AND o.value > 9""",
     "latest HbA1c per patient (window)": """
         SELECT count(*) FROM (SELECT patient_id, value, row_number() OVER (PARTITION BY patient_id
-                              ORDER BY effective DESC) AS n FROM observation WHERE code = '4548-4') WHERE n = 1""",
+                              ORDER BY effective DESC) AS n FROM observation WHERE list_contains(loinc, '4548-4'))
+        WHERE n = 1""",
     "top 10 active conditions": """
         SELECT display, count(DISTINCT patient_id) AS patients FROM condition WHERE clinical_status = 'active'
         GROUP BY display ORDER BY patients DESC LIMIT 10""",
     "encounters per class and year": """
         SELECT class_code, left(period_start, 4) AS year, count(*) FROM encounter GROUP BY ALL ORDER BY ALL""",
     "systolic BP over 140 (components)": """
-        SELECT count(DISTINCT patient_id) FROM observation_component WHERE code = '8480-6' AND value > 140""",
+        SELECT count(DISTINCT patient_id) FROM observation_component WHERE list_contains(loinc, '8480-6')
+        AND value > 140""",
+    "observations by LOINC code (coding table)": """
+        SELECT code, count(*) FROM observation_coding WHERE system_name = 'loinc' GROUP BY code ORDER BY 2 DESC
+        LIMIT 10""",
 }
 
 
@@ -134,18 +143,20 @@ def spark_flatten(resources: Path) -> tuple[float, float, dict[str, int]] | None
     return session, flatten, counts
 
 
-async def tools_list_cost(env: dict[str, str]) -> tuple[int, int, int]:
+async def tools_list_cost(env: dict[str, str]) -> tuple[int, int, int, int]:
+    """tools/list sizes, and the tokens of describe_population_data's answer on the exported sandbox."""
     async with Client(server_params(env)) as client:
         tools = (await client.list_tools()).tools
+        described = await client.call_tool("describe_population_data", {})
     sizes = {t.name: len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True))) for t in tools}
-    return sum(sizes.values()), sum(sizes[n] for n in POPULATION_TOOLS if n in sizes), len(sizes)
+    text = next((block.text for block in described.content if isinstance(block, TextContent)), "")
+    return sum(sizes.values()), sum(sizes[n] for n in POPULATION_TOOLS if n in sizes), len(sizes), count_tokens(text)
 
 
 def flatten_inputs(resources: Path) -> int:
-    """Resources the views read (observations twice: observation and observation_component)."""
+    """Resources the views read: each resource once per view over its type (an observation is read by four)."""
     counts = Counter({p.stem: sum(1 for _ in p.open()) for p in resources.glob("*.ndjson")})
-    return sum(counts[t] for t in ("Patient", "Observation", "Condition", "MedicationRequest", "Encounter",
-                                   "Immunization", "AllergyIntolerance")) + counts["Observation"]
+    return sum(counts[view.resource] for view in shipped_views())
 
 
 def main() -> None:
@@ -154,8 +165,8 @@ def main() -> None:
     try:
         with sandbox() as (settings, env):
             exported = asyncio.run(real_export(settings, work / "sandbox"))
-            total, population, count = asyncio.run(tools_list_cost({**env, "EPIC_POPULATION_DIR": str(work),
-                                                                     "EPIC_TOOLS": "all,population"}))
+            total, population, count, describe_tokens = asyncio.run(tools_list_cost(
+                {**env, "EPIC_POPULATION_DIR": str(work / "sandbox"), "EPIC_TOOLS": "all,population"}))
         snapshot = work / "sandbox" / "resources"
 
         started = time.perf_counter()
@@ -169,6 +180,10 @@ def main() -> None:
         started = time.perf_counter()
         tables = build(work / "big" / "resources", work / "big" / "population.duckdb", {"group_id": "bench"})
         flattened = time.perf_counter() - started
+        started = time.perf_counter()
+        main_views = [view for view in shipped_views() if not view.name.endswith("_coding")]
+        build(work / "big" / "resources", work / "big" / "main-views.duckdb", {"group_id": "bench"}, views=main_views)
+        flattened_main = time.perf_counter() - started
         size_mb = sum(p.stat().st_size for p in (work / "big" / "resources").glob("*.ndjson")) / 1e6
         inputs = flatten_inputs(work / "big" / "resources")
         latency_small = query_latency(work / "sandbox" / "population.duckdb")
@@ -190,8 +205,10 @@ def main() -> None:
         "| step | seconds | resources/s |", "|---|---:|---:|",
         f"| replicate (bench set-up, not product code) | {made:.1f} | - |",
         f"| merge into the NDJSON snapshot | {merged:.1f} | {replicated / merged:,.0f} |",
-        f"| flatten with the 8 views and load DuckDB | {flattened:.1f} | {inputs / flattened:,.0f} "
+        f"| flatten with the {len(tables)} views and load DuckDB | {flattened:.1f} | {inputs / flattened:,.0f} "
         f"(view inputs: {inputs:,}) |",
+        f"| the same without the {len(tables) - len(main_views)} coding tables (same run) | {flattened_main:.1f} | "
+        f"- ({flattened / flattened_main:.2f}x the time with them) |",
     ]
     if spark is not None:
         session, spark_seconds, counts = spark
@@ -213,7 +230,12 @@ def main() -> None:
               "and `all` are unchanged.",
               "", "| tools/list | tools | chars | tokens (est.) |", "|---|---:|---:|---:|",
               f"| the population tools alone | {len(POPULATION_TOOLS)} | {population:,} | {population // 4:,} |",
-              f"| all,population | {count} | {total:,} | {total // 4:,} |"]
+              f"| all,population | {count} | {total:,} | {total // 4:,} |", "",
+              f"describe_population_data's answer on the sandbox export (the tables, their columns and how to ask "
+              f"them): {describe_tokens:,} tokens ({TOKENIZER})."]
+    lines += ["", f"Notes: load average {os.getloadavg()[0]:.1f} at the end of the run on {os.cpu_count()} cores (the "
+              "machine is shared; throughput moves with it). \"View inputs\" counts each resource once per view "
+              "that reads it (an observation is read by observation, observation_component and observation_coding)."]
     body = "\n".join(lines)
     print(body)
     write_results("bench-population", "Population data: export, flatten, query", "python bench/population.py", body)

@@ -20,7 +20,10 @@ ANSWER_FORMATS = {
     "count": "Answer with a whole number.",
     "items": "List them separated by semicolons, naming each as the record does; answer none if there are none.",
     "contains": "Quote the note's text.",
+    "datetime": "Answer with the date and time and its UTC offset (YYYY-MM-DDThh:mm:ss+hh:mm, or Z for UTC).",
+    "range": "Answer with the lowest and the highest value, each with its unit.",
 }
+RECENT = 10  # results a range or trend question is about
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,70 @@ def abnormal_values(records: Records, patient: dict[str, Any], today: date) -> I
                   choices="yes or no", code=code)
 
 
+# Issue 24's judgments: current drugs counted, newest first, times with their zone, honest trends, age and names.
+
+def medication_counts(records: Records, patient: dict[str, Any], today: date) -> Iterator[Question]:
+    count = len(truth.current_medications(records, patient["id"], today))
+    yield ask("medication_count", patient, "current",
+              f"How many different drugs is {who(patient)} currently taking (one per drug, whatever its number of "
+              "orders; leave out orders that are likely stale)?", "count", count)
+
+
+def newest_listed(records: Records, patient: dict[str, Any], today: date) -> Iterator[Question]:
+    note = truth.newest_notes(records, patient["id"])[0]
+    yield ask("newest_listed", patient, "note", f"On what date was the most recent clinical note of {who(patient)} "
+              "written?", "date", truth.day(note["date"]).isoformat())
+    encounter = truth.newest_encounter(records, patient["id"])
+    if encounter is not None:
+        yield ask("newest_listed", patient, "encounter", f"On what date did the most recent encounter of "
+                  f"{who(patient)} begin?", "date", truth.day(encounter["period"]["start"]).isoformat())
+
+
+def result_times(records: Records, patient: dict[str, Any], today: date) -> Iterator[Question]:
+    code = measured_codes(records, patient["id"], "laboratory", 1)[0]
+    newest = truth.results(records, patient["id"], code)[0]
+    yield ask("result_time", patient, code, f"At what date and time was the most recent "
+              f"{named_test(records, patient['id'], code)} of {who(patient)} taken?", "datetime",
+              truth.observation_time(newest), code=code)
+
+
+def value_ranges(records: Records, patient: dict[str, Any], today: date) -> Iterator[Question]:
+    code = measured_codes(records, patient["id"], "vital-signs", 3)[0]
+    recent = [quantity_of(o) for o in truth.results(records, patient["id"], code)[:RECENT]]
+    low, high = min(recent, key=lambda q: q["value"]), max(recent, key=lambda q: q["value"])
+    yield ask("value_range", patient, code, f"Among the {RECENT} most recent "
+              f"{named_test(records, patient['id'], code)} results of {who(patient)} (fewer if there are fewer), "
+              "what were the lowest and the highest?", "range", {"low": low, "high": high}, code=code)
+
+
+def trend_shapes(records: Records, patient: dict[str, Any], today: date) -> Iterator[Question]:
+    """The lab with the most results (at least four): rising, falling, unchanged or fluctuating."""
+    code = measured_codes(records, patient["id"], "laboratory", 4)[0]
+    values = [quantity_of(o)["value"] for o in truth.results(records, patient["id"], code)[:RECENT]][::-1]
+    yield ask("trend_shape", patient, code, f"Over the {RECENT} most recent "
+              f"{named_test(records, patient['id'], code)} results of {who(patient)} (fewer if there are fewer), "
+              "is it rising, falling, unchanged or fluctuating (changing direction often)?", "choice",
+              truth.shape(values), choices="rising, falling, unchanged or fluctuating", code=code)
+
+
+def ages(records: Records, patient: dict[str, Any], today: date) -> Iterator[Question]:
+    years = truth.age(records.patient(patient["id"]), today)
+    if years is not None:
+        yield ask("age", patient, "years", f"How old is {who(patient)}, in whole years?", "count", years)
+
+
+def named_vitals(records: Records, patient: dict[str, Any], today: date) -> Iterator[Question]:
+    """Asked by name ("blood pressure"), as a person asks: the record's codes say which results those are."""
+    panels = [o for o in records.of(patient["id"], "Observation")
+              if truth.loinc(o) == "85354-9" and truth.observation_time(o)]
+    newest = max(panels, key=lambda o: truth.instant(truth.observation_time(o)), default=None)
+    reading = truth.systolic(newest) if newest is not None else None
+    if reading is not None:
+        yield ask("named_vital", patient, "85354-9", f"What was the systolic pressure of the most recent blood "
+                  f"pressure of {who(patient)}?", "quantity", {"value": reading[0], "unit": reading[1]},
+                  name="blood pressure")
+
+
 KINDS = (
     Kind("latest_value", "Latest value of a test", latest_values),
     Kind("value_in_window", "Value within a time window", values_in_window),
@@ -215,6 +282,13 @@ KINDS = (
     Kind("latest_note", "What the latest note says", latest_notes),
     Kind("trend", "Trend direction", trends),
     Kind("abnormal", "Is this value abnormal", abnormal_values),
+    Kind("medication_count", "Current drugs, counted", medication_counts),
+    Kind("newest_listed", "Newest first: the first listed is the newest", newest_listed),
+    Kind("result_time", "A result's time with its zone", result_times),
+    Kind("value_range", "Lowest and highest of recent results", value_ranges),
+    Kind("trend_shape", "Rising, falling, unchanged or fluctuating", trend_shapes),
+    Kind("age", "The patient's age", ages),
+    Kind("named_vital", "Blood pressure asked by name", named_vitals),
 )
 TITLES = {kind.name: kind.title for kind in KINDS}
 

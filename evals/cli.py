@@ -1,6 +1,8 @@
 """evals/run: the oracle runner (default) or the model runner (--model), writing docs/evals.json, docs/evals.md
 and the README scoreboard. With --phi minimum, the oracle runs in the full mode and again in the PHI-minimising
-mode, and both are written, with what the minimum mode lost against the full one."""
+mode, and both are written, with what the minimum mode lost against the full one. With --population, the
+population question bank (SQL through query_population on two exported data sets), writing
+docs/evals-population.json, docs/evals-population.md and its README row."""
 
 from __future__ import annotations
 
@@ -9,18 +11,20 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+import tempfile
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from epic_mcp.sandbox import data_set
 
-from . import report
+from . import population_report, report
 from .bank import KINDS, question_bank
 from .model import KEY_VARIABLE, anthropic_client, run_model
 from .oracle import run_oracle
 from .phi import MODE as MINIMUM
 from .phi import SecretHolder, comparison, run_minimum
+from .population_oracle import DATA_SETS, run_data_set
 from .sandbox import local_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +43,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--phi", choices=("full", MINIMUM), default="full",
                         help="minimum: run the oracle in the full mode and again with EPIC_PHI_MODE=minimum (each "
                              "answer read back with the deployment secret), and report both")
+    parser.add_argument("--population", action="store_true", help="run the population question bank instead: SQL "
+                        "through query_population on the sandbox and the unseen data set, each as an export")
     parser.add_argument("--no-write", action="store_true", help="print the results; leave docs and README as "
                                                                 "they are")
     args = parser.parse_args(argv)
     if args.phi == MINIMUM and args.model:
         parser.error("--phi minimum runs the oracle runner only (the model runner asks in the full mode)")
+    if args.population and (args.model or args.phi != "full" or args.kinds or args.limit):
+        parser.error("--population runs its own oracle; it takes none of --model, --phi, --kinds, --limit")
     return args
 
 
@@ -56,8 +64,26 @@ def commit() -> str:
     return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def population(args: argparse.Namespace, root: Path) -> int:
+    """The population bank on every data set, dated for today (EPIC_TODAY when set)."""
+    today = date.fromisoformat(os.environ["EPIC_TODAY"]) if os.environ.get("EPIC_TODAY") else date.today()
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="epic-mcp-evals-population-") as work:
+        for name in DATA_SETS:
+            outcomes += asyncio.run(run_data_set(name, today, Path(work)))
+    run = population_report.summarize(outcomes, measured=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+                                      commit=commit(), today=today.isoformat())
+    print(population_report.scoreboard(run))
+    if not args.no_write:
+        population_report.write(root, run)
+        print(f"wrote {root / population_report.DOC} and the README row", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     args = parse(argv)
+    if args.population:
+        return population(args, root)
     if args.model and not os.environ.get(KEY_VARIABLE):
         print(f"model runner: not run ({KEY_VARIABLE} is not set); nothing was graded or written")
         return NOT_RUN

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
@@ -33,6 +33,7 @@ CHOICES = {
     "rising": ("rising", "rise", "rose", "increasing", "increased", "increase", "up", "higher", "upward"),
     "falling": ("falling", "fall", "fell", "decreasing", "decreased", "decrease", "down", "lower", "downward"),
     "unchanged": ("unchanged", "same", "stable", "flat", "equal", "no change"),
+    "fluctuating": ("fluctuating", "fluctuates", "fluctuate", "fluctuation", "swinging", "swings", "erratic"),
     "yes": ("yes", "abnormal", "true"),
     "no": ("no", "normal", "false"),
 }
@@ -88,6 +89,26 @@ def first_day(answer: str) -> date | None:
 def grade_date(expected: str, answer: str) -> bool:
     """Day precision: a datetime matches its day."""
     return first_day(answer) == date.fromisoformat(expected)
+
+
+ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?")
+
+
+def grade_datetime(expected: str, answer: str) -> bool:
+    """The same moment, with its zone said: a time without a UTC offset is not an answer (the day itself may be
+    another one where the patient is); the record's own offset or any other is fine."""
+    found = ISO_MOMENT.search(answer)
+    if found is None or not re.search(r"(?:Z|[+-]\d{2}:\d{2})$", found.group()):
+        return False
+    return datetime.fromisoformat(found.group().replace("Z", "+00:00")) == \
+        datetime.fromisoformat(expected.replace("Z", "+00:00"))
+
+
+def grade_range(expected: dict[str, Any], answer: str) -> bool:
+    """The lowest and the highest value, each with its unit, in that order."""
+    parts = re.split(r"\s+(?:to|and|-|–)\s+|;|,", answer.replace(",", ";"), maxsplit=1)
+    return len(parts) == 2 and grade_quantity(expected["low"], parts[0]) and grade_quantity(expected["high"],
+                                                                                             parts[1])
 
 
 def grade_id(expected: str, answer: str) -> bool:
@@ -157,7 +178,7 @@ def grade_items(expected: list[dict[str, Any]], answer: str) -> bool:
 
 GRADERS: dict[str, Callable[[Any, str], bool]] = {
     "quantity": grade_quantity, "date": grade_date, "id": grade_id, "count": grade_count, "choice": grade_choice,
-    "contains": grade_contains, "items": grade_items,
+    "contains": grade_contains, "items": grade_items, "datetime": grade_datetime, "range": grade_range,
 }
 
 

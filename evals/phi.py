@@ -57,6 +57,16 @@ HANDLING = {
                    "phrase holding a removed name is lost.",
     "trend": "Values are kept; order is kept because every date of the patient moves together.",
     "abnormal": "Values, flags and reference ranges are kept.",
+    "medication_count": "Drug names and orders are kept; each order is judged against today in the patient's "
+                        "shifted frame, so the same drugs are current.",
+    "newest_listed": "Order is kept (every date of the patient moves together); the date is shifted and read "
+                     "back by moving it back.",
+    "result_time": "The time of day and its UTC offset are kept; the day is shifted and read back.",
+    "value_range": "Values and units are kept.",
+    "trend_shape": "Values, and their order, are kept.",
+    "age": "The birth date is cut to its year, but the de-identifier states the age from the real dates (over 89 "
+           "as 90 or older), so no reading back is needed.",
+    "named_vital": "Codes and values are kept; the name is matched to the record's codes.",
 }
 
 

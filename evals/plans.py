@@ -175,9 +175,78 @@ async def abnormal(s: Session, q: Question) -> str | None:
     return "yes" if not float(bounds[1]) <= value <= float(bounds[2]) else "no"
 
 
+# Issue 24's judgments ------------------------------------------------------------------------------------------
+
+async def medication_count(s: Session, q: Question) -> str | None:
+    text = await s.call("search_medication_requests", patient_id=q.patient_id, current_only=True, count_only=True)
+    match = re.search(r"count: (\d+)", text)
+    return match.group(1) if match else None
+
+
+def covers_all(text: str) -> bool:
+    """Whether a search answer says its order holds for the whole result, not only for the results shown."""
+    order = str(reading.raw(text).get("order") or "") if text.startswith("{") else next(
+        (line.removeprefix("order: ") for line in text.splitlines() if line.startswith("order: ")), "")
+    return order.startswith("newest first") and ("across all pages" in order or "the whole result" in order)
+
+
+async def newest_listed(s: Session, q: Question) -> str | None:
+    """The first record listed, when the answer says the order covers every result; else every page is read and
+    the newest taken (what a careful agent must do when a page is sorted on its own)."""
+    tool, field = ("search_documents", "date") if q.id.endswith("/note") else ("search_encounters", "period")
+    text = await s.call(tool, patient_id=q.patient_id, count=5)
+    found: list[dict[str, Any]] = (reading.raw_items(text) if s.fmt == "raw" else reading.items(text)) \
+        if covers_all(text) else await every_item(s, tool, patient_id=q.patient_id)
+    period_start = s.fmt == "raw" and field == "period"  # FHIR's period.start, not the compact 'a to b'
+    days = [str((item.get("period") or {}).get("start") or "") if period_start else str(item.get(field) or "")
+            for item in found]
+    dated = [day.split(" to ")[0].removeprefix("from ") for day in days if day]
+    if not dated:
+        return None
+    return dated[0] if covers_all(text) else max(dated, key=when)
+
+
+async def result_time(s: Session, q: Question) -> str | None:
+    rows = await latest_rows(s, q, 1)
+    return rows[0]["date"] if rows else None
+
+
+def trend_line(text: str) -> str | None:
+    return next((line for line in text.splitlines() if line.startswith("trend ")), None)
+
+
+async def value_range(s: Session, q: Question) -> str | None:
+    line = trend_line(await s.call("get_latest_values", patient_id=q.patient_id, code=q.params["code"], limit=10))
+    match = re.search(r"lowest (\S+ \S+) on .*?, highest (\S+ \S+) on ", line or "")
+    return f"{match.group(1)} to {match.group(2)}" if match else None
+
+
+async def trend_shape(s: Session, q: Question) -> str | None:
+    line = trend_line(await s.call("get_latest_values", patient_id=q.patient_id, code=q.params["code"], limit=10))
+    match = re.match(r"trend [^:]+: (\w+)", line or "")
+    return match.group(1) if match else None
+
+
+async def age(s: Session, q: Question) -> str | None:
+    arguments: dict[str, Any] = {"patient_id": q.patient_id}
+    if s.has("patient_summary", "sections"):
+        arguments["sections"] = ["allergies"]
+    first = (await s.call("patient_summary", **arguments)).splitlines()
+    match = re.search(r"\bage:? (\d+)", "\n".join(first[:2]))
+    return match.group(1) if match else None
+
+
+async def named_vital(s: Session, q: Question) -> str | None:
+    rows = reading.table(await s.call("get_latest_values", patient_id=q.patient_id, name=q.params["name"], limit=1))
+    match = re.search(r"[Ss]ystolic[^:]*: ([\d.]+ \S+)", rows[0]["value"]) if rows else None
+    return match.group(1) if match else None
+
+
 PLANS: dict[str, Plan] = {
     "latest_value": latest_value, "value_in_window": value_in_window, "encounter_count": encounter_count,
     "immunization_count": immunization_count, "mrn_lookup": mrn_lookup, "active_problems": active_problems,
     "current_medications": current_medications, "allergies": allergies, "next_appointment": next_appointment,
-    "latest_note": latest_note, "trend": trend, "abnormal": abnormal,
+    "latest_note": latest_note, "trend": trend, "abnormal": abnormal, "medication_count": medication_count,
+    "newest_listed": newest_listed, "result_time": result_time, "value_range": value_range,
+    "trend_shape": trend_shape, "age": age, "named_vital": named_vital,
 }

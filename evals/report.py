@@ -193,9 +193,11 @@ def evals_markdown(results: dict[str, Any]) -> str:
         "Written by `evals/run` (see [evals/README.md](../evals/README.md)). The question bank asks MedAgentBench-"
         "style read questions about the seven sandbox patients (latest value, value in a window, counts, lookup by "
         "MRN, active problems, current medications, allergies with criticality, next appointment, the latest "
-        "note, trend, abnormal or not); the known answers are computed from the raw FHIR data set dated for the "
-        "run's today, by code that does not use epic-mcp's renderer. Answers are graded deterministically (numbers "
-        "with units, dates to the day, ids, lists in any order, a key phrase of a note).", "",
+        "note, trend, abnormal or not; and issue 24's judgments: current drugs counted, the newest record listed "
+        "first, a result's time with its zone, the range and shape of recent results, the patient's age, blood "
+        "pressure asked by name); the known answers are computed from the raw FHIR data set dated for the run's "
+        "today, by code that does not use epic-mcp's renderer. Answers are graded deterministically (numbers with "
+        "units, dates to the day, times with their zone, ids, lists in any order, a key phrase of a note).", "",
         "- **Oracle runner** (CI runs it): for each question the tool calls a well-behaved agent would make, "
         "through the real stdio server, with the answer read off the text the model would get; once in the "
         "compact format and once with `format: \"raw\"` (only catalog tools take `format`; patient_summary, "

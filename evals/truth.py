@@ -1,14 +1,15 @@
 """Ground truth: what the raw FHIR resources of the data set say, in plain Python.
 
 Deliberately independent of epic_mcp's renderer, summary and collect modules: a mistake there must show up as a
-wrong answer, not be copied into the expected one. "Current medications" and "upcoming appointments" follow the
-definitions of issue 12, written here on their own.
+wrong answer, not be copied into the expected one. "Current medications" follow docs/medication-currency.md and
+"upcoming appointments" issue 12's definition, each written here on its own.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import itertools
 import re
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -18,7 +19,6 @@ NO_KNOWN_ALLERGY = "716186003"
 ABNORMAL_FLAGS = {"H", "HH", "HU", "L", "LL", "LU", "A", "AA", "<", ">", "POS", "DET", "IND", "W", "R", "I"}
 NORMAL_FLAGS = {"N", "NEG", "ND", "S"}
 UPCOMING_STATUSES = {"booked", "pending", "arrived", "checked-in", "proposed", "waitlist"}
-INPATIENT_CLASSES = {"IMP", "EMER", "ACUTE", "inpatient"}
 NOT_A_DIAGNOSIS = {"entered-in-error", "refuted"}
 
 
@@ -167,58 +167,108 @@ def rxnorm(order: dict[str, Any]) -> str | None:
     return next((c["code"] for c in concept.get("coding", []) if "rxnorm" in c.get("system", "")), None)
 
 
-def drug_key(order: dict[str, Any]) -> str:
-    code = rxnorm(order)
-    return f"rxnorm:{code}" if code else medication_name(order).lower()
+# Medication currency, as docs/medication-currency.md writes it (its own code: epic_mcp.medications is not used).
+
+GRACE_DAYS = 90
+STAY_CLASSES = {"IMP", "EMER", "ACUTE", "NONAC", "OBSENC", "SS", "inpatient", "emergency"}
+TAKE_HOME = {"community", "discharge", "outpatient"}
+DAYS_PER = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "mo": 30, "month": 30, "months": 30,
+            "a": 365, "year": 365, "years": 365}
+NOT_A_NAME = {"hydrochloride", "hcl", "sodium", "potassium", "calcium", "besylate", "maleate", "succinate",
+              "tartrate", "citrate", "sulfate", "oral", "tablet", "tablets", "capsule", "capsules", "injection",
+              "solution", "inhaler", "er", "xr", "xl", "sr", "extended", "release", "mg", "mcg", "ml"}
 
 
-def stale_reason(records: Records, order: dict[str, Any], today: date) -> str | None:
-    """Why an active order is likely no longer taken (issue 12's rules), or None when it is current."""
+def ingredient_name(name: str) -> str:
+    """'Metformin (Glucophage)', 'metformin 500 MG Oral Tablet' -> 'metformin'; combinations keep every part."""
+    plain = re.sub(r"\([^)]*\)", " ", name.lower())
+    parts = set()
+    for part in re.split(r"[/+,-]| and ", plain):
+        before_strength = re.split(r"\b\d", part)[0]
+        kept = [w for w in re.findall(r"[^\W\d_]+", before_strength) if w not in NOT_A_NAME]
+        if kept:
+            parts.add(" ".join(kept))
+    return "+".join(sorted(parts)) or plain.strip()
+
+
+def drug_groups(orders: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Orders of one drug together: sharing an RxNorm code or an ingredient name, transitively."""
+    groups: list[tuple[set[str], list[dict[str, Any]]]] = []
+    for order in orders:
+        code = rxnorm(order)
+        keys = {f"name:{ingredient_name(medication_name(order))}", *([f"rx:{code}"] if code else [])}
+        joined = [g for g in groups if g[0] & keys]
+        merged = (keys.union(*(g[0] for g in joined)), [o for g in joined for o in g[1]] + [order])
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [members for _, members in groups]
+
+
+def _days_of(duration: dict[str, Any] | None) -> float | None:
+    duration = duration or {}
+    factor = DAYS_PER.get(str(duration.get("code") or duration.get("unit") or "").lower())
+    return duration["value"] * factor if factor and isinstance(duration.get("value"), (int, float)) else None
+
+
+def is_current(records: Records, order: dict[str, Any], today: date) -> bool:
+    """Whether an active order is one the patient is taking (the rules of docs/medication-currency.md, in order)."""
     patient = records.patient(patient_of(order) or "")
     if patient.get("deceasedBoolean") or patient.get("deceasedDateTime"):
-        return "the patient is deceased"
-    encounter = records.by_id.get(("Encounter", (order.get("encounter") or {}).get("reference", "")
-                                   .removeprefix("Encounter/")))
+        return False
     categories = {code for concept in order.get("category", []) for code in codes(concept)}
-    inpatient = "inpatient" in categories or (encounter is not None
-                                              and (encounter.get("class") or {}).get("code") in INPATIENT_CLASSES)
-    ended = (encounter or {}).get("period", {}).get("end")
-    if inpatient and ended and day(ended) < today:
-        return "an inpatient or emergency order whose encounter has ended"
-    if "acute" in codes(order.get("courseOfTherapyType")):
-        for dosage in order.get("dosageInstruction", []):
-            repeat = (dosage.get("timing") or {}).get("repeat") or {}
-            bound_end = (repeat.get("boundsPeriod") or {}).get("end")
-            duration = repeat.get("boundsDuration") or {}
-            if bound_end and day(bound_end) < today:
-                return "an acute course whose dosage period is over"
-            if duration.get("unit") in ("d", "day", "days") and order.get("authoredOn") \
-                    and day(order["authoredOn"]) + timedelta(days=duration["value"]) < today:
-                return "an acute course whose duration is over"
+    encounter = records.by_id.get(("Encounter", (order.get("encounter") or {}).get("reference", "")
+                                   .rsplit("/", 1)[-1]))
+    if encounter is not None and not categories & TAKE_HOME and (
+            "inpatient" in categories or (encounter.get("class") or {}).get("code") in STAY_CLASSES):
+        ended = (encounter.get("period") or {}).get("end")
+        return not (encounter.get("status") in ("finished", "cancelled", "entered-in-error")
+                    or (ended and day(ended) < today))
     dispense = order.get("dispenseRequest") or {}
     validity = dispense.get("validityPeriod") or {}
-    if validity.get("end") and day(validity["end"]) < today:
-        return "its validity period has ended"
-    supply = dispense.get("expectedSupplyDuration") or {}
-    start = validity.get("start") or order.get("authoredOn")
-    if isinstance(supply.get("value"), (int, float)) and start:
-        days = supply["value"] * (1 + (dispense.get("numberOfRepeatsAllowed") or 0))
-        if day(start) + timedelta(days=days) < today:
-            return "its supply has run out"
-    return None
+    written = day(validity["start"]) if validity.get("start") else day(order["authoredOn"]) \
+        if order.get("authoredOn") else None
+    dosages = order.get("dosageInstruction", [])
+    repeats = dispense.get("numberOfRepeatsAllowed") or 0
+    repeat = ((dosages[0].get("timing") or {}).get("repeat") or {}) if dosages else {}
+    if any(((d.get("timing") or {}).get("repeat") or {}).get("count") == 1
+           or str(((d.get("timing") or {}).get("code") or {}).get("text", "")).lower() == "once"
+           for d in dosages) and not repeats:
+        when = day(repeat["boundsPeriod"]["start"]) if (repeat.get("boundsPeriod") or {}).get("start") else written
+        return when is None or when >= today
+    course = status_code(order.get("courseOfTherapyType"))
+    validity_end = day(validity["end"]) if validity.get("end") else None
+    if any(d.get("asNeededBoolean") or d.get("asNeededCodeableConcept") for d in dosages) or course == "seasonal":
+        last = validity_end or (written + timedelta(days=365) if written else None)
+        return last is None or today <= last
+    supply = _days_of(dispense.get("expectedSupplyDuration"))
+    long_term = course == "continuous" or (course is None and (repeats > 0 or (supply or 0) >= 28))
+    stop = day(repeat["boundsPeriod"]["end"]) if (repeat.get("boundsPeriod") or {}).get("end") else None
+    length = _days_of(repeat.get("boundsDuration"))
+    if stop is None and length is not None and order.get("authoredOn"):
+        began = day(repeat["boundsPeriod"]["start"]) if (repeat.get("boundsPeriod") or {}).get("start") \
+            else day(order["authoredOn"])
+        stop = began + timedelta(days=length)
+    if stop is not None:
+        last = stop
+    elif supply is not None and written is not None:
+        last = written + timedelta(days=supply * (1 + repeats))
+    elif validity_end is not None:
+        last = validity_end
+    elif written is not None:
+        last = written + timedelta(days=365)
+    else:
+        return True
+    grace = max(GRACE_DAYS, round(supply or 0)) if long_term else 0
+    return today <= last + timedelta(days=grace)
 
 
 def current_medications(records: Records, patient_id: str, today: date) -> list[dict[str, Any]]:
-    """One order per drug (the newest) for each drug with an active order that is not likely stale."""
-    by_drug: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for order in records.of(patient_id, "MedicationRequest"):
-        if order.get("status") == "active":
-            by_drug[drug_key(order)].append(order)
+    """For each drug with a current active order, its newest current order."""
+    active = [o for o in records.of(patient_id, "MedicationRequest") if o.get("status") == "active"]
     current = []
-    for orders in by_drug.values():
-        orders.sort(key=lambda o: instant(o.get("authoredOn") or "1900-01-01"), reverse=True)
-        if any(stale_reason(records, order, today) is None for order in orders):
-            current.append(orders[0])
+    for group in drug_groups(active):
+        taken = [o for o in group if is_current(records, o, today)]
+        if taken:
+            current.append(max(taken, key=lambda o: instant(o.get("authoredOn") or "1900-01-01")))
     return current
 
 
@@ -254,6 +304,43 @@ def note_text(document: dict[str, Any]) -> str:
     if "html" in str(attachment.get("contentType", "")):
         raw = html.unescape(re.sub(r"<[^>]+>", "\n", raw))
     return "\n".join(line.strip() for line in raw.splitlines() if line.strip())
+
+
+def newest_encounter(records: Records, patient_id: str) -> dict[str, Any] | None:
+    encounters = [e for e in records.of(patient_id, "Encounter") if (e.get("period") or {}).get("start")]
+    return max(encounters, key=lambda e: instant(e["period"]["start"]), default=None)
+
+
+def age(patient: dict[str, Any], today: date) -> int | None:
+    """Whole years from the birth date to today (or to the day of death)."""
+    if not patient.get("birthDate") or len(patient["birthDate"]) != 10:
+        return None
+    born = day(patient["birthDate"])
+    until = day(patient["deceasedDateTime"]) if patient.get("deceasedDateTime") else today
+    return until.year - born.year - (1 if (until.month, until.day) < (born.month, born.day) else 0)
+
+
+def systolic(panel: dict[str, Any]) -> tuple[float, str] | None:
+    """The systolic blood pressure (LOINC 8480-6) of a blood-pressure panel."""
+    for part in panel.get("component", []):
+        if "8480-6" in codes(part.get("code")) and isinstance((part.get("valueQuantity") or {}).get("value"),
+                                                                (int, float)):
+            return float(part["valueQuantity"]["value"]), str(part["valueQuantity"].get("unit") or "")
+    return None
+
+
+def shape(values: list[float]) -> str:
+    """A series (oldest first) as docs/evals.md's trend questions read it: fluctuating when, not counting moves
+    smaller than 5% of its median size, it changes direction at least twice and on more than half the steps
+    where it could; else rising, falling or unchanged by its first and last values (within 5% of the first is
+    unchanged)."""
+    middle = sorted(abs(v) for v in values)[len(values) // 2]
+    steps = [later - earlier for earlier, later in itertools.pairwise(values) if abs(later - earlier) > 0.05 * middle]
+    reversals = sum(1 for one, two in itertools.pairwise(steps) if (one > 0) != (two > 0))
+    if reversals >= 2 and 2 * reversals > len(values) - 2:
+        return "fluctuating"
+    change = values[-1] - values[0]
+    return "unchanged" if abs(change) <= 0.05 * abs(values[0]) else "rising" if change > 0 else "falling"
 
 
 def newest_notes(records: Records, patient_id: str) -> list[dict[str, Any]]:

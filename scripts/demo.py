@@ -94,6 +94,7 @@ async def main() -> int:
         if started_here:
             Sandbox(settings).stop()
     print(f"{RULE}\nEvery answer above came from epic-mcp's tools over MCP stdio, backed by a real FHIR server.")
+    print("epic-mcp is installed in .venv: `source .venv/bin/activate` puts the `epic-mcp` command on your PATH.")
     return 0
 
 

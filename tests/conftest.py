@@ -129,6 +129,12 @@ def outcome(severity: str, code: str, epic_code: str, text: str) -> dict[str, An
     }
 
 
+CAPABILITY = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "kind": "instance",
+              "rest": [{"mode": "server", "resource": [{"type": "Observation", "searchParam": [
+                  {"name": "patient", "type": "reference"}, {"name": "category", "type": "token"},
+                  {"name": "code", "type": "token"}, {"name": "date", "type": "date"}]}]}]}
+
+
 def searchset(resources: list[dict[str, Any]], total: int | None = None, next_url: str | None = None,
               warnings: list[dict[str, Any]] = ()) -> dict[str, Any]:
     bundle: dict[str, Any] = {
@@ -147,8 +153,11 @@ def searchset(resources: list[dict[str, Any]], total: int | None = None, next_ur
 
 @pytest.fixture
 def epic() -> Iterator[respx.MockRouter]:
-    """respx router for Epic's sandbox hosts; any request it does not know fails the test, none leaves."""
+    """respx router for Epic's sandbox hosts; any request it does not know fails the test, none leaves. Its
+    CapabilityStatement offers no `_sort` (as Epic's): a test that needs another mocks the same URL, which
+    replaces this answer."""
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
+        router.get(f"{EPIC_BASE}/metadata").respond(200, json=CAPABILITY)
         yield router
 
 

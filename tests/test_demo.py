@@ -32,6 +32,7 @@ def test_the_demo_answers_from_a_checkout_with_a_dot_env_made_from_env_example(t
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Every answer above came from epic-mcp's tools" in result.stdout
     assert "every date moved" in result.stdout and "Upcoming appointments" in result.stdout
+    assert "`source .venv/bin/activate` puts the `epic-mcp` command on your PATH" in result.stdout
 
 
 def test_a_busy_port_ends_the_demo_in_one_clear_line(tmp_path: Path) -> None:

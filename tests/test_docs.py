@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from epic_mcp import __version__
 from epic_mcp.fhir.catalog import CATALOG, markdown_table
 from epic_mcp.serve.server import build_server
 from epic_mcp.settings import Settings
@@ -85,3 +87,29 @@ def test_server_json_for_the_mcp_registry_matches_the_package() -> None:
     assert set(environments) == set(Settings.model_fields["epic_env"].annotation.__args__)
     defaults = {v["name"]: v["default"] for v in package["environmentVariables"] if "default" in v}
     assert defaults == {name: Settings.model_fields[name.lower()].default for name in defaults}
+
+
+def test_the_quick_start_says_how_to_get_the_epic_mcp_command_the_readme_uses(tmp_path: Path) -> None:
+    """After the quick start, `epic-mcp keygen` (as the README writes it) must be found: the quick start says how to
+    put the checkout's .venv/bin on PATH, and that instruction works."""
+    quick_start = README.split("## Quick start")[1].split("###")[0]
+    activate = re.search(r"`(source [^`]+)` puts it on your PATH", quick_start)
+    assert activate, "the quick start says how to get the `epic-mcp` command on PATH"
+    assert re.search(r"^epic-mcp keygen", README, flags=re.M), "the README's commands call it epic-mcp"
+    if not (ROOT / ".venv" / "bin" / "epic-mcp").exists():
+        pytest.skip("this checkout has no .venv (./scripts/demo and ./scripts/test make it)")
+    result = subprocess.run(["bash", "-c", f"{activate.group(1)} && command -v epic-mcp && epic-mcp --version"],
+                            cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str(ROOT / ".venv" / "bin" / "epic-mcp"), f"epic-mcp {__version__}"]
+
+
+def test_the_troubleshooting_page_describes_every_step_doctor_reports() -> None:
+    steps = set(re.findall(r'self\.record\("([a-z ]+)"', (ROOT / "src" / "epic_mcp" / "doctor.py").read_text()))
+    assert {"settings", "server", "sandbox", "key", "token", "scopes", "read"} <= steps
+    table = (ROOT / "docs" / "troubleshooting.md").read_text().split("## What doctor checks")[1].split("\n## ")[0]
+    described = {name for cell in re.findall(r"^\| ([^|]+) \|", table, flags=re.M)
+                 for name in re.findall(r"`([a-z ]+)`", cell)}
+    assert steps <= described, f"docs/troubleshooting.md does not describe {sorted(steps - described)}"
+    assert "[docs/troubleshooting.md](docs/troubleshooting.md)" in README

@@ -202,6 +202,7 @@ async def test_a_token_echoed_by_the_server_is_redacted_from_every_output(make_s
     epic.get(f"{EPIC_BASE}/Condition").respond(200, json=echoing(echo))
     epic.get(f"{EPIC_BASE}/Encounter").respond(422, json=echoing(echo))
     epic.get(f"{EPIC_BASE}/metadata").respond(400, json=echoing(echo))
+    epic.get(url__startswith=f"{EPIC_BASE}/Patient/").respond(400, json=echoing(echo))  # doctor's test patients
     seen: list[str] = []
     with caplog.at_level(logging.DEBUG):
         async with Client(build_server(settings)) as client:
@@ -226,6 +227,7 @@ async def test_a_token_echoed_by_the_server_is_redacted_from_every_output(make_s
     everything = "\n".join([*seen, caplog.text, *doctor_lines, audit.read_text()])
     assert everything.count("[redacted]") >= 10, "the echoes reached every output, redacted"
     assert any(line.startswith("FAIL  metadata") and "[redacted]" in line for line in doctor_lines)
+    assert any(line.startswith("FAIL  read") and "[redacted]" in line for line in doctor_lines)
     assert CANARY_TOKEN not in everything and jwt_like not in everything
 
 

@@ -131,3 +131,31 @@ def test_env_local_is_its_own_app_whatever_a_dot_env_from_env_example_says(tmp_p
     assert settings.configured_token_url == "http://127.0.0.1:8790/auth/token"
     epic = load_settings(None)
     assert epic.epic_fhir_base_url == "https://epic.example.org/api/FHIR/R4" and epic.chosen_jwt_alg == "ES384"
+
+
+def test_the_names_epic_mcp_knows_come_from_the_settings_class() -> None:
+    from epic_mcp.settings import ENV_FILE_VARIABLE, Settings, known_settings
+
+    assert known_settings() == {name.upper() for name in Settings.model_fields} | {ENV_FILE_VARIABLE}
+    assert {"EPIC_CLIENT_ID", "PRIVATE_KEY_PATH", "PRODUCTION_FHIR_BASE_URL", "JWT_EXPIRY_MINUTES"} <= known_settings()
+
+
+def test_a_name_meant_as_a_setting_is_named_with_the_setting_and_other_programs_names_are_left_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from epic_mcp.settings import UnknownSetting, unknown_settings
+
+    for name in ("EPIC_CLEINT_ID", "EPIC_PRIVATE_KEY_PATH", "EPIC_MCP_WHATEVER", "PRIVATE_KEY_PAHT", "epic_env",
+                 "private_key_path", "LOG_LEVEL", "CLIENT_ID", "PRIVATE_KEY", "DATABASE_URL"):
+        monkeypatch.setenv(name, "x")
+    (tmp_path / ".env").write_text("export EPIC_SANBOX_PORT=8791\nJWT_EXPIRY_MINUTE=3\nSECRET_KEY=another-app\n")
+    environment = "the environment"
+    assert unknown_settings() == [
+        UnknownSetting("EPIC_CLEINT_ID", environment, "EPIC_CLIENT_ID"),
+        UnknownSetting("EPIC_MCP_WHATEVER", environment, None),
+        UnknownSetting("EPIC_PRIVATE_KEY_PATH", environment, "PRIVATE_KEY_PATH"),
+        UnknownSetting("PRIVATE_KEY_PAHT", environment, "PRIVATE_KEY_PATH"),
+        UnknownSetting("EPIC_SANBOX_PORT", str(tmp_path / ".env"), "EPIC_SANDBOX_PORT"),
+        UnknownSetting("JWT_EXPIRY_MINUTE", str(tmp_path / ".env"), "JWT_EXPIRY_MINUTES")]
+    assert str(unknown_settings()[1]) == ("EPIC_MCP_WHATEVER is not a setting (in the environment); .env.example "
+                                         "lists every setting")
+    assert unknown_settings("missing.env")[-1].source == environment, "a missing file is load_settings' error"

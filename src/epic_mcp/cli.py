@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +19,14 @@ from . import __version__
 from .bulk.cli import add_export_command, run_export_command
 from .errors import ConfigError, EpicMcpError
 from .logs import protect_logs
-from .settings import ENV_FILE_VARIABLE, Settings, is_loopback_host, load_settings
+from .settings import (
+    ENV_FILE_VARIABLE,
+    Settings,
+    environment_settings,
+    is_loopback_host,
+    load_settings,
+    unknown_settings,
+)
 
 DESCRIPTION = """\
 A read-only MCP server for Epic's FHIR R4 APIs, authenticating as an Epic Backend Services app.
@@ -84,12 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     jwks.add_argument("--out", metavar="FILE", help="write the JWKS to FILE instead of printing it")
 
     commands.add_parser("doctor", parents=[common], help="check the whole chain step by step",
-                        description="Check settings, server, key, JWKS, token endpoint, token, scopes and FHIR "
-                        "metadata in order, one line each; exit 0 only when every step passed. Never prints the "
-                        "token, the key or the assertion's signature.")
+                        description="Check the settings (and names that are no setting), the server or the local "
+                        "sandbox's port, the key files and their mode, the JWKS, the token endpoint, a token, the "
+                        "scopes granted and a FHIR read, one line each with the fix for each failure; a step that "
+                        "needs a failed one says so. Every check runs; exit 0 only when every step passed. Never "
+                        "prints the token, the key or the assertion's signature.")
 
     sandbox = commands.add_parser("sandbox", parents=[common],
-                                  help="run the local Epic-like sandbox (needs epic-mcp[sandbox])",
+                                  help="run the local Epic-like sandbox (needs the sandbox extra)",
                                   description="Run the local sandbox: a FHIR R4 server with a SMART token endpoint "
                                   "on 127.0.0.1 (EPIC_SANDBOX_PORT), with synthetic data dated relative to today, in "
                                   "EPIC_SANDBOX_DIR. `epic-mcp --env local` starts it in the background by itself.")
@@ -100,21 +110,33 @@ def build_parser() -> argparse.ArgumentParser:
                         "loads the data set again")
 
     clients = commands.add_parser("clients", parents=[common],
-                                  help="manage named MCP clients for HTTP (in EPIC_MCP_CLIENTS_FILE)")
+                                  help="manage named MCP clients for HTTP (in EPIC_MCP_CLIENTS_FILE)",
+                                  description="Manage the named MCP clients that may call the server over HTTP: "
+                                  "each has its own secret (stored hashed in EPIC_MCP_CLIENTS_FILE), tool profile "
+                                  "and optional patient allowlist. A change applies at once, without a restart.")
     client_actions = clients.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = client_actions.add_parser("add", help="add a client and print its secret (shown once)")
+    add = client_actions.add_parser("add", help="add a client and print its secret (shown once)",
+                                    description="Add a named client and print its secret, this once: the file "
+                                    "keeps only its hash. The client sends it as `Authorization: Bearer <secret>`.")
     add.add_argument("name", help="the client's name, as the audit log shows it")
     add.add_argument("--tools", metavar="PROFILE", default="core",
                      help="core (default), clinical, all, or a comma-separated list of tool names")
     add.add_argument("--patients", metavar="IDS", help="comma-separated FHIR patient ids; the client sees only "
                      "their records (default: any patient)")
-    client_actions.add_parser("list", help="list the clients (never their secrets)")
-    remove = client_actions.add_parser("remove", help="remove a client; its secret stops working at once")
+    client_actions.add_parser("list", help="list the clients (never their secrets)",
+                              description="List the named clients with their tools and patient allowlists, never "
+                              "their secrets.")
+    remove = client_actions.add_parser("remove", help="remove a client; its secret stops working at once",
+                                       description="Remove a named client: its secret stops working at once.")
     remove.add_argument("name")
     add_export_command(commands, common)
     reidentify = commands.add_parser(
         "reidentify", parents=[common], help="map pseudonyms (and shifted dates) of the PHI-minimising mode back "
-        "to real values; needs EPIC_PHI_SECRET and writes each request to EPIC_AUDIT_LOG")
+        "to real values; needs EPIC_PHI_SECRET and writes each request to EPIC_AUDIT_LOG",
+        description="Map the pseudonyms (and a patient's shifted dates) of the PHI-minimising mode "
+        "(EPIC_PHI_MODE=minimum) back to the real ids, identifiers and dates, one line per value. For holders of "
+        "EPIC_PHI_SECRET only; every value asked about, who asked and --reason go to EPIC_AUDIT_LOG before any "
+        "answer is printed (the real value never does).")
     reidentify.add_argument("values", nargs="+", metavar="VALUE",
                             help="a pseudonym from an answer, or a date (YYYY-MM-DD) of the patient given by --patient")
     reidentify.add_argument("--reason", required=True, help="why (recorded in the audit log)")
@@ -148,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     env_file = getattr(args, "env_file", None)
+    if args.command != "doctor":  # doctor reports them among its checks
+        for unknown in unknown_settings(env_file):
+            print(f"epic-mcp: {unknown}", file=sys.stderr)
     overrides = {"epic_env": args.env} if hasattr(args, "env") else {}
     if hasattr(args, "tools"):
         overrides["epic_tools"] = args.tools
@@ -169,7 +194,7 @@ def _main(argv: list[str] | None) -> int:
             case "reidentify":
                 return _reidentify(args, load_settings(env_file, **overrides))
             case _:
-                return _serve(args, load_settings(env_file, **overrides))
+                return _serve(args, load_settings(env_file, **overrides), sys.argv[1:] if argv is None else argv)
     except ConfigError as exc:
         print(f"epic-mcp: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -256,6 +281,13 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
             sandbox.forget(process)
 
 
+def _end_at_once(signum: int, frame: object) -> None:
+    """Ctrl-C of the stdio server at a terminal: the SDK's reader thread waits on the terminal, where no
+    cancellation reaches it, so a graceful stop would hang until Enter. No MCP client is connected to lose
+    anything, and the audit log is written line by line: end now."""
+    os._exit(130)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops a foreground sandbox the way Ctrl-C does, so it cleans up after itself."""
     raise KeyboardInterrupt
@@ -292,7 +324,22 @@ def _reidentify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
+def _waiting_on_a_terminal(argv: list[str]) -> str:
+    """The one line for someone who ran the stdio server in a terminal, where it silently waits for MCP messages:
+    what it is doing, and the same command in an MCP client that shows it working. The inspector passes the
+    server no environment variables of the shell's, so the settings given that way go along as -e options (the
+    secret ones only by name: they are never printed)."""
+    program = sys.argv[0]
+    command = [program] if Path(program).name == "epic-mcp" else [sys.executable, "-m", "epic_mcp"]
+    plain, secret = environment_settings()
+    options = [part for name, value in sorted(plain.items()) for part in ("-e", f"{name}={value}")]
+    unsaid = f" (add -e {'=... -e '.join(secret)}=...)" if secret else ""
+    return (f"epic-mcp: waiting for an MCP client on stdin (this is an MCP server: an MCP client starts it and "
+            f"talks to it in JSON-RPC); to try it, run it in the MCP inspector: npx @modelcontextprotocol/inspector "
+            f"{shlex.join([*options, *command, *argv])}{unsaid}, or ./scripts/demo in a checkout; Ctrl-C stops it")
+
+
+def _serve(args: argparse.Namespace, settings: Settings, argv: list[str]) -> int:
     _configure_logging(settings.epic_log_level)
     transport = getattr(args, "transport", "stdio")
     host = getattr(args, "host", "127.0.0.1")
@@ -313,6 +360,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         from .serve.stdio import serve_stdio
 
+        if sys.stdin is not None and sys.stdin.isatty():
+            signal.signal(signal.SIGINT, _end_at_once)
+            print(_waiting_on_a_terminal(argv), file=sys.stderr, flush=True)
         anyio.run(serve_stdio, server)
     else:
         import uvicorn

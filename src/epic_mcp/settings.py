@@ -2,24 +2,33 @@
 
 Variable names are the field names in upper case. The original FastAPI app's names
 (EPIC_CLIENT_ID, EPIC_ENV, PRIVATE_KEY_PATH, PRODUCTION_FHIR_BASE_URL, PRODUCTION_TOKEN_URL,
-JWT_EXPIRY_MINUTES) keep working unchanged.
+JWT_EXPIRY_MINUTES) keep working unchanged. A name that is none of these but looks meant to be
+(EPIC_CLEINT_ID) is named by `unknown_settings()` with the closest real one.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
 ENV_FILE_VARIABLE = "EPIC_MCP_ENV_FILE"
+SETTING_PREFIX = "EPIC_"
+# How alike a name must be to a setting's to count as meant for it (difflib ratio): EPIC_CLEINT_ID is 0.93 to
+# EPIC_CLIENT_ID; PRIVATE_KEY (another program's, say) 0.81 to PRIVATE_KEY_PATH, which is not flagged.
+SUGGESTION_CUTOFF = 0.8
+LOOKALIKE_CUTOFF = 0.85
 
 SANDBOX_FHIR_BASE_URL = "https://fhir.epic.com/interconnect-fhir-oauth/api/FHIR/R4"
 SANDBOX_TOKEN_URL = "https://fhir.epic.com/interconnect-fhir-oauth/oauth2/token"
@@ -313,6 +322,11 @@ class Settings(BaseSettings):
         return SANDBOX_FHIR_BASE_URL
 
     @property
+    def has_test_patients(self) -> bool:
+        """Epic's sandbox, or the local sandbox that carries the same patients."""
+        return (self.epic_env == "sandbox" and self.fhir_base_url == SANDBOX_FHIR_BASE_URL) or self.epic_env == "local"
+
+    @property
     def configured_token_url(self) -> str | None:
         """The token URL if configured; None means discover it from the FHIR base."""
         if self.epic_token_url:
@@ -404,6 +418,16 @@ def _resolve_env_file(env_file: str | Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
+class InvalidSettings(ConfigError):
+    """Settings that do not validate: the message is the first problem; `problems` has them all (one line each)
+    and `variables` the settings they name, so doctor can report every one and check the rest without them."""
+
+    def __init__(self, problems: list[str], variables: list[str]) -> None:
+        super().__init__(problems[0])
+        self.problems = problems
+        self.variables = variables
+
+
 def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Read settings from the environment and a settings file, or raise one clear ConfigError.
 
@@ -416,13 +440,85 @@ def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Setti
     try:
         return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        errors = exc.errors(include_input=False)
+        raise InvalidSettings([_one_line(error) for error in errors],
+                              [str(error["loc"][0]) for error in errors if error["loc"]]) from None
 
 
-def _one_line(exc: ValidationError) -> str:
-    error = exc.errors(include_input=False)[0]
-    message = error["msg"].removeprefix("Value error, ")
+def _one_line(error: ErrorDetails) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
     if error["loc"]:
         variable = str(error["loc"][0]).upper()
         return f"{variable}: {message}"
     return message
+
+
+def known_settings() -> frozenset[str]:
+    """Every name epic-mcp reads, from the Settings class itself (the original app's names are fields too)."""
+    names = {name.upper() for name in Settings.model_fields}
+    names |= {field.validation_alias.upper() for field in Settings.model_fields.values()
+              if isinstance(field.validation_alias, str)}
+    return frozenset(names | {ENV_FILE_VARIABLE})
+
+
+def environment_settings() -> tuple[dict[str, str], list[str]]:
+    """The settings given as environment variables: ({name: value} of the plain ones, [names of the secret ones]),
+    so a hint can repeat a command with its settings without printing a secret."""
+    secret = {name.upper() for name, field in Settings.model_fields.items()
+              if SecretStr in (field.annotation, *get_args(field.annotation))}
+    known = known_settings()
+    plain = {name: value for name, value in os.environ.items() if name.upper() in known - secret}
+    return plain, sorted(name for name in os.environ if name.upper() in secret)
+
+
+@dataclass(frozen=True)
+class UnknownSetting:
+    """A name in the environment or the settings file that looks meant for epic-mcp but is no setting."""
+
+    name: str
+    source: str
+    suggestion: str | None
+
+    def __str__(self) -> str:
+        where = f"in {self.source}"
+        if self.suggestion:
+            return f"{self.name} is not a setting; did you mean {self.suggestion}? ({where})"
+        return f"{self.name} is not a setting ({where}); .env.example lists every setting"
+
+
+def _closest(name: str, known: frozenset[str], cutoff: float) -> str | None:
+    """The setting `name` was meant as: an original app's name given an EPIC_ prefix (EPIC_PRIVATE_KEY_PATH),
+    else the most alike."""
+    if name.startswith(SETTING_PREFIX) and name.removeprefix(SETTING_PREFIX) in known:
+        return name.removeprefix(SETTING_PREFIX)
+    import difflib  # here, not at import: a start with no unknown name never needs it
+
+    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
+def unknown_settings(env_file: str | Path | None = None) -> list[UnknownSetting]:
+    """Names that are no setting but look meant as one: every EPIC_* name, and any other name very like a
+    setting (PRIVATE_KEY_PAHT), in the settings file load_settings() reads and in the environment (there, only
+    names whose first word starts a setting's, so that a start does not compare every variable of the shell). A
+    settings file that cannot be found is load_settings()'s error to report, not this."""
+    known = known_settings()
+    try:
+        path = _resolve_env_file(env_file)
+    except ConfigError:
+        path = None
+    first_words = {name.split("_")[0] for name in known}
+    sources = [("the environment", [name for name in os.environ if name.upper().split("_")[0] in first_words])]
+    if path is not None:
+        sources.append((str(path), [name for name in dotenv_values(path) if name]))
+    found: list[UnknownSetting] = []
+    for source, names in sources:
+        for name in sorted(set(names)):
+            upper = name.upper()
+            if upper in known:
+                continue
+            if upper.startswith(SETTING_PREFIX):
+                found.append(UnknownSetting(name, source, _closest(upper, known, SUGGESTION_CUTOFF)))
+            elif (lookalike := _closest(upper, known, LOOKALIKE_CUTOFF)) is not None:
+                found.append(UnknownSetting(name, source, lookalike))
+    return found

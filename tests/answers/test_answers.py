@@ -182,8 +182,8 @@ async def test_latest_values_newest_first_with_flags(dated_server, epic) -> None
     assert all(("code", "4548-4") in search for search in fake.searches)
     lines = result.content[0].text.splitlines()
     assert lines[0] == "Hemoglobin A1c [LOINC 4548-4] for Patient/eCamila3: 2 newest"
-    assert lines[1] == "trend Hemoglobin A1c: falling, 7.9 % on 2025-01-10 -> 6.9 % on 2026-01-10 (-1 %); min 6.9 %, " \
-                       "max 7.9 %"
+    assert lines[1] == "trend Hemoglobin A1c: falling over 2 values; lowest 6.9 % on 2026-01-10, highest 7.9 % on " \
+                       "2025-01-10, spread 1 %; first 7.9 % on 2025-01-10 -> last 6.9 % on 2026-01-10 (-1 %)"
     assert lines[3] == "2026-01-10 | 6.9 % | above range | 4.0-5.6 % | a1c-new"
     assert lines[4] == "2025-01-10 | 7.9 % | H | 4.0-5.6 % | a1c-old"
 

@@ -111,3 +111,41 @@ async def test_active_problems_are_one_brief_line_each_with_code_and_onset(serve
         line = next(line for line in text.splitlines() if line.startswith(f"- {problem['id']} | "))
         icd = next(c["code"] for c in problem["code"]["coding"] if "icd-10" in c["system"])
         assert f"[{icd}]" in line and f"onset {problem['onsetDateTime'][:10]}" in line
+
+
+async def test_camilas_long_term_drugs_are_current_and_no_drug_is_in_both_lists(server, records) -> None:
+    """The issue's case: amlodipine, atorvastatin, escitalopram and venlafaxine on "continuous long term therapy"
+    orders whose refill is 12 days late were set apart as stale, and metformin was in both lists."""
+    async with Client(server) as client:
+        summary = await client.call_tool("patient_summary", {"patient_id": CAMILA, "sections": ["medications"]})
+        searched = await client.call_tool("search_medication_requests", {"patient_id": CAMILA, "current_only": True})
+    meds = {s["name"]: s for s in summary.structured_content["sections"]}["medications"]
+
+    def drug(item: dict[str, Any]) -> str:
+        return item["medication"].split(" ")[0].split("/")[0].lower()
+
+    current, stale = [drug(i) for i in meds["items"]], [drug(i) for i in meds["set_apart"]]
+    assert {"amlodipine", "atorvastatin", "escitalopram", "venlafaxine", "metformin"} <= set(current)
+    assert len(current) == len(set(current)) and not set(current) & set(stale), "one line per drug, one list"
+    assert all(item["likely_stale"] for item in meds["set_apart"]), "each stale verdict keeps its reason"
+    assert [i["id"] for i in searched.structured_content["items"]] == [i["id"] for i in meds["items"]]
+    expected = {o["id"] for o in truth.current_medications(records[1], CAMILA, TODAY)}
+    assert {i["id"] for i in meds["items"]} == expected
+    assert "docs/medication-currency.md" in summary.content[0].text
+
+
+async def test_searches_and_the_notes_tool_answer_newest_first_and_say_what_the_order_covers(server, records) -> None:
+    """sekmet's CapabilityStatement offers no `_sort` (as Epic's): a whole result is newest first and says so, and
+    one page of many is sorted and says that it covers only its results."""
+    newest_note = truth.newest_notes(records[1], CAMILA)[0]
+    async with Client(server) as client:
+        notes = (await client.call_tool("search_documents", {"patient_id": CAMILA, "count": 100})).structured_content
+        latest = (await client.call_tool("get_latest_notes", {"patient_id": CAMILA})).structured_content
+        vitals = (await client.call_tool("search_observations", {"patient_id": CAMILA, "category": "vital-signs",
+                                                                 "count": 5})).structured_content
+    assert notes["items"][0]["id"] == newest_note["id"] == latest["notes"][0]["document_id"]
+    assert notes["order"] == "newest first by date (the whole result)"
+    shown = [item["effective"] for item in vitals["items"]]
+    assert vitals["next_cursor"] and shown == sorted(shown, reverse=True)
+    assert vitals["order"].startswith("newest first by effectiveDateTime within results 1-5 only; the server "
+                                      "returns pages in its own order")

@@ -1,15 +1,24 @@
-"""Current vs likely-stale medication orders: one drug per line judged by its newest active order, and the reason
-a stale one is set apart (the stay ended, the course is over, the prescription or its supply ran out, the patient
-died). Dates are written out; TODAY is fixed."""
+"""Medication currency (docs/medication-currency.md), one clinical case at a time: which active orders a patient
+is taking now, which are likely stale and why, and how orders group into drugs. TODAY is fixed; every date is
+written out, so each case reads as the chart would."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pytest
 
-from epic_mcp.answers.medications import classify, drug_key, stale_reason
+from epic_mcp.answers.medications import (
+    LONG_TERM_GRACE_DAYS,
+    classify,
+    drug_key,
+    group_by_drug,
+    judge,
+    normalised_name,
+    order_kind,
+)
 
 TODAY = date(2026, 6, 1)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -17,199 +26,268 @@ CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
 COURSE = "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy"
 
 
-def order(oid: str, authored: str = "2026-05-01", drug: str = "metformin 500 MG Oral Tablet",
-          rxnorm: str | None = "860975", **extra: Any) -> dict[str, Any]:
+def order(oid: str, drug: str = "metformin 500 MG Oral Tablet", rxnorm: str | None = "860975", *,
+          written: str = "2026-05-01", course: str | None = None, category: str | None = None,
+          supply_days: int | None = None, refills: int | None = None, valid_until: str | None = None,
+          stop: str | None = None, bounds_days: int | None = None, prn: bool = False, once: str | None = None,
+          encounter: str | None = None, status: str = "active") -> dict[str, Any]:
+    """A MedicationRequest shaped as Epic sends one (category and course as codings, the supply in the dispense
+    request, the bounds and PRN flag in the dosage)."""
     codings = [{"system": RXNORM, "code": rxnorm, "display": drug}] if rxnorm else []
-    return {"resourceType": "MedicationRequest", "id": oid, "status": "active", "intent": "order",
-            "medicationCodeableConcept": {"coding": codings, "text": drug}, "authoredOn": authored, **extra}
+    repeat: dict[str, Any] = {"frequency": 1, "period": 1, "periodUnit": "d"}
+    if stop:
+        repeat["boundsPeriod"] = {"start": written, "end": stop}
+    if bounds_days:
+        repeat["boundsDuration"] = {"value": bounds_days, "unit": "day", "system": "http://unitsofmeasure.org",
+                                    "code": "d"}
+    timing: dict[str, Any] = {"repeat": repeat}
+    if once == "count":
+        timing = {"repeat": {"count": 1}}
+    elif once == "code":
+        timing = {"code": {"text": "Once"}}
+    dispense: dict[str, Any] = {"validityPeriod": {"start": written, **({"end": valid_until} if valid_until else {})}}
+    if supply_days is not None:
+        dispense["expectedSupplyDuration"] = {"value": supply_days, "unit": "Day", "system": "http://unitsofmeasure.org",
+                                              "code": "d"}
+    if refills is not None:
+        dispense["numberOfRepeatsAllowed"] = refills
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "id": oid, "status": status, "intent": "order",
+        "medicationCodeableConcept": {"coding": codings, "text": drug}, "authoredOn": written,
+        "dispenseRequest": dispense,
+        "dosageInstruction": [{"text": "as directed", "timing": timing, "asNeededBoolean": prn}]}
+    if course:
+        resource["courseOfTherapyType"] = {"coding": [{"system": COURSE, "code": course}]}
+    if category:
+        resource["category"] = [{"coding": [{"system": CATEGORY, "code": category}], "text": category.capitalize()}]
+    if encounter:
+        resource["encounter"] = {"reference": f"Encounter/{encounter}"}
+    return resource
 
 
-def category(*codes: str) -> list[dict[str, Any]]:
-    return [{"coding": [{"system": CATEGORY, "code": code}]} for code in codes]
-
-
-def acute(**repeat: Any) -> dict[str, Any]:
-    return {"courseOfTherapyType": {"coding": [{"system": COURSE, "code": "acute"}]},
-            "dosageInstruction": [{"text": "take one"}, {"timing": {"repeat": repeat}}]}
-
-
-def encounter(eid: str, klass: str = "IMP", end: str | None = "2026-05-03T10:00:00Z",
-              status: str = "finished") -> dict[str, Any]:
-    period = {"start": "2026-04-28T08:00:00Z", **({"end": end} if end else {})}
+def stay(eid: str, *, start: str = "2026-05-20T08:00:00Z", end: str | None = "2026-05-24T11:00:00Z",
+         status: str = "finished", klass: str = "IMP") -> dict[str, Any]:
+    period = {"start": start, **({"end": end} if end else {})}
     return {"resourceType": "Encounter", "id": eid, "status": status, "class": {"code": klass}, "period": period}
 
 
-def reason(med: dict[str, Any], encounters: list[dict[str, Any]] = (), patient: dict[str, Any] | None = None
-           ) -> str | None:
-    return stale_reason(med, {e["id"]: e for e in encounters}, patient, TODAY)
+@dataclass
+class Case:
+    story: str
+    order: dict[str, Any]
+    current: bool
+    says: str = ""  # words the reason (stale) or caveat (current) holds; "" for a current order with no caveat
+    stays: list[dict[str, Any]] = field(default_factory=list)
+    patient: dict[str, Any] | None = None
 
 
-# Which drug an order is for ---------------------------------------------------------------------------------------
+CASES = [
+    Case("chronic metformin, 30 days with 3 refills from April: supply lasts to the end of July",
+         order("m1", course="continuous", category="community", written="2026-04-01", supply_days=30, refills=3),
+         True),
+    Case("chronic amlodipine, one 30-day fill from 25 April: the refill is a week late",
+         order("a1", "amlodipine 5 MG Oral Tablet", "197361", course="continuous", category="community",
+               written="2026-04-25", supply_days=30),
+         True, "refill overdue: its supply (30 days from 2026-04-25) ran out 2026-05-25, within the 90-day grace"),
+    Case("chronic atorvastatin, last filled November: the refill is six months late",
+         order("s1", "atorvastatin 40 MG Oral Tablet", "617310", course="continuous", category="community",
+               written="2025-11-01", supply_days=30),
+         False, "long-term therapy: its supply (30 days from 2025-11-01) ran out 2025-12-01, and the 90-day grace "
+                "period for a late refill has passed"),
+    Case("chronic drug whose supply ran out exactly 90 days ago: the last day of grace",
+         order("g1", course="continuous", written="2026-02-01", supply_days=30), True, "ran out 2026-03-03"),
+    Case("chronic drug whose supply ran out 91 days ago: grace has passed",
+         order("g2", course="continuous", written="2026-01-31", supply_days=30), False, "ran out 2026-03-02"),
+    Case("chronic drug filled for 120 days, ran out 100 days ago: its grace is one fill's supply, 120 days",
+         order("g3", course="continuous", written="2025-10-24", supply_days=120), True,
+         "ran out 2026-02-21, within the 120-day grace period"),
+    Case("Epic's real lisinopril order of 2019 (30 days, 11 refills), never renewed",
+         order("l1", "lisinopril (PRINIVIL,ZESTRIL) 5 MG tablet", None, course="continuous", category="community",
+               written="2019-04-29", supply_days=30, refills=11),
+         False, "its supply (30 days and 11 refills from 2019-04-29) ran out 2020-04-23"),
+    Case("acute amoxicillin for 10 days from 1 May: the course is over",
+         order("x1", "amoxicillin 500 MG Oral Capsule", "308191", course="acute", written="2026-05-01",
+               bounds_days=10),
+         False, "short course: its dosage was to stop 2026-05-11"),
+    Case("acute amoxicillin for 10 days from 28 May: still being taken",
+         order("x2", "amoxicillin 500 MG Oral Capsule", "308191", course="acute", written="2026-05-28",
+               bounds_days=10),
+         True),
+    Case("acute prednisone burst with a 5-day supply from 20 May and no stated stop",
+         order("p1", "prednisone 20 MG Oral Tablet", "312617", course="acute", written="2026-05-20", supply_days=5),
+         False, "short course: its supply (5 days from 2026-05-20) ran out 2026-05-25"),
+    Case("acute course whose dosage says to stop on 10 May, though its supply would last longer",
+         order("x3", course="acute", written="2026-05-01", stop="2026-05-10", supply_days=30),
+         False, "its dosage was to stop 2026-05-10"),
+    Case("albuterol inhaler as needed, written in October with a 30-day supply",
+         order("r1", "albuterol 90 MCG/ACTUAT inhaler", "745679", prn=True, written="2025-10-01", supply_days=30),
+         True),
+    Case("albuterol as needed, written 14 months ago and never renewed",
+         order("r2", "albuterol 90 MCG/ACTUAT inhaler", "745679", prn=True, written="2025-04-01", supply_days=30),
+         False, "as-needed order: written 2025-04-01 and not renewed; a prescription is valid a year at most, "
+                "until 2026-04-01"),
+    Case("ondansetron as needed whose prescription expired in May",
+         order("r3", "ondansetron 4 MG Oral Tablet", "312086", prn=True, written="2026-03-01",
+               valid_until="2026-05-15"),
+         False, "as-needed order: its prescription was valid until 2026-05-15"),
+    Case("one dose of ceftriaxone last week (timing count 1)",
+         order("o1", "ceftriaxone 1000 MG Injection", "1665021", once="count", written="2026-05-25"),
+         False, "one-time order for 2026-05-25"),
+    Case("one dose given today, as Epic writes it (timing code 'Once')",
+         order("o2", "ketorolac 30 MG/ML Injectable Solution", "1665461", once="code", written="2026-06-01"),
+         True),
+    Case("Epic 'Once' order of March",
+         order("o3", "ketorolac 30 MG/ML Injectable Solution", "1665461", once="code", written="2026-03-02"),
+         False, "one-time order for 2026-03-02"),
+    Case("heparin in hospital, the patient still admitted",
+         order("h1", "heparin 5000 UNT/ML Injectable Solution", "1361615", category="inpatient",
+               encounter="now", course="acute", written="2026-05-29"),
+         True, "inpatient order of a stay still going",
+         stays=[stay("now", start="2026-05-28T20:00:00Z", end=None, status="in-progress")]),
+    Case("vancomycin given in a stay that ended on 24 May",
+         order("v1", "vancomycin 1000 MG Injection", "1807627", category="inpatient", encounter="s1",
+               written="2026-05-21"),
+         False, "inpatient order of a stay that ended 2026-05-24", stays=[stay("s1")]),
+    Case("an uncategorised order written during an inpatient stay that has ended",
+         order("v2", "cefazolin 1000 MG Injection", "1665050", encounter="s1", written="2026-05-21"),
+         False, "inpatient order of a stay that ended 2026-05-24", stays=[stay("s1")]),
+    Case("a home medicine (community order) continued during a stay: it outlives the stay",
+         order("c1", course="continuous", category="community", encounter="s1", written="2026-05-21",
+               supply_days=90),
+         True, stays=[stay("s1")]),
+    Case("discharge prescription of 24 May for 14 days of apixaban",
+         order("d1", "apixaban 5 MG Oral Tablet", "1364445", category="discharge", course="acute", encounter="s1",
+               written="2026-05-24", supply_days=14),
+         True, stays=[stay("s1")]),
+    Case("discharge prescription of April for 14 days: over",
+         order("d2", "apixaban 5 MG Oral Tablet", "1364445", category="discharge", course="acute", encounter="s0",
+               written="2026-04-01", supply_days=14),
+         False, "short course: its supply (14 days from 2026-04-01) ran out 2026-04-15",
+         stays=[stay("s0", start="2026-03-25T08:00:00Z", end="2026-04-01T10:00:00Z")]),
+    Case("every order of a patient who has died",
+         order("z1", course="continuous", written="2026-05-01", supply_days=90), False,
+         "the patient died 2026-03-01", patient={"resourceType": "Patient", "deceasedDateTime": "2026-03-01"}),
+    Case("course not stated, but refills allowed (maintenance): three weeks late",
+         order("u1", written="2026-03-12", supply_days=30, refills=1), True,
+         "refill overdue: its supply (30 days and 1 refill from 2026-03-12) ran out 2026-05-11"),
+    Case("course not stated, a 7-day supply in April and no refills",
+         order("u2", "cephalexin 500 MG Oral Capsule", "309114", written="2026-04-02", supply_days=7), False,
+         "order: its supply (7 days from 2026-04-02) ran out 2026-04-09"),
+    Case("nothing but the date written, three months ago (a hand-made order)",
+         order("n1", written="2026-03-01"), True),
+    Case("nothing but the date written, two years ago",
+         order("n2", written="2024-05-01"), False,
+         "order: written 2024-05-01 with no end, supply or renewal; a prescription is valid a year at most, "
+         "until 2025-05-01"),
+    Case("seasonal fluticasone nasal spray written in March",
+         order("f1", "fluticasone 50 MCG/ACTUAT Nasal Spray", "1797907", course="seasonal", written="2026-03-01",
+               supply_days=30),
+         True),
+    Case("short course whose prescription was never filled before it expired",
+         order("e1", "nitrofurantoin 100 MG Oral Capsule", "1648755", course="acute", written="2026-04-01",
+               valid_until="2026-04-30"),
+         False, "short course: its prescription was valid until 2026-04-30"),
+]
 
-def test_orders_of_one_drug_are_grouped_by_rxnorm_code_whatever_their_text() -> None:
-    assert drug_key(order("a", drug="metformin 500 MG Oral Tablet")) == drug_key(order("b", drug="Metformin ER")) \
-        == "rxnorm:860975"
+
+@pytest.mark.parametrize("case", CASES, ids=[c.story for c in CASES])
+def test_each_clinical_case_is_judged_as_a_clinician_would(case: Case) -> None:
+    verdict = judge(case.order, {s["id"]: s for s in case.stays}, case.patient, TODAY)
+    assert verdict.current is case.current
+    assert case.says in verdict.reason if case.says else verdict.reason == ""
+    assert verdict.current or verdict.reason, "every stale verdict keeps its reason"
 
 
-def test_orders_without_rxnorm_are_grouped_by_their_name_in_any_case() -> None:
-    assert drug_key(order("a", drug="Metformin 500 MG", rxnorm=None)) == "metformin 500 mg"
-    assert drug_key({"resourceType": "MedicationRequest"}) == ""
+def test_there_are_at_least_25_written_out_cases() -> None:
+    assert len(CASES) >= 25 and len({c.story for c in CASES}) == len(CASES)
 
 
-def test_each_drug_is_judged_by_its_newest_active_order_and_counts_them_all() -> None:
-    orders = [order("met-2024", "2024-01-10"), order("lis", "2026-02-01", "lisinopril 10 MG", "314076"),
-              order("met-2026", "2026-05-10"), order("met-2025", "2025-03-01")]
-    drugs = classify(orders, {}, None, TODAY)
-    assert [(d.order["id"], d.active_orders, d.stale_reason) for d in drugs] == [
-        ("met-2026", 3, None), ("lis", 1, None)]
+def test_the_grace_period_is_the_documented_90_days() -> None:
+    assert LONG_TERM_GRACE_DAYS == 90
 
 
-def test_a_drug_whose_newest_order_is_stale_is_stale_even_if_an_older_one_is_not() -> None:
-    newest = order("new", "2026-05-02", encounter={"reference": "Encounter/stay"})
-    older = order("old", "2026-04-01")
-    [drug] = classify([older, newest], {"stay": encounter("stay")}, None, TODAY)
-    assert (drug.order["id"], drug.active_orders, drug.stale_reason) == (
-        "new", 2, "inpatient order of a stay that ended 2026-05-03")
-
-
-# Why an order looks stale -----------------------------------------------------------------------------------------
-
-def test_a_current_order_has_no_reason() -> None:
-    assert reason(order("m")) is None
-
-
-@pytest.mark.parametrize("patient", [{"deceasedBoolean": True}, {"deceasedDateTime": "2026-01-01"}])
-def test_every_order_of_a_patient_who_died_is_stale(patient: dict[str, Any]) -> None:
-    assert reason(order("m"), patient={"resourceType": "Patient", **patient}) == "the patient is deceased"
-
-
-@pytest.mark.parametrize("patient", [None, {"deceasedBoolean": False}, {"deceasedDateTime": ""}, {}])
-def test_a_living_patient_leaves_orders_current(patient: dict[str, Any] | None) -> None:
-    assert reason(order("m"), patient=patient) is None
-
-
-@pytest.mark.parametrize("klass", ["IMP", "EMER", "ACUTE", "NONAC", "OBSENC", "SS", "inpatient", "emergency"])
-def test_an_order_placed_during_a_stay_that_ended_is_stale(klass: str) -> None:
-    med = order("m", encounter={"reference": "Encounter/stay"})
-    assert reason(med, [encounter("stay", klass)]) == "inpatient order of a stay that ended 2026-05-03"
-
-
-def test_an_inpatient_order_in_an_encounter_of_any_class_ends_with_it() -> None:
-    med = order("m", encounter={"reference": "https://epic.example.org/R4/Encounter/visit"}, category=category(
-        "inpatient"))
-    assert reason(med, [encounter("visit", "AMB", end="2026-05-20")]) == \
-        "inpatient order of a stay that ended 2026-05-20"
-
-
-def test_a_discharge_prescription_outlives_the_stay() -> None:
-    med = order("m", encounter={"reference": "Encounter/visit"}, category=category("inpatient", "discharge"))
-    assert reason(med, [encounter("visit", "AMB")]) is None
-    assert reason(order("m", encounter={"reference": "Encounter/visit"}), [encounter("visit", "AMB")]) is None
-
-
-def test_an_order_of_a_stay_still_going_is_current() -> None:
-    med = order("m", encounter={"reference": "Encounter/stay"})
-    assert reason(med, [encounter("stay", end=None, status="in-progress")]) is None
-    assert reason(med, [encounter("stay", end="2026-06-01", status="in-progress")]) is None, "ends today"
-    assert reason(med, [encounter("stay", end="2026-06-20", status="in-progress")]) is None
-
-
-def test_a_stay_marked_finished_has_ended_even_without_or_before_its_end_date() -> None:
-    med = order("m", encounter={"reference": "Encounter/stay"})
-    assert reason(med, [encounter("stay", end=None, status="finished")]) == \
-        "inpatient order of a stay that ended (date not given)"
-    assert reason(med, [encounter("stay", end="2026-06-20", status="cancelled")]) == \
-        "inpatient order of a stay that ended 2026-06-20"
-    assert reason(med, [encounter("stay", end="2026-06-20", status="entered-in-error")]) is not None
-
-
-def test_an_order_of_an_unknown_or_unreadable_encounter_is_judged_on_its_own() -> None:
-    assert reason(order("m", encounter={"reference": "Encounter/gone"}), [encounter("stay")]) is None
-    assert reason(order("m", encounter={"reference": 7}), [encounter("7")]) is None
-    assert reason(order("m", encounter={"reference": "Encounter/stay"}), [encounter("stay") | {"class": "IMP"}]) \
-        is None
-
-
-def test_an_acute_course_whose_bounds_ended_is_stale() -> None:
-    assert reason(order("m", **acute(boundsPeriod={"start": "2026-05-01", "end": "2026-05-10"}))) == \
-        "acute course that ended 2026-05-10"
-    assert reason(order("m", **acute(boundsPeriod={"end": "2026-06-01"}))) is None, "ends today"
-
-
-@pytest.mark.parametrize(("duration", "ended"), [
-    ({"value": 10, "code": "d"}, "2026-04-30"), ({"value": 10, "unit": "days"}, "2026-04-30"),
-    ({"value": 2, "code": "wk"}, "2026-05-04"), ({"value": 1, "unit": "Month"}, "2026-05-20"),
-    ({"value": 1, "code": "a"}, None), ({"value": 36, "code": "h"}, "2026-04-21"),
-    ({"value": 10, "code": "d", "unit": "weeks"}, "2026-04-30"),  # the UCUM code wins over the unit's text
+@pytest.mark.parametrize(("extra", "kind"), [
+    ({"course": "continuous"}, "long-term"), ({"course": "acute"}, "short course"), ({"course": "seasonal"},
+                                                                                        "seasonal"),
+    ({"prn": True, "course": "continuous"}, "as-needed"), ({"once": "count"}, "one-time"),
+    ({"once": "count", "refills": 2}, "long-term"), ({"supply_days": 28}, "long-term"), ({"refills": 1},
+                                                                                          "long-term"),
+    ({"supply_days": 10}, "unstated"), ({}, "unstated"),
 ])
-def test_an_acute_course_of_a_duration_ends_that_long_after_the_order(duration: dict[str, Any],
-                                                                     ended: str | None) -> None:
-    med = order("m", "2026-04-20T09:00:00Z", **acute(boundsDuration=duration))
-    assert reason(med) == (f"acute course that ended {ended}" if ended else None)
+def test_the_kind_of_an_order_comes_from_its_course_dosage_and_supply(extra: dict[str, Any], kind: str) -> None:
+    assert order_kind(order("k", **extra)) == kind
 
 
-def test_a_course_without_a_readable_end_is_not_judged_by_it() -> None:
-    assert reason(order("m", **acute(boundsDuration={"value": 3, "unit": "fortnights"}))) is None
-    assert reason(order("m", **acute(boundsDuration={"value": "3", "code": "d"}))) is None
-    assert reason(order("m", authored="", **acute(boundsDuration={"value": 3, "code": "d"}))) is None
-    assert reason(order("m", **acute(boundsPeriod={"end": "2026-13-45"}))) is None
-    assert reason(order("m", **acute(boundsPeriod={"end": "2026-05"}))) is None
+# Drugs: grouping orders ---------------------------------------------------------------------------------------
+
+def test_names_keep_the_drug_and_drop_brand_strength_salt_form_and_release() -> None:
+    assert {normalised_name(n) for n in ("Metformin (Glucophage)", "metformin hydrochloride 500 MG Oral Tablet",
+                                         "Metformin ER", "metformin 500 MG Oral Tablet")} == {"metformin"}
+    assert normalised_name("lisinopril-hydroCHLOROthiazide (PRINZIDE,ZESTORETIC) 10") == \
+        "hydrochlorothiazide+lisinopril"
+    assert normalised_name("Amoxicillin / Clavulanate (Augmentin)") == normalised_name("amoxicillin-clavulanate")
+    assert normalised_name("potassium chloride 20 MEQ") == "potassium chloride", "a salt that is the drug stays"
+    assert normalised_name("vitamin B12 1000 MCG") == "vitamin b12"
 
 
-def test_only_an_acute_course_ends_by_its_bounds() -> None:
-    med = order("m", **acute(boundsPeriod={"end": "2026-05-10"}))
-    med["courseOfTherapyType"]["coding"][0]["code"] = "continuous"
-    assert reason(med) is None
+def test_orders_of_one_drug_group_by_rxnorm_code_whatever_their_text() -> None:
+    groups = group_by_drug([order("a", "Glucophage", "860975"), order("b", "GLUCOPHAGE XR 750", "860975")])
+    assert [[o["id"] for o in g] for g in groups] == [["a", "b"]]
 
 
-def test_the_first_dosage_with_bounds_gives_the_course_end() -> None:
-    med = order("m", "2026-05-01", **acute(boundsDuration={"value": 5, "code": "d"}))
-    med["dosageInstruction"].append({"timing": {"repeat": {"boundsPeriod": {"end": "2026-07-01"}}}})
-    assert reason(med) == "acute course that ended 2026-05-06"
+def test_an_order_naming_its_drug_only_in_a_reference_groups_with_the_coded_ones_by_name() -> None:
+    hand_made = {"resourceType": "MedicationRequest", "id": "h", "status": "active", "authoredOn": "2026-05-20",
+                 "medicationReference": {"reference": "Medication/med-metformin",
+                                         "display": "metformin 500 MG Oral Tablet"}}
+    coded = order("c", "Metformin (Glucophage)", "6809")
+    assert [[o["id"] for o in g] for g in group_by_drug([hand_made, coded])] == [["h", "c"]]
 
 
-def test_a_prescription_past_its_validity_is_stale() -> None:
-    med = order("m", dispenseRequest={"validityPeriod": {"start": "2025-05-01", "end": "2026-05-01T00:00:00Z"}})
-    assert reason(med) == "prescription valid until 2026-05-01"
-    med["dispenseRequest"]["validityPeriod"]["end"] = "2026-06-01"
-    assert reason(med) is None, "valid until today"
+def test_a_combination_is_another_drug_than_one_of_its_parts() -> None:
+    groups = group_by_drug([order("l", "lisinopril 10 MG Oral Tablet", "314076"),
+                            order("lh", "lisinopril 10 MG / hydrochlorothiazide 12.5 MG Oral Tablet", "197885")])
+    assert len(groups) == 2
 
 
-@pytest.mark.parametrize(("repeats", "ran_out"), [(None, "2026-01-31"), (0, "2026-01-31"), (2, "2026-04-01"),
-                                                  (-1, "2026-01-31"), ("2", "2026-01-31")])
-def test_a_supply_that_ran_out_with_its_refills_is_stale(repeats: Any, ran_out: str) -> None:
-    dispense = {"validityPeriod": {"start": "2026-01-01T10:00:00Z"},
-                "expectedSupplyDuration": {"value": 30, "unit": "days"}, "numberOfRepeatsAllowed": repeats}
-    assert reason(order("m", "2025-12-01", dispenseRequest=dispense)) == f"supply ran out {ran_out} (no newer order)"
+def test_the_inventory_key_of_an_order_is_its_rxnorm_code_else_its_name() -> None:
+    assert drug_key(order("a")) == "rxnorm:860975"
+    assert drug_key(order("b", "Metformin 500 MG", None)) == "name:metformin"
 
 
-def test_a_supply_counts_from_the_order_when_the_prescription_has_no_start() -> None:
-    dispense = {"expectedSupplyDuration": {"value": 30, "code": "d"}, "numberOfRepeatsAllowed": 1}
-    assert reason(order("m", "2026-03-01", dispenseRequest=dispense)) == "supply ran out 2026-04-30 (no newer order)"
-    assert reason(order("m", "2026-04-05", dispenseRequest=dispense)) is None, "runs out 2026-06-04"
-    assert reason(order("m", "2026-04-02", dispenseRequest=dispense)) is None, "runs out today"
-    assert reason(order("m", "", dispenseRequest=dispense)) is None
+# Drugs: current or stale, never both ----------------------------------------------------------------------------
+
+def test_the_same_drug_on_an_old_stale_order_and_a_new_current_one_is_current_once() -> None:
+    old = order("old", written="2025-01-10", course="continuous", supply_days=30)
+    new = order("new", written="2026-05-10", course="continuous", supply_days=30)
+    [drug] = classify([old, new], {}, None, TODAY)
+    assert (drug.current, drug.order["id"], len(drug.orders)) == (True, "new", 2)
+    assert [v.current for v in drug.verdicts] == [True, False], "each order keeps its own verdict"
 
 
-def test_a_reason_found_first_is_the_one_given() -> None:
-    med = order("m", encounter={"reference": "Encounter/stay"},
-                dispenseRequest={"validityPeriod": {"end": "2026-01-01"}}, **acute(boundsPeriod={"end": "2026-02-01"}))
-    assert reason(med, [encounter("stay")], {"deceasedBoolean": True}) == "the patient is deceased"
-    assert reason(med, [encounter("stay")]) == "inpatient order of a stay that ended 2026-05-03"
-    assert reason(med) == "acute course that ended 2026-02-01"
-    del med["courseOfTherapyType"]
-    assert reason(med) == "prescription valid until 2026-01-01"
+def test_a_drug_shows_its_newest_current_order_even_when_a_newer_one_is_stale() -> None:
+    home = order("home", course="continuous", category="community", written="2026-05-01", supply_days=90)
+    in_stay = order("in-stay", category="inpatient", encounter="s1", written="2026-05-21")
+    [drug] = classify([in_stay, home], {"s1": stay("s1")}, None, TODAY)
+    assert (drug.current, drug.order["id"], drug.verdict.reason) == (True, "home", "")
 
 
-def test_odd_shapes_do_not_make_an_order_stale() -> None:
-    med = order("m", dispenseRequest="30 days", dosageInstruction=["bid", None, {"timing": "daily"}],
-                courseOfTherapyType={"coding": ["acute", {"code": ""}, {"code": "acute"}]}, category="inpatient")
-    assert reason(med) is None
-    med = order("m", "2026-05-20", encounter="Encounter/stay", dosageInstruction=[{"timing": {"repeat": "daily"}}, {
-        "timing": {"repeat": {"boundsPeriod": "5 days"}}}], courseOfTherapyType=acute()["courseOfTherapyType"],
-                dispenseRequest={"validityPeriod": "2026", "expectedSupplyDuration": {"value": 30, "code": "d"}})
-    assert reason(med, [encounter("stay")]) is None
-    stay = order("m", encounter={"reference": "Encounter/stay"})
-    assert reason(stay, [encounter("stay", end=None, status="in-progress") | {"period": "2026"}]) is None
-    assert reason(order("m", encounter={"reference": "#stay"}), [encounter("stay")]) is None, "a contained one"
-    assert reason(order("m", dispenseRequest={"validityPeriod": {"end": 20260101}})) is None, "a date is text"
+def test_a_stopped_order_restarted_is_current_by_the_new_order_and_the_stopped_one_is_not_an_active_order() -> None:
+    stopped = order("stopped", written="2025-06-01", course="continuous", supply_days=30, status="stopped")
+    restarted = order("restarted", written="2026-05-15", course="continuous", supply_days=30)
+    [drug] = classify([stopped, restarted], {}, None, TODAY)
+    assert (drug.current, [o["id"] for o in drug.orders]) == (True, ["restarted"])
+
+
+def test_no_drug_is_in_both_lists_and_every_stale_drug_says_why() -> None:
+    orders = [case.order for case in CASES if case.patient is None]
+    stays = {s["id"]: s for case in CASES for s in case.stays}
+    drugs = classify(orders, stays, None, TODAY)
+    keys = [frozenset(k for o in d.orders for k in (drug_key(o),)) for d in drugs]
+    assert all(not (a & b) for i, a in enumerate(keys) for b in keys[i + 1:]), "a drug is one group"
+    assert all(d.verdict.reason for d in drugs if not d.current)
+    names = [normalised_name(d.name) for d in drugs]
+    assert len(names) == len(set(names))
+
+
+def test_only_active_orders_are_judged() -> None:
+    assert classify([order("c", status="completed"), order("d", status="draft")], {}, None, TODAY) == []

@@ -224,7 +224,7 @@ async def test_every_section_withholds_other_patients_records_when_the_server_ig
 
 async def test_sections_walked_to_their_page_limit_say_so(server, epic, monkeypatch) -> None:
     monkeypatch.setattr(summary, "WALK_PAGES", 2)
-    records = [patient(), *(med(f"m{i}", f"drug {i}", str(1000 + i), f"2026-05-0{i}") for i in range(1, 6)),
+    records = [patient(), *(med(f"m{i}", f"drug {chr(97 + i)}", str(1000 + i), f"2026-05-0{i}") for i in range(1, 6)),
                *(encounter(f"e{i}", f"2026-05-0{i}T09:00:00Z") for i in range(1, 6)),
                *(coverage(f"c{i}", "active") for i in range(1, 6)), *(problem(f"p{i}", "2020-01-01") for i in range(5)),
                *(allergy(f"a{i}") for i in range(5)),
@@ -267,11 +267,12 @@ async def test_problems_are_brief_whole_lines_without_the_usual_status_or_eviden
 
 
 @pytest.mark.parametrize(("extra", "named"), [
-    ({}, "Summary of Ada Small, female, born 1950-02-03"),
+    ({}, "Summary of Ada Small, female, born 1950-02-03, age 76"),
     ({"deceasedBoolean": True}, "Summary of Ada Small, female, born 1950-02-03, deceased"),
-    ({"deceasedBoolean": False}, "Summary of Ada Small, female, born 1950-02-03"),
+    ({"deceasedBoolean": False}, "Summary of Ada Small, female, born 1950-02-03, age 76"),
     ({"deceasedDateTime": "2026-01-01T10:00:00Z"}, "Summary of Ada Small, female, born 1950-02-03, deceased "
-                                                   "2026-01-01T10:00:00Z"),
+                                                   "2026-01-01T10:00:00Z at 75"),
+    ({"birthDate": "1950"}, "Summary of Ada Small, female, born 1950, age 75 or 76"),
     ({"name": None, "birthDate": None}, "Summary of female"),
     ({"name": None, "gender": None, "birthDate": None}, f"Summary of Patient/{PID}"),
 ])
@@ -290,7 +291,7 @@ async def test_the_whole_summary_opens_with_the_demographics_and_says_none_on_fi
         result = await client.call_tool("patient_summary", {"patient_id": PID})
     lines = result.content[0].text.splitlines()
     assert lines[:2] == [f"Patient summary for Patient/{PID}",
-                         f"Patient/{PID} | name: Ada Small | gender: female | birth_date: 1950-02-03"]
+                         f"Patient/{PID} | name: Ada Small | gender: female | birth_date: 1950-02-03 | age: 76"]
     assert lines.count("- none on file") == 9 and "## Coverage (active first): 1" in lines
     assert lines[lines.index("## Coverage (active first): 1") + 1] == "- Coverage/cov-1 | status: active | payor: " \
                                                                        f"Payer cov-1 | beneficiary: Patient/{PID}"
@@ -343,7 +344,8 @@ async def test_vital_signs_show_thirty_kinds_and_labs_fifty(server, epic) -> Non
 
 async def test_long_lists_show_forty_problems_and_drugs_and_five_coverages(server, epic) -> None:
     FakeFhir(epic, [patient(), *(problem(f"p{i:02d}", f"2020-01-{1 + i % 28:02d}") for i in range(41)),
-                    *(med(f"m{i:02d}", f"drug {i}", str(1000 + i), f"2026-05-{1 + i % 28:02d}") for i in range(41)),
+                    *(med(f"m{i:02d}", f"drug {chr(97 + i // 26)}{chr(97 + i % 26)}", str(1000 + i),
+                                         f"2026-05-{1 + i % 28:02d}") for i in range(41)),
                     *(coverage(f"c{i}", "active") for i in range(6))])
     result = await summary_of(server, "problems", "medications", "coverage")
     for name, count in (("problems", 40), ("medications", 40), ("coverage", 5)):

@@ -36,9 +36,9 @@ def test_the_bank_asks_over_100_questions_of_every_kind_about_all_seven_patients
 
 
 def moved(value: Any, days: int) -> Any:
-    """A value with every ISO day in it moved by `days`."""
-    if isinstance(value, str) and len(value) == 10 and value[4] == "-":
-        return (date.fromisoformat(value) + timedelta(days=days)).isoformat()
+    """A value with every ISO day in it (a date, or the day of a date-time) moved by `days`."""
+    if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        return (date.fromisoformat(value[:10]) + timedelta(days=days)).isoformat() + value[10:]
     if isinstance(value, dict):
         return {k: moved(v, days) for k, v in value.items()}
     return value
@@ -51,7 +51,7 @@ def test_questions_and_answers_move_with_today_and_nothing_else_changes(bank) ->
     for now, then in zip(bank, later, strict=True):
         assert (now.kind, now.patient_id, now.grader) == (then.kind, then.patient_id, then.grader)
         assert moved(now.params, shift) == then.params
-        if now.kind in ("next_appointment",):
+        if now.kind in ("next_appointment", "newest_listed", "result_time"):
             assert moved(now.expected, shift) == then.expected
         elif now.kind != "latest_note":  # the note's phrase holds a date that moved with it
             assert now.expected == then.expected, now.id
@@ -74,7 +74,7 @@ PATIENT = {"resourceType": "Patient", "id": "p1"}
 def order(number: int, **fields: Any) -> dict[str, Any]:
     return {"resourceType": "MedicationRequest", "id": f"mr{number}", "status": "active",
             "subject": {"reference": "Patient/p1"}, "authoredOn": "2030-05-01",
-            "medicationCodeableConcept": {"text": f"Drug {number}"}, **fields}
+            "medicationCodeableConcept": {"text": f"Drug {'abcdefgh'[number]}"}, **fields}
 
 
 def records(*resources: dict[str, Any], patient: dict[str, Any] = PATIENT) -> Records:
@@ -101,7 +101,9 @@ def test_an_order_is_stale_when_its_supply_validity_or_course_is_over() -> None:
                                     "expectedSupplyDuration": {"value": days, "unit": "d"}}}
 
     assert current(order(1, **supply("2030-03-01", 30, 2))) == ["mr1"]  # 90 days of supply from March 1
-    assert current(order(1, **supply("2030-02-01", 30, 2))) == []
+    assert current(order(1, **supply("2030-02-01", 30, 2))) == ["mr1"], "13 days late: within the grace period"
+    assert current(order(1, **supply("2029-09-01", 30, 2))) == [], "ran out in November: past the grace period"
+    assert current(order(1, **supply("2030-04-01", 7, 0))) == [], "a week's supply, not long-term: no grace"
     assert current(order(1, dispenseRequest={"validityPeriod": {"end": "2030-05-14"}})) == []
     acute = {"courseOfTherapyType": {"coding": [{"code": "acute"}]}}
     bounded = [{"timing": {"repeat": {"boundsPeriod": {"end": "2030-05-10"}}}}]
@@ -111,11 +113,18 @@ def test_an_order_is_stale_when_its_supply_validity_or_course_is_over() -> None:
     assert current(order(1), patient={**PATIENT, "deceasedDateTime": "2030-01-01"}) == []
 
 
-def test_one_line_per_drug_the_newest_order() -> None:
+def test_one_line_per_drug_the_newest_current_order() -> None:
     drug = {"medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                                       "code": "6809"}], "text": "Metformin"}}
     found = current(order(1, **drug), order(2, **drug, authoredOn="2030-05-12"), order(3, status="stopped"))
     assert found == ["mr2"]
+    by_name = {"medicationReference": {"display": "metformin 500 MG Oral Tablet"}, "medicationCodeableConcept": None}
+    assert current(order(1, **drug), order(4, **by_name, authoredOn="2030-05-13")) == ["mr4"], "one drug by name"
+    ended = {"resourceType": "Encounter", "id": "e1", "class": {"code": "IMP"},
+             "period": {"start": "2030-05-01", "end": "2030-05-10"}}
+    in_stay = {"category": [{"coding": [{"code": "inpatient"}]}], "encounter": {"reference": "Encounter/e1"}}
+    assert current(ended, order(1, **drug), order(5, **drug, **in_stay, authoredOn="2030-05-14")) == ["mr1"], \
+        "the newest current order, not the newest order"
 
 
 def test_the_next_appointment_is_the_soonest_upcoming_one_still_on() -> None:

@@ -43,6 +43,28 @@ def test_another_day_is_wrong(answer) -> None:
     assert not grade("date", "2027-06-17", answer)
 
 
+@pytest.mark.parametrize(("answer", "right"), [
+    ("2024-10-21T03:07:00+09:00", True), ("2024-10-20T18:07:00Z", True), ("taken 2024-10-20T18:07:00+00:00", True),
+    ("2024-10-20T18:07:00", False), ("2024-10-21T03:07:00", False), ("2024-10-21", False),
+    ("2024-10-21T03:07:00Z", False), ("", False),
+])
+def test_a_time_is_right_only_with_its_zone_and_the_same_moment(answer: str, right: bool) -> None:
+    assert grade("datetime", "2024-10-21T03:07:00+09:00", answer) is right
+
+
+@pytest.mark.parametrize(("answer", "right"), [
+    ("6.0 % to 9.2 %", True), ("lowest 6 %, highest 9.2 %", True), ("6 %; 9.2 %", True),
+    ("9.2 % to 6.0 %", False), ("6.0 to 9.2", False), ("6.0 %", False), ("6.1 % to 9.2 %", False),
+])
+def test_a_range_is_its_lowest_then_its_highest_each_with_its_unit(answer: str, right: bool) -> None:
+    assert grade("range", {"low": {"value": 6.0, "unit": "%"}, "high": {"value": 9.2, "unit": "%"}}, answer) is right
+
+
+def test_fluctuating_is_a_choice_of_its_own() -> None:
+    assert grade("choice", "fluctuating", "Fluctuating, it swings") and not grade("choice", "fluctuating", "rising")
+    assert not grade("choice", "falling", "fluctuating")
+
+
 def test_an_id_must_be_exactly_the_id() -> None:
     assert grade("id", "erXuFYUfucBZaryVksYEcMg3", "Patient/erXuFYUfucBZaryVksYEcMg3")
     assert grade("id", "erXuFYUfucBZaryVksYEcMg3", "`erXuFYUfucBZaryVksYEcMg3`.")

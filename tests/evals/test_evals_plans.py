@@ -67,3 +67,26 @@ async def test_the_latest_note_comes_from_get_latest_notes_when_the_server_has_i
                           {"get_latest_notes": ["patient_id", "count"], "search_documents": ["patient_id"]})
     assert await plans.latest_note(session, question("latest_note")) == "Seen for COPD."
     assert session.calls == [("get_latest_notes", {"patient_id": "p1", "count": 1})]
+
+
+def page(order: str, dates: list[str], cursor: str | None = None) -> str:
+    more = f"; more with next_page(cursor='{cursor}')" if cursor else "; no more pages"
+    return "\n".join([f"DocumentReference search: {len(dates)} on this page, total 3{more}", f"order: {order}",
+                      *(f"- d{i} | date: {day}" for i, day in enumerate(dates))])
+
+
+@pytest.mark.anyio
+async def test_the_first_listed_is_taken_as_the_newest_only_when_the_order_covers_every_result() -> None:
+    sorted_everywhere = FakeSession({"search_documents": page(
+        "newest first by date, sorted by the server across all pages", ["2030-03-01T10:00:00Z"], "c1")},
+        {"search_documents": ["patient_id"]})
+    note = Question("newest_listed/p1/note", "newest_listed", "p1", "?", "date", "")
+    assert await plans.newest_listed(sorted_everywhere, note) == "2030-03-01T10:00:00Z"
+    assert [tool for tool, _ in sorted_everywhere.calls] == ["search_documents"]
+    one_page_only = FakeSession({
+        "search_documents": page("newest first by date within results 1-2 only; the server returns pages in its "
+                                 "own order", ["2030-02-01T10:00:00Z", "2030-01-01T10:00:00Z"], "c1"),
+        "next_page": page("newest first by date within results 3-3 only", ["2030-03-01T10:00:00Z"])},
+        {"search_documents": ["patient_id"], "next_page": ["cursor"]})
+    assert await plans.newest_listed(one_page_only, note) == "2030-03-01T10:00:00Z"
+    assert [tool for tool, _ in one_page_only.calls] == ["search_documents", "search_documents", "next_page"]

@@ -202,7 +202,8 @@ def test_a_patient_keeps_no_name_contact_address_or_exact_birth_date() -> None:
     assert [i["value"] for i in out["identifier"]] == [CODEC.pseudonym("identifier", "203713"),
                                                        CODEC.pseudonym("identifier", "Z6129")]
     assert [e["url"] for e in out["extension"]] == \
-        ["http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex"]
+        ["http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex", "urn:epic-mcp:age"]
+    assert out["extension"][1]["valueAge"]["value"] == 38, "born 1987-09-12, today 2026-04-15: stated, not moved"
     assert out["generalPractitioner"][0]["display"] == "Dr Ann Smith", "clinicians stay unless asked"
 
 
@@ -569,3 +570,42 @@ def test_property_in_the_minimum_mode_every_failure_is_a_tool_error_and_nothing_
     anyio.run(scenario)
     assert all(str(url).startswith(EPIC_BASE + "/") for url in sent), sent
     assert not [url for url in sent if CODEC.pseudonym("Patient", PID) in str(url)], "pseudonyms never reach Epic"
+
+
+# Ages: stated from the real dates, over 89 as 90 or older, and no day that gives the offset away ---------------
+
+@pytest.mark.parametrize(("born", "died", "line"), [
+    ("1987-09-12", None, "age: 38"),
+    ("1930-01-01", None, "age: 90 or older"),
+    ("1925-06-01", "2019-03-01T10:00:00Z", "age: deceased at 90 or older"),
+    ("1950-06-01", "2019-03-01T10:00:00Z", "age: deceased at 68"),
+])
+async def test_the_summary_states_the_age_from_the_real_dates_and_over_89_as_90_or_older(
+        phi_settings, epic, born: str, died: str | None, line: str) -> None:
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, json={
+        **PATIENT, "birthDate": born, **({"deceasedDateTime": died} if died else {})})
+    epic.get(url__regex=rf"{EPIC_BASE}/\w+\?.*").respond(200, json=searchset([], total=0))
+    result = await call(phi_settings, "patient_summary", {"patient_id": CODEC.pseudonym("Patient", PID)})
+    patient_line = result.content[0].text.splitlines()[1]
+    assert line in patient_line.split(" | "), patient_line
+    assert born not in patient_line and (born[:4] in patient_line) == (line != "age: 90 or older" and
+                                                                       "90 or older" not in line)
+
+
+async def test_no_summary_section_prints_today_moved_into_the_patients_frame(phi_settings, epic) -> None:
+    """A medication's verdict and a walk's limit are told by the record's own (moved) dates, never by today in
+    the moved frame, which beside the real today would give the offset away."""
+    serve_patient(epic)
+    moved_today = TODAY + timedelta(days=CODEC.offset_days(PID))
+    overdue = {"resourceType": "MedicationRequest", "id": "eMed1", "status": "active", "subject": SUBJECT,
+               "medicationCodeableConcept": {"text": "amlodipine 5 MG Oral Tablet"}, "authoredOn": "2026-03-01",
+               "courseOfTherapyType": {"coding": [{"code": "continuous"}]},
+               "dispenseRequest": {"expectedSupplyDuration": {"value": 30, "code": "d"}}}
+    epic.get(url__regex=rf"{EPIC_BASE}/MedicationRequest\?.*").respond(200, json=searchset([overdue], total=1))
+    epic.get(url__regex=rf"{EPIC_BASE}/\w+\?.*").respond(200, json=searchset([], total=0))
+    sections = ["medications", "labs", "vital_signs", "notes", "encounters", "immunizations"]
+    result = await call(phi_settings, "patient_summary", {"patient_id": CODEC.pseudonym("Patient", PID),
+                                                          "sections": sections})
+    text = result.content[0].text
+    assert "refill overdue" in text and "age 38" in text
+    assert moved_today.isoformat() not in text and TODAY.isoformat() not in text

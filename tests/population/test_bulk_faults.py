@@ -17,7 +17,7 @@ from epic_mcp.errors import ConfigError, EpicMcpError
 from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.settings import Settings
 
-from ..conftest import ACCESS_TOKEN, EPIC_BASE, EPIC_TOKEN_URL, outcome, token_body
+from ..conftest import ACCESS_TOKEN, CLIENT_ID, EPIC_BASE, EPIC_TOKEN_URL, outcome, token_body
 
 pytestmark = pytest.mark.anyio
 
@@ -267,6 +267,41 @@ async def test_incremental_without_an_earlier_complete_export_is_refused(make_se
     with pytest.raises(BulkError, match="no complete earlier export"):
         await export.start(ExportOptions(incremental=True))
     assert not epic.calls
+
+
+def test_incremental_right_after_an_export_of_a_named_group_refreshes_that_group(key_file, tmp_path, epic) -> None:
+    """As the README shows it: `export --group X`, then `export --incremental` with no EPIC_BULK_GROUP_ID (or
+    another one) set: the refresh asks the same group for the same types since the last transactionTime."""
+    from epic_mcp.cli import main
+
+    env = tmp_path / "bulk.env"
+    env.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={EPIC_BASE}\nEPIC_TOKEN_URL={EPIC_TOKEN_URL}\n"
+                   f"EPIC_CLIENT_ID={CLIENT_ID}\nPRIVATE_KEY_PATH={key_file}\n"
+                   f"EPIC_POPULATION_DIR={tmp_path / 'population'}\nEPIC_BULK_GROUP_ID=another-group\n")
+    changed = [{**OBSERVATIONS[1], "valueQuantity": {"value": 12.5, "unit": "%"}}]
+    later = f"{EPIC_BASE}/bulk-status/job-2"
+    refreshed = f"{EPIC_BASE}/bulk-files/job-2/Observation.ndjson"
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    kickoff = epic.get(KICKOFF).mock(side_effect=[httpx.Response(202, headers={"Content-Location": STATUS}),
+                                                  httpx.Response(202, headers={"Content-Location": later})])
+    epic.get(STATUS).respond(200, json=manifest(FILES))
+    epic.get(later).respond(200, json={**manifest({"Observation": refreshed}),
+                                       "transactionTime": "2026-03-02T08:00:00Z"})
+    epic.get(FILES["Patient"]).respond(200, content=ndjson(PATIENTS))
+    epic.get(FILES["Observation"]).respond(200, content=ndjson(OBSERVATIONS))
+    epic.get(refreshed).respond(200, content=ndjson(changed))
+
+    assert main(["--env-file", str(env), "export", "--group", GROUP, "--type", "Patient,Observation", "--quiet"]) == 0
+    assert main(["--env-file", str(env), "export", "--incremental", "--quiet"]) == 0
+
+    first, second = (call.request.url for call in kickoff.calls)
+    assert "_since" not in first.params
+    assert second.path.endswith(f"/Group/{GROUP}/$export"), "the last export's group, not EPIC_BULK_GROUP_ID's"
+    assert second.params["_since"] == "2026-03-01T10:00:00Z" and second.params["_type"] == "Patient,Observation"
+    state = StateStore(tmp_path / "population").load()
+    assert state is not None and state.phase == "complete" and state.since == "2026-03-01T10:00:00Z"
+    assert state.group_id == GROUP and state.types == ["Patient", "Observation"]
+    assert state.tables["observation"] == 3 and state.tables["patient"] == 3, "merged, not replaced"
 
 
 async def test_an_expired_job_says_to_start_again(exporter, epic) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +51,13 @@ def sekmet(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> It
     server.stop()
 
 
-def env_file(sekmet: tuple[SekmetServer, Path], folder: Path) -> Path:
+def env_file(sekmet: tuple[SekmetServer, Path], folder: Path, group: str | None = SANDBOX_GROUP_ID) -> Path:
     server, key = sekmet
     path = folder / "bulk.env"
     path.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={server.base_url}\nEPIC_CLIENT_ID={CLIENT}\n"
                     f"PRIVATE_KEY_PATH={key}\nEPIC_POPULATION_DIR={folder / 'population'}\n"
-                    f"EPIC_BULK_GROUP_ID={SANDBOX_GROUP_ID}\nEPIC_BULK_POLL_SECONDS=1\nEPIC_TOOLS=population\n")
+                    + (f"EPIC_BULK_GROUP_ID={group}\n" if group else "")
+                    + "EPIC_BULK_POLL_SECONDS=1\nEPIC_TOOLS=population\n")
     return path
 
 
@@ -72,8 +74,9 @@ def mcp_server(settings_file: Path) -> StdioServerParameters:
 
 @pytest.fixture(scope="module")
 def exported(sekmet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    settings_file = env_file(sekmet, tmp_path_factory.mktemp("bulk-cli"))
-    return settings_file, export(settings_file)
+    """`epic-mcp export --group <id>` as the README shows it, with no EPIC_BULK_GROUP_ID configured."""
+    settings_file = env_file(sekmet, tmp_path_factory.mktemp("bulk-cli"), group=None)
+    return settings_file, export(settings_file, "--group", SANDBOX_GROUP_ID)
 
 
 def state_of(settings_file: Path) -> dict[str, Any]:
@@ -104,6 +107,8 @@ async def test_export_on_the_command_line_then_a_population_question_over_mcp(ex
 
 
 def test_incremental_refresh_fetches_only_what_changed(exported, sekmet, data) -> None:
+    """`epic-mcp export --incremental` right after `export --group X` (README): the same group, since the last
+    transactionTime."""
     settings_file, first = exported
     assert first.returncode == 0
     server, _ = sekmet
@@ -120,7 +125,7 @@ def test_incremental_refresh_fetches_only_what_changed(exported, sekmet, data) -
     run = export(settings_file, "--incremental")
     assert run.returncode == 0, run.stderr[-3000:]
     after = state_of(settings_file)
-    assert after["since"] == before["transaction_time"]
+    assert after["since"] == before["transaction_time"] and after["group_id"] == SANDBOX_GROUP_ID
     assert sorted(f["type"] for f in after["files"] if not f["error_file"]) == ["Condition", "Observation"]
     assert sum(f["expected"] for f in after["files"] if not f["error_file"]) == 2, "only the two changed resources"
     counts = Counter(r["resourceType"] for r in data["resources"])
@@ -129,6 +134,7 @@ def test_incremental_refresh_fetches_only_what_changed(exported, sekmet, data) -
     with duckdb.connect(str(settings_file.parent / "population" / "population.duckdb"), read_only=True) as db:
         assert db.execute("SELECT value FROM observation WHERE id = ?", [a1c["id"]]).fetchall() == [(13.7,)]
         assert db.execute("SELECT count(*) FROM patient").fetchall() == [(len(data["patients"]),)]
+        assert db.execute("SELECT icd10 FROM condition WHERE id = 'cond-e2e-new'").fetchall() == [(["E11.65"],)]
 
 
 def _spark_available() -> None:
@@ -146,26 +152,47 @@ def _spark_available() -> None:
         pytest.skip(message)
 
 
-def test_spark_tables_equal_duckdb_tables(exported) -> None:
+def hashable(row: Any) -> tuple[Any, ...]:
+    """A row with its code lists as tuples, so rows can be counted."""
+    return tuple(tuple(value) if isinstance(value, list) else value for value in row)
+
+
+def test_spark_tables_equal_duckdb_tables(exported, tmp_path) -> None:
+    """On the sandbox export, and on the Epic-shaped records (OIDs, Epic's codes first, referenced Medications)."""
     _spark_available()
+    from epic_mcp.bulk.snapshot import merge
+    from epic_mcp.population.database import build
     from epic_mcp.population.spark import local_session, view_frames
+
+    from .epic_shaped import synthetic_resources
+    from .test_population_db import write_ndjson
 
     settings_file, run = exported
     assert run.returncode == 0
-    folder = settings_file.parent / "population"
+    exported_folder = settings_file.parent / "population"
+    epic_folder = tmp_path / "epic-shaped"
+    merge(epic_folder / "resources", write_ndjson(tmp_path / "download", synthetic_resources()), replace=True)
+    build(epic_folder / "resources", epic_folder / "population.duckdb", {"transaction_time": "2026-12-06T00:00:00Z"})
+    folders = {exported_folder: date.fromisoformat(state_of(settings_file)["transaction_time"][:10]),
+               epic_folder: date(2026, 12, 6)}
     spark = local_session("local[2]")
     try:
-        frames = {name: Counter(tuple(row) for row in frame.collect())
-                  for name, frame in view_frames(spark, str(folder / "resources")).items()}
+        frames = {folder: {name: Counter(hashable(row) for row in frame.collect())
+                           for name, frame in view_frames(spark, str(folder / "resources"), as_of=day).items()}
+                  for folder, day in folders.items()}
     finally:
         spark.stop()
-    with duckdb.connect(str(folder / "population.duckdb"), read_only=True) as db:
-        tables = {name: Counter(db.execute(f'SELECT * FROM "{name}"').fetchall()) for name in frames}
-    assert set(frames) >= {"patient", "observation", "condition", "medication_request", "encounter",
-                           "immunization", "allergy"}
-    for name in frames:
-        assert frames[name] == tables[name], f"{name}: Spark and DuckDB differ"
-        assert sum(tables[name].values()) > 0
+    for folder in folders:
+        with duckdb.connect(str(folder / "population.duckdb"), read_only=True) as db:
+            tables = {name: Counter(hashable(row) for row in db.execute(f'SELECT * FROM "{name}"').fetchall())
+                      for name in frames[folder]}
+        assert set(frames[folder]) >= {"patient", "observation", "observation_coding", "condition", "condition_coding",
+                                       "medication_request", "medication", "encounter", "immunization", "allergy"}
+        for name in frames[folder]:
+            assert frames[folder][name] == tables[name], f"{name}: Spark and DuckDB differ ({folder.name})"
+        filled = ("patient", "observation", "observation_coding", "condition_coding",
+                  *(("medication", "medication_coding") if folder == epic_folder else ()))
+        assert all(sum(tables[name].values()) > 0 for name in filled), folder.name
 
 
 async def test_start_export_over_mcp_runs_in_the_background_and_can_be_cancelled(sekmet, tmp_path, data) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,16 @@ import pytest
 
 from epic_mcp.bulk.snapshot import merge
 from epic_mcp.population.database import QueryError, build, describe, query
+from epic_mcp.population.sqlguard import TABLE_FUNCTIONS, refused_function
 from epic_mcp.sandbox import data_set
 
 from ..conftest import run_today
 
 DIABETES_A1C_OVER_9 = """
-WITH diabetic AS (SELECT DISTINCT patient_id FROM condition WHERE code LIKE 'E11%' AND clinical_status = 'active')
+WITH diabetic AS (SELECT DISTINCT patient_id FROM condition WHERE clinical_status = 'active' AND id IN
+                  (SELECT condition_id FROM condition_coding WHERE system_name = 'icd10' AND code LIKE 'E11%'))
 SELECT count(DISTINCT o.patient_id) AS patients FROM observation o JOIN diabetic USING (patient_id)
-WHERE o.code = '4548-4' AND o.value > 9"""
+WHERE list_contains(o.loinc, '4548-4') AND o.value > 9"""
 
 
 def write_ndjson(folder: Path, resources: list[dict[str, Any]]) -> list[tuple[str, Path]]:
@@ -65,6 +68,112 @@ def test_the_database_file_is_private(database: Path) -> None:
     assert database.stat().st_mode & 0o077 == 0
 
 
+# What reaches past the population tables, by name: the host (the database file's path, the account's home, the
+# platform), DuckDB's settings, secrets and logs, files, the catalogs, and SQL run from text.
+HAZARDS = [
+    "SELECT * FROM duckdb_databases()", "SELECT path FROM duckdb_databases", "SELECT * FROM main.duckdb_databases()",
+    "SELECT * FROM system.main.duckdb_settings()", "SELECT * FROM duckdb_settings()", "SELECT * FROM duckdb_settings",
+    "SELECT current_setting('home_directory')", "SELECT current_setting('temp_directory') AS t",
+    "SELECT * FROM query_table('patient')", "SELECT * FROM query_table(['patient', 'observation'])",
+    "SELECT * FROM query('SELECT path FROM duckdb_databases()')",
+    "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+    "SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM read_blob('/etc/hostname')", "SELECT * FROM read_parquet('x.parquet')",
+    "SELECT * FROM read_json_auto('x.json')", "SELECT * FROM read_ndjson_objects('x')", "SELECT * FROM glob('/*')",
+    "SELECT * FROM sniff_csv('/etc/passwd')", "SELECT * FROM parquet_metadata('x.parquet')",
+    "SELECT * FROM '/etc/passwd'", "SELECT * FROM 'population.duckdb'", "SELECT * FROM read_duckdb('x.duckdb')",
+    "SELECT * FROM duckdb_extensions()", "SELECT * FROM duckdb_secrets()", "SELECT * FROM which_secret('s3://b', 's3')",
+    "SELECT * FROM duckdb_temporary_files()", "SELECT * FROM duckdb_memory()", "SELECT * FROM duckdb_logs",
+    "SELECT * FROM pragma_database_list", "SELECT * FROM pragma_platform()", "SELECT * FROM pragma_version()",
+    "SELECT * FROM pragma_user_agent()", "SELECT * FROM pragma_storage_info('patient')",
+    "SELECT * FROM test_all_types()",
+    "SELECT * FROM information_schema.tables", "SELECT * FROM pg_catalog.pg_class", "SELECT * FROM sqlite_master",
+    "SELECT pg_catalog.current_database()", "SELECT current_database()", "SELECT current_schemas(true)",
+    "SELECT version()", "SELECT getvariable('x')", "SELECT write_log('x')", "SELECT sleep_ms(1)",
+    "SELECT nextval('s')", "SELECT * FROM _population", "DESCRIBE patient", "SHOW TABLES", "SUMMARIZE patient",
+    "SELECT id FROM patient WHERE id IN (SELECT database_name FROM duckdb_databases())",
+    "SELECT list_transform([1], lambda x: current_setting('home_directory'))",
+    # a CTE named like a catalog view covers only its own query, not the outer one
+    "SELECT * FROM (WITH duckdb_databases AS (SELECT 1 AS p) SELECT * FROM duckdb_databases) a, duckdb_databases b",
+]
+# What an analyst writes: CTEs (even one named like a catalog view), lambdas, windows, lists, dates, generators.
+ANALYST = [
+    "WITH duckdb_databases AS (SELECT 1 AS n) SELECT n FROM duckdb_databases",
+    "SELECT count(*) FILTER (WHERE deceased) FROM patient",
+    "SELECT patient_id, arg_max(value, effective) FROM observation WHERE list_contains(loinc, '4548-4') GROUP BY 1",
+    "SELECT id FROM condition WHERE len(list_filter(icd10, lambda c: c LIKE 'E11%')) > 0",
+    "SELECT o.id FROM observation o, unnest(o.loinc) AS u(code) WHERE u.code = '4548-4'",
+    "SELECT * FROM range(3)", "SELECT * FROM generate_series(1, 3)",
+    "SELECT gender, row_number() OVER (PARTITION BY gender ORDER BY birth_date) FROM patient",
+    "SELECT date_diff('day', period_start::DATE, current_date) FROM encounter",
+    "SELECT strftime(birth_date::DATE, '%Y'), regexp_matches(family, '^[A-Z]') FROM main.patient",
+    "FROM patient SELECT id LIMIT 1",
+    "SELECT (SELECT count(*) FROM observation_coding WHERE system_name = 'loinc') AS n",
+]
+
+
+def test_duckdb_databases_would_reveal_the_population_folder(database: Path) -> None:
+    """The hazard is real: without the guard, the read-only query connection names the file's full path."""
+    from epic_mcp.population import database as db
+
+    connection, _ = db._connect(database)
+    try:
+        paths = [row[0] for row in connection.execute("SELECT path FROM duckdb_databases()").fetchall()]
+    finally:
+        connection.close()
+    assert str(database) in paths
+
+
+@pytest.mark.parametrize("sql", HAZARDS)
+def test_what_reveals_the_host_or_escapes_the_tables_is_refused_by_name(database: Path, sql: str) -> None:
+    with pytest.raises(QueryError) as refused:
+        query(database, sql, 10, 10)
+    message = str(refused.value)
+    assert "not allowed" in message or "not a population table" in message or "not accepted" in message
+    assert str(database.parent) not in message and "patient, patient" not in message
+
+
+@pytest.mark.parametrize("sql", ANALYST)
+def test_what_an_analyst_writes_still_runs(database: Path, sql: str) -> None:
+    assert query(database, sql, 5, 10).columns
+
+
+def test_every_duckdb_table_function_but_three_is_refused_and_host_looking_functions_are_reviewed(
+        database: Path) -> None:
+    """The allowlist and the denylist against the installed DuckDB's own catalog: an upgrade that adds a function
+    reaching the host fails here until it is refused or reviewed as harmless."""
+    import duckdb
+
+    with duckdb.connect() as catalog:
+        functions = catalog.execute("SELECT DISTINCT function_name, function_type FROM duckdb_functions() "
+                                    "WHERE function_type <> 'pragma'").fetchall()
+    tables = sorted(name for name, kind in functions if kind in ("table", "table_macro"))
+    assert {"read_csv", "query_table", "duckdb_databases", "glob"} <= set(tables)
+    for name in tables:
+        if name in TABLE_FUNCTIONS:
+            continue
+        with pytest.raises(QueryError, match="not allowed"):
+            query(database, f"SELECT * FROM {name}()", 1, 10)
+    host_looking = re.compile(r"setting|env|database|schema|catalog|version|platform|secret|file|path|dir|extension|"
+                              r"query|sql|read|glob|temp|memory|user|role|privilege|variable|txid|val$|log|sleep|"
+                              r"current|connection|transaction|stats|describe|config|host|system")
+    unreviewed = sorted(name for name, kind in functions if kind not in ("table", "table_macro")
+                        and host_looking.search(name) and not refused_function(name) and name not in REVIEWED)
+    assert unreviewed == [], "review these functions: refuse them in sqlguard.py, or add them to REVIEWED"
+
+
+# Pure functions whose names look host-related: logarithms, path-string parsing, JSON paths, the clock.
+REVIEWED = {"current_date", "current_localtime", "current_localtimestamp", "get_current_time", "get_current_timestamp",
+            "transaction_timestamp", "json_extract_path", "json_extract_path_text", "log", "log10", "log2",
+            "normalized_interval", "parse_dirname", "parse_dirpath", "parse_filename", "parse_path", "path_join",
+            "uuid_extract_version"}
+
+
+def test_comparing_a_code_list_with_equals_fails_loudly_with_the_fix(database: Path) -> None:
+    with pytest.raises(QueryError, match=r"list_contains\(loinc"):
+        query(database, "SELECT count(*) FROM observation WHERE loinc = '4548-4'", 1, 10)
+
+
 @pytest.mark.parametrize("sql", [
     "DROP TABLE patient", "DELETE FROM observation", "INSERT INTO patient (id) VALUES ('x')",
     "CREATE TABLE t AS SELECT 1", "COPY patient TO 'out.csv'", "ATTACH 'other.duckdb'", "INSTALL httpfs",
@@ -81,8 +190,22 @@ def test_files_outside_the_database_cannot_be_read(database: Path, tmp_path: Pat
     secret.write_text("a\n1\n")
     for sql in (f"SELECT * FROM read_csv('{secret}')", f"SELECT * FROM '{secret}'",
                 "SELECT * FROM read_text('/etc/hostname')"):
-        with pytest.raises(QueryError, match="disabled|Permission"):
+        with pytest.raises(QueryError, match="not allowed|not a population table"):
             query(database, sql, 10, 10)
+
+
+def test_external_access_stays_off_under_the_guard(database: Path, tmp_path: Path) -> None:
+    """Defence in depth: were the guard to miss a file reader, the connection itself refuses files."""
+    from epic_mcp.population import database as db
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\n1\n")
+    connection, _ = db._connect(database)
+    try:
+        with pytest.raises(Exception, match="disabled|Permission"):
+            connection.execute(f"SELECT * FROM read_csv('{secret}')").fetchall()
+    finally:
+        connection.close()
 
 
 def test_rows_are_capped_and_the_cap_is_reported(database: Path) -> None:
@@ -107,8 +230,12 @@ def test_describe_lists_tables_columns_rows_and_the_export(database: Path) -> No
     assert described["group_id"] == "g1" and described["transaction_time"] == "2026-01-01T00:00:00Z"
     observation = described["tables"]["observation"]
     assert observation["rows"] == sum(r["resourceType"] == "Observation" for r in data_set(run_today())["resources"])
-    assert {"name": "value", "type": "DOUBLE"} in observation["columns"]
+    kinds = {c["name"]: c["type"] for c in observation["columns"]}
+    assert kinds["value"] == "DOUBLE" and kinds["loinc"] == "VARCHAR[]" and "code" not in kinds
     assert "_population" not in described["tables"]
+    assert described["as_of"] == "2026-01-01", "ages are counted on the export's day"
+    guide = " ".join(described["guide"])
+    assert "list_contains(loinc" in guide and "condition_coding" in guide and "system_name" in guide
 
 
 def test_incremental_merge_replaces_changed_resources_and_keeps_the_rest(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from pathlib import Path
 
 import httpx
@@ -50,7 +51,8 @@ async def test_without_the_extra_the_tools_are_absent_and_the_log_says_how_to_in
     async with Client(server) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
     assert names == set(ALL_TOOLS)
-    assert "pip install 'epic-mcp[population]'" in caplog.text
+    assert "the `population` extra for the population tools is not installed; install it with: " \
+           f"{sys.executable} -m pip install 'duckdb" in caplog.text
 
 
 async def test_query_and_describe_answer_from_the_population_database(make_settings, tmp_path: Path) -> None:
@@ -65,7 +67,10 @@ async def test_query_and_describe_answer_from_the_population_database(make_setti
         capped = await client.call_tool("query_population", {"sql": "SELECT id, display FROM condition",
                                                              "max_rows": 3})
         status = await client.call_tool("export_status", {})
-    assert "observation (" in described.content[0].text and "code text [usually LOINC" in described.content[0].text
+    text = described.content[0].text
+    assert "observation (" in text and "loinc text list [every LOINC code]" in text, "which column holds LOINC"
+    assert "list_contains(loinc, '4548-4')" in text and "condition_coding" in text, "how to ask for a code"
+    assert all(line in text.splitlines() for line in described.structured_content["guide"])
     assert described.structured_content["export"]["transaction_time"] == "2026-02-01T00:00:00Z"
     assert answer.structured_content["rows"] == [[diabetics_with_a1c_over_9(resources)]]
     assert capped.structured_content["truncated"] and capped.structured_content["row_count"] == 3

@@ -17,6 +17,7 @@ from epic_mcp.sandbox import data_set, is_serving
 
 from ..conftest import pretended_today, run_today
 from ..sekmet_server import free_port
+from ..terminal import run_on_a_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 CAMILA = "erXuFYUfucBZaryVksYEcMg3"
@@ -98,6 +99,15 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     assert marker.read_text() != "indexed-by-an-older-epic-mcp"
     doctor = epic_mcp(sandbox_env, "--env", "local", "doctor")
     assert doctor.returncode == 0, doctor.stdout
+    assert "ok    sandbox: serving FHIR R4 at" in doctor.stdout and "ok    read: Patient/" in doctor.stdout
+
+    # Someone types `epic-mcp --env local` in a terminal: one line on stderr says what it waits for.
+    typed = run_on_a_terminal([sys.executable, "-m", "epic_mcp", "--env", "local"], sandbox_env, "/",
+                              wait_for="Ctrl-C stops it")
+    assert typed.returncode == 0 and typed.stdout == ""
+    assert len(typed.stderr.splitlines()) == 1, typed.stderr
+    assert typed.stderr.startswith("epic-mcp: waiting for an MCP client on stdin (this is an MCP server")
+    assert f"-e EPIC_SANDBOX_PORT={sandbox_env['EPIC_SANDBOX_PORT']}" in typed.stderr
 
     reset = epic_mcp(sandbox_env, "sandbox", "--reset")
     assert reset.returncode == 0 and "data deleted" in reset.stdout
@@ -105,12 +115,3 @@ def test_restart_keeps_the_data_and_reset_rebuilds_it(sandbox_env: dict[str, str
     again = epic_mcp(sandbox_env, "sandbox", "--background")
     resources = len(data_set(run_today())["resources"]) + 1  # and the Group of the test patients
     assert again.returncode == 0 and f"loaded {resources} synthetic resources" in again.stderr
-
-
-def test_env_local_without_the_sandbox_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from epic_mcp import sandbox
-    from epic_mcp.sandbox import SandboxError, sekmet_command
-
-    monkeypatch.setattr(sandbox.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(SandboxError, match=r"pip install 'epic-mcp\[sandbox\]'"):
-        sekmet_command()

@@ -148,20 +148,39 @@ async def scan(fhir: FhirClient, resource_type: str, params: Sequence[tuple[str,
 
 # Time and kind ------------------------------------------------------------------------------------------------
 
-def effective_time(resource: dict[str, Any]) -> str:
-    """When an observation (or event) happened, as an ISO string that sorts (datetimes in UTC); '' when unknown."""
-    for key in ("effectiveDateTime", "effectiveInstant", "occurrenceDateTime", "performedDateTime", "issued",
-                "authoredOn", "onsetDateTime", "recordedDate", "date", "start", "created"):
-        if isinstance(resource.get(key), str):
-            return _sortable(resource[key])
-    for key in ("effectivePeriod", "period", "performedPeriod", "occurrencePeriod"):
+DATE_ELEMENTS = ("effectiveDateTime", "effectiveInstant", "occurrenceDateTime", "performedDateTime", "issued",
+                 "authoredOn", "onsetDateTime", "recordedDate", "date", "start", "created")
+PERIOD_ELEMENTS = ("effectivePeriod", "period", "performedPeriod", "occurrencePeriod")
+
+
+def clinical_date(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """When a record happened, as (the element it comes from, its value as the record writes it, with the
+    record's own offset): the effective or occurrence time, else when it was issued, written or recorded, else
+    the start of its period. None when the record has none."""
+    for key in DATE_ELEMENTS:
+        if isinstance(resource.get(key), str) and resource[key]:
+            return key, resource[key]
+    for key in PERIOD_ELEMENTS:
         value = resource.get(key)
-        if isinstance(value, dict) and isinstance(value.get("start"), str):
-            return _sortable(value["start"])
+        if isinstance(value, dict) and isinstance(value.get("start"), str) and value["start"]:
+            return f"{key}.start", value["start"]
     context = resource.get("context")
-    if isinstance(context, dict) and isinstance(context.get("period"), dict):
-        return _sortable(str(context["period"].get("start") or ""))
-    return ""
+    start = context.get("period", {}).get("start") if isinstance(context, dict) and isinstance(
+        context.get("period"), dict) else None
+    return ("context.period.start", start) if isinstance(start, str) and start else None
+
+
+def written_time(resource: dict[str, Any]) -> str:
+    """The record's clinical date as it writes it (to show; '' when unknown)."""
+    found = clinical_date(resource)
+    return found[1] if found else ""
+
+
+def effective_time(resource: dict[str, Any]) -> str:
+    """The record's clinical date as an ISO string that sorts (datetimes in UTC, to order moments written in
+    different zones); '' when unknown. For ordering only: show written_time, which keeps the record's zone."""
+    found = clinical_date(resource)
+    return _sortable(found[1]) if found else ""
 
 
 def _sortable(value: str) -> str:

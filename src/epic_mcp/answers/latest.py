@@ -1,9 +1,12 @@
 """get_latest_values: the newest results of a test or vital sign, named by code or by the words a person would
-use ("A1c"), newest first, with flags, ranges and trend figures (first, last, min, max, change, direction)."""
+use ("A1c", "blood pressure", or the record's own words such as "血圧"), newest first, with flags, ranges and
+trend figures: first, last, the range (min, max, spread) and a direction that says "fluctuating" when the series
+keeps changing direction, not only first-to-last. Times are shown as the record writes them, with its offset."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,14 +14,15 @@ from pydantic import BaseModel, Field
 
 from ..errors import EpicMcpError
 from ..render import compact, inline
-from .collect import code_key, effective_time, newest_first, range_flag, scan
+from .collect import code_key, newest_first, range_flag, scan, written_time
 from .inventory import CodeEntry, inventory, matching
 
 if TYPE_CHECKING:
     from ..fhir.client import FhirClient
 
-STABLE_WITHIN = 0.05  # a change under 5% of the first value is "stable"
+STABLE_WITHIN = 0.05  # a change under 5% of the first value is "stable"; a move under 5% of the median is noise
 MAX_CODES = 6
+Direction = Literal["rising", "falling", "stable", "fluctuating"]
 
 
 class NotFoundInRecord(EpicMcpError):
@@ -27,7 +31,7 @@ class NotFoundInRecord(EpicMcpError):
 
 class LatestValue(BaseModel):
     id: str
-    date: str | None
+    date: str | None = Field(description="When it was taken, as the record writes it (with its UTC offset).")
     value: str = Field(description="The value with its unit, or the components ('Systolic blood pressure: 148 "
                                    "mm[Hg]; Diastolic blood pressure: 90 mm[Hg]').")
     number: float | None = Field(description="The numeric value, when there is one.")
@@ -38,12 +42,17 @@ class LatestValue(BaseModel):
 
 class Trend(BaseModel):
     measure: str = Field(description="What the figures are of (the test, or one component such as systolic).")
+    points: int = Field(description="How many values the trend is over (the values shown).")
     first: str = Field(description="Oldest value shown, with its date.")
     last: str = Field(description="Newest value, with its date.")
-    min: str
-    max: str
+    min: str = Field(description="Lowest value, with its date.")
+    max: str = Field(description="Highest value, with its date.")
+    spread: str = Field(description="max minus min, with the unit.")
     change: str = Field(description="last minus first, with the unit.")
-    direction: Literal["rising", "falling", "stable"]
+    direction_changes: int = Field(description="How often the series turned (rising to falling or back), moves "
+                                               "under 5% of its median not counted.")
+    direction: Direction = Field(description="fluctuating when it turned at least twice and on most steps; else "
+                                             "rising, falling or stable from first to last.")
 
 
 class Series(BaseModel):
@@ -100,7 +109,7 @@ def _value(observation: dict[str, Any]) -> LatestValue:
         else {}
     number = quantity.get("value")
     shown = record.get("value", record.get("components", record.get("data_absent")))
-    return LatestValue(id=str(record["id"]), date=effective_time(observation)[:19] or None, value=_text(shown),
+    return LatestValue(id=str(record["id"]), date=written_time(observation) or None, value=_text(shown),
                        number=float(number) if isinstance(number, (int, float)) else None,
                        unit=quantity.get("unit") or quantity.get("code"), flag=range_flag(observation),
                        reference_range="; ".join(record.get("reference_range") or []) or None)
@@ -118,7 +127,7 @@ def _points(observations: list[dict[str, Any]]) -> dict[str, list[tuple[str, flo
     """Numeric points per measure, oldest first: the value itself, or each component of a panel."""
     points: dict[str, list[tuple[str, float, str]]] = {}
     for observation in reversed(observations):
-        when = effective_time(observation)[:10]
+        when = written_time(observation)[:10]
         parts = [("", observation)] if isinstance(observation.get("valueQuantity"), dict) else [
             (compact({"resourceType": "Observation", "code": c.get("code")}).get("code", "?"), c)
             for c in observation.get("component") or [] if isinstance(c, dict)]
@@ -137,19 +146,46 @@ def _trends(observations: list[dict[str, Any]]) -> list[Trend]:
         if len(series) < 2:
             continue
         (first_day, first, unit), (last_day, last, _) = series[0], series[-1]
-        numbers = [value for _, value, _ in series]
+        low, high = min(series, key=lambda p: p[1]), max(series, key=lambda p: p[1])
         change = last - first
-        direction: Literal["rising", "falling", "stable"] = (
+        turns = direction_changes([value for _, value, _ in series])
+        direction: Direction = "fluctuating" if fluctuating(turns, len(series)) else (
             "stable" if abs(change) <= STABLE_WITHIN * abs(first) else "rising" if change > 0 else "falling")
-        trends.append(Trend(measure=measure or str(name).split(" [")[0], first=f"{_n(first)} {unit} on {first_day}",
-                            last=f"{_n(last)} {unit} on {last_day}", min=f"{_n(min(numbers))} {unit}",
-                            max=f"{_n(max(numbers))} {unit}", change=f"{'+' if change >= 0 else ''}{_n(change)} {unit}",
+        trends.append(Trend(measure=measure or str(name).split(" [")[0], points=len(series),
+                            first=f"{_n(first)} {unit} on {first_day}", last=f"{_n(last)} {unit} on {last_day}",
+                            min=f"{_n(low[1])} {unit} on {low[0]}", max=f"{_n(high[1])} {unit} on {high[0]}",
+                            spread=f"{_n(high[1] - low[1])} {unit}",
+                            change=f"{'+' if change >= 0 else ''}{_n(change)} {unit}", direction_changes=turns,
                             direction=direction))
     return trends
 
 
+def direction_changes(values: list[float]) -> int:
+    """How often a series (oldest first) turns: rising to falling or back, moves under STABLE_WITHIN of its
+    median size left out as noise."""
+    sizes = sorted(abs(v) for v in values)
+    noise = STABLE_WITHIN * sizes[len(sizes) // 2] if sizes else 0.0
+    moves = [b - a for a, b in itertools.pairwise(values) if abs(b - a) > noise]
+    return sum(1 for a, b in itertools.pairwise(moves) if (a > 0) != (b > 0))
+
+
+def fluctuating(turns: int, points: int) -> bool:
+    """Turned at least twice, and on more than half the steps where it could have (a series of n values can turn
+    n - 2 times)."""
+    return turns >= 2 and 2 * turns > points - 2
+
+
 def _n(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+
+
+def trend_line(trend: Trend) -> str:
+    """'trend Hemoglobin A1c: fluctuating, turned 4 times over 6 values; lowest 6 % on ..., highest 9.2 % on ...,
+    spread 3.2 %; first 8.9 % on ... -> last 6.2 % on ... (-2.7 %)'."""
+    how = f", turned {trend.direction_changes} times over {trend.points} values" \
+        if trend.direction == "fluctuating" else f" over {trend.points} values"
+    return (f"trend {trend.measure}: {trend.direction}{how}; lowest {trend.min}, highest {trend.max}, spread "
+            f"{trend.spread}; first {trend.first} -> last {trend.last} ({trend.change})")
 
 
 def latest_values_text(result: LatestValues) -> str:
@@ -159,8 +195,7 @@ def latest_values_text(result: LatestValues) -> str:
                 + ("" if series.complete else " (older results not read)"))
         lines.append(head)
         lines += [f"note: {n}" for n in series.notes]
-        lines += [f"trend {t.measure}: {t.direction}, {t.first} -> {t.last} ({t.change}); min {t.min}, max {t.max}"
-                  for t in series.trend]
+        lines += [trend_line(t) for t in series.trend]
         if not series.values:
             lines.append(f"no results of {series.code} on file")
             continue

@@ -20,8 +20,9 @@ from ..fhir.results import FOREIGN_NEXT_LINK
 from ..render import compact, item_lines, record_line
 from ..render.datatypes import concept_codes, concept_label
 from ..render.text import fields
+from .ages import age_phrase
 from .collect import Collected, collect, effective_time, latest_per_code, newest_first, range_flag, scan
-from .medications import classify
+from .medications import Drug, medication_list
 
 if TYPE_CHECKING:
     from ..fhir.client import FhirClient
@@ -34,7 +35,7 @@ SUMMARY_OMITS = ("encounter", "requester", "recorder", "asserter", "recorded_dat
                  "performers", "performer", "telecom", "address", "identifiers", "category", "intent", "issued",
                  "course_of_therapy")
 # With chosen sections the patient is named, not described: the question was about those sections.
-IDENTITY = ("resourceType", "id", "name", "gender", "birth_date", "deceased")
+IDENTITY = ("resourceType", "id", "name", "gender", "birth_date", "deceased", "age")
 LIVE_APPOINTMENTS = {"booked", "pending", "arrived", "checked-in", "proposed", "waitlist"}
 SectionName = Literal["problems", "medications", "allergies", "vital_signs", "labs", "immunizations", "encounters",
                       "appointments", "coverage", "notes"]
@@ -152,21 +153,24 @@ def _problem_lines(items: list[dict[str, Any]]) -> list[str]:
 
 
 async def _medications(ctx: Context) -> SummarySection:
-    found, encounters = await asyncio.gather(
-        collect(ctx.fhir, "MedicationRequest", ctx.params(("status", "active")), ctx.patient_id, WALK_PAGES),
-        ctx.encounters())
-    try:
-        patient: dict[str, Any] | None = await ctx.patient
-    except EpicMcpError:
-        patient = None
-    drugs = classify(found.items, {e["id"]: e for e in encounters.items if isinstance(e.get("id"), str)}, patient,
-                     ctx.today)
-    current = [_record(d.order, active_orders=d.active_orders if d.active_orders > 1 else None)
-               for d in drugs if d.stale_reason is None]
-    stale = [_record(d.order, likely_stale=d.stale_reason) for d in drugs if d.stale_reason is not None]
-    return _section("medications", "Current medications (one line per drug, its newest active order)", current,
-                    len(found.items), found.complete, _walk_notes(found), 40, apart=stale,
+    judged = await medication_list(ctx.fhir, ctx.patient_id, ctx.today, encounters=ctx.encounters(),
+                                   patient=ctx.patient, pages=WALK_PAGES)
+    current = [_current_drug(d) for d in judged.current]
+    stale = [_record(d.order, active_orders=_orders(d), likely_stale=d.verdict.reason) for d in judged.stale]
+    return _section("medications", "Current medications (one line per drug, its newest current order; rules: "
+                    "docs/medication-currency.md)", current, len(judged.orders.items), judged.orders.complete,
+                    _walk_notes(judged.orders), 40, apart=stale,
                     apart_title="Active orders that are likely stale (not current), with the reason")
+
+
+def _current_drug(drug: Drug) -> dict[str, Any]:
+    """The drug's newest current order, how many active orders it has, and what a clinician should know of it
+    (an overdue refill still within its grace period)."""
+    return _record(drug.order, active_orders=_orders(drug), caveat=drug.verdict.reason or None)
+
+
+def _orders(drug: Drug) -> int | None:
+    return len(drug.orders) if len(drug.orders) > 1 else None
 
 
 async def _allergies(ctx: Context) -> SummarySection:
@@ -255,7 +259,10 @@ SECTION_NAMES: tuple[str, ...] = tuple(s.name for s in SECTIONS)
 
 
 async def patient_summary(fhir: FhirClient, patient_id: str, today: date,
-                          wanted: list[str] | None = None) -> PatientSummary:
+                          wanted: list[str] | None = None, calendar_today: date | None = None) -> PatientSummary:
+    """`today` is in the frame of the patient's dates (moved in the minimum PHI mode); `calendar_today`, the real
+    day, is used only for an age the record does not state (never in the moved frame: that would reveal the
+    patient's date offset)."""
     chosen = [s for s in SECTIONS if not wanted or s.name in wanted]
     ctx = Context(fhir, patient_id, today, asyncio.ensure_future(fhir.read("Patient", patient_id)))
     tasks = {asyncio.ensure_future(section.build(ctx)): section for section in chosen}
@@ -266,7 +273,7 @@ async def patient_summary(fhir: FhirClient, patient_id: str, today: date,
     patient = None
     if ctx.patient in done:
         try:
-            patient = _record(ctx.patient.result())
+            patient = _with_age(_record(ctx.patient.result()), ctx.patient.result(), calendar_today or today)
             if wanted:
                 patient = {k: v for k, v in patient.items() if k in IDENTITY}
         except FhirError as exc:
@@ -288,6 +295,18 @@ async def patient_summary(fhir: FhirClient, patient_id: str, today: date,
         else:
             sections.append(task.result())
     return PatientSummary(patient_id=patient_id, patient=patient, sections=sections, unavailable=unavailable)
+
+
+def _with_age(record: dict[str, Any], patient: dict[str, Any], today: date) -> dict[str, Any]:
+    """The compact patient with its age in words next to the birth date ('age 80', 'deceased at 79')."""
+    phrase = age_phrase(patient, today)
+    out = {k: v for k, v in record.items() if k != "age"}
+    if phrase in (None, "deceased"):
+        return out
+    keys = list(out)
+    at = keys.index("deceased") + 1 if "deceased" in keys else keys.index("birth_date") + 1 \
+        if "birth_date" in keys else len(keys)
+    return {**dict(list(out.items())[:at]), "age": phrase.removeprefix("age "), **dict(list(out.items())[at:])}
 
 
 def summary_text(summary: PatientSummary, sections_chosen: bool = False) -> str:
@@ -316,12 +335,15 @@ def summary_text(summary: PatientSummary, sections_chosen: bool = False) -> str:
 
 
 def _patient_named(summary: PatientSummary) -> str:
-    """'Summary of Camila Maria Lopez, female, born 1946-04-28' (and when she died, if she has): the caller
-    already holds her id."""
+    """'Summary of Camila Maria Lopez, female, born 1946-04-28, age 80' (or 'deceased 2025-03-01 at 78'): the
+    caller already holds her id."""
     patient = summary.patient or {}
     words = [str(patient[k]) for k in ("name", "gender") if patient.get(k)]
     words += [f"born {patient['birth_date']}"] if patient.get("birth_date") else []
-    deceased = patient.get("deceased")
+    deceased, age = patient.get("deceased"), str(patient.get("age") or "")
     if deceased not in (None, False):
-        words.append("deceased" if deceased is True else f"deceased {deceased}")
+        words.append(" ".join(w for w in ("deceased", "" if deceased is True else str(deceased),
+                                          age.removeprefix("deceased ")) if w))
+    elif age:
+        words.append(f"age {age}")
     return "Summary of " + (", ".join(words) if words else f"Patient/{summary.patient_id}")

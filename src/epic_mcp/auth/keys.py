@@ -111,6 +111,11 @@ def _signing_key(key: PrivateKey, source: str, created: float, alg: str) -> Sign
     return SigningKey(kid=kid, public_jwk=jwk, source=source, created=created, private_key=key)
 
 
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"PRIVATE_KEY_PATH: no key file at {path}; run `epic-mcp keygen` or fix the path")
+
+
 def _check_exposure(path: Path, allow: bool) -> None:
     """A private key readable by other users is refused (or, when explicitly allowed, warned about)."""
     mode = path.stat().st_mode
@@ -120,6 +125,30 @@ def _check_exposure(path: Path, allow: bool) -> None:
                               f"run `chmod 600 {path}` (or set EPIC_ALLOW_INSECURE_KEY_FILE=true)")
         logger.warning("key file %s is readable by other users (mode %o); run: chmod 600 %s", path,
                        stat.S_IMODE(mode), path)
+
+
+def key_file_problems(settings: Settings) -> list[str]:
+    """Every problem of every configured key at once (a missing file, one readable by other users, one that is
+    not a usable PEM), each with its fix, where KeyRing.from_settings stops at the first: for doctor."""
+    sources: list[tuple[str, Path | None]] = [("EPIC_PRIVATE_KEY_PEM", None)]
+    if settings.epic_private_key_pem is None:
+        sources = [(str(path), path) for path in settings.key_paths]
+    if not sources:
+        return ["PRIVATE_KEY_PATH: no key files found; run `epic-mcp keygen`"]
+    problems = []
+    for source, path in sources:
+        try:
+            if path is None:
+                assert settings.epic_private_key_pem is not None
+                _load_pem(settings.epic_private_key_pem.get_secret_value().encode(), source)
+                continue
+            _require_file(path)
+            if not settings.epic_allow_insecure_key_file:  # allowed, it is no problem (KeyRing warns about it)
+                _check_exposure(path, allow=False)
+            _load_pem(path.read_bytes(), source)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 class KeyRing:
@@ -139,10 +168,7 @@ class KeyRing:
             keys.append(_signing_key(key, "EPIC_PRIVATE_KEY_PEM", time.time(), settings.epic_jwt_alg))
         else:
             for path in settings.key_paths:
-                if not path.is_file():
-                    raise ConfigError(
-                        f"PRIVATE_KEY_PATH: no key file at {path}; run `epic-mcp keygen` or fix the path"
-                    )
+                _require_file(path)
                 _check_exposure(path, settings.epic_allow_insecure_key_file)
                 key = _load_pem(path.read_bytes(), str(path))
                 keys.append(_signing_key(key, str(path), path.stat().st_mtime, settings.epic_jwt_alg))

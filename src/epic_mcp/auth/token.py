@@ -142,21 +142,7 @@ class TokenManager:
         }
 
     async def _discover_token_url(self) -> str:
-        url = f"{self._settings.fhir_base_url}/.well-known/smart-configuration"
-        response = await self._send_with_retry(
-            "GET", url, "SMART discovery", headers={"Accept": "application/json"}
-        )
-        if response.status_code != 200:
-            raise TokenError(
-                f"SMART discovery at {url} answered HTTP {response.status_code}; set EPIC_TOKEN_URL explicitly"
-            )
-        try:
-            endpoint = response.json()["token_endpoint"]
-            return check_url("token_endpoint (discovered)", str(endpoint))
-        except (ValueError, KeyError, TypeError) as exc:
-            detail = exc.args[0] if isinstance(exc, ValueError) and exc.args else "no token_endpoint"
-            raise TokenError(f"SMART discovery at {url} gave no usable token_endpoint ({detail}); "
-                             "set EPIC_TOKEN_URL") from None
+        return await discover_token_url(self._settings, self._http, self._retry_delays)
 
     async def _request_token(self) -> AccessToken:
         token_url = await self.token_url()
@@ -188,25 +174,8 @@ class TokenManager:
         headers: dict[str, str] | None = None,
         form_factory: Callable[[], dict[str, str]] | None = None,
     ) -> httpx.Response:
-        attempts = len(self._retry_delays) + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                data = form_factory() if form_factory else None
-                response = await self._http.request(method, url, headers=headers, data=data)
-            except httpx.TransportError as exc:
-                if last:
-                    raise TokenError(f"{what} {_describe_transport_error(exc)} after {attempts} attempts") from None
-                logger.warning("%s %s; retrying", what, _describe_transport_error(exc))
-            else:
-                if response.status_code < 500 or last:
-                    if response.status_code >= 500:
-                        raise TokenError(f"{what} is unavailable (HTTP {response.status_code}) "
-                                         f"after {attempts} attempts; try again later")
-                    return response
-                logger.warning("%s answered HTTP %d; retrying", what, response.status_code)
-            await asyncio.sleep(self._retry_delays[attempt])
-        raise AssertionError("unreachable")
+        return await send_with_retry(self._http, self._retry_delays, method, url, what, headers=headers,
+                                     form_factory=form_factory)
 
     def _parse_token_response(self, response: httpx.Response) -> AccessToken:
         try:
@@ -260,6 +229,58 @@ class TokenManager:
             causes.append("ES384 keys are only accepted with a registered JWKS URL (JKU)")
         numbered = "; ".join(f"({i}) {cause}" for i, cause in enumerate(causes, 1))
         return f"the token endpoint rejected our client assertion (invalid_client). Likely causes: {numbered}."
+
+
+async def send_with_retry(
+    http: httpx.AsyncClient,
+    retry_delays: Sequence[float],
+    method: str,
+    url: str,
+    what: str,
+    *,
+    headers: dict[str, str] | None = None,
+    form_factory: Callable[[], dict[str, str]] | None = None,
+) -> httpx.Response:
+    """One request to the token endpoint or its discovery, retried after a transport error or a 5xx."""
+    attempts = len(retry_delays) + 1
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            data = form_factory() if form_factory else None
+            response = await http.request(method, url, headers=headers, data=data)
+        except httpx.TransportError as exc:
+            if last:
+                raise TokenError(f"{what} {_describe_transport_error(exc)} after {attempts} attempts") from None
+            logger.warning("%s %s; retrying", what, _describe_transport_error(exc))
+        else:
+            if response.status_code < 500 or last:
+                if response.status_code >= 500:
+                    raise TokenError(f"{what} is unavailable (HTTP {response.status_code}) "
+                                     f"after {attempts} attempts; try again later")
+                return response
+            logger.warning("%s answered HTTP %d; retrying", what, response.status_code)
+        await asyncio.sleep(retry_delays[attempt])
+    raise AssertionError("unreachable")
+
+
+async def discover_token_url(settings: Settings, http: httpx.AsyncClient,
+                             retry_delays: Sequence[float] = RETRY_DELAYS) -> str:
+    """The token endpoint from SMART discovery at the FHIR base; needs neither key nor client id (doctor checks it
+    when those are broken too)."""
+    url = f"{settings.fhir_base_url}/.well-known/smart-configuration"
+    response = await send_with_retry(http, retry_delays, "GET", url, "SMART discovery",
+                                     headers={"Accept": "application/json"})
+    if response.status_code != 200:
+        raise TokenError(
+            f"SMART discovery at {url} answered HTTP {response.status_code}; set EPIC_TOKEN_URL explicitly"
+        )
+    try:
+        endpoint = response.json()["token_endpoint"]
+        return check_url("token_endpoint (discovered)", str(endpoint))
+    except (ValueError, KeyError, TypeError) as exc:
+        detail = exc.args[0] if isinstance(exc, ValueError) and exc.args else "no token_endpoint"
+        raise TokenError(f"SMART discovery at {url} gave no usable token_endpoint ({detail}); "
+                         "set EPIC_TOKEN_URL") from None
 
 
 def _retrieve(exchange: asyncio.Future[AccessToken]) -> None:

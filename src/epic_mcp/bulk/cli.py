@@ -9,6 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from ..extras import missing_extra
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def add_export_command(commands: argparse._SubParsersAction, common: argparse.Ar
     since.add_argument("--since", metavar="INSTANT", help="only resources changed since this FHIR instant (_since), "
                        "e.g. 2026-01-31T00:00:00Z; merged into the existing data (not supported by Epic)")
     since.add_argument("--incremental", action="store_true", help="only what changed since the last complete export "
-                       "of the same group (its transactionTime), merged into the existing data")
+                       "(its transactionTime), merged into the existing data; without --group, --all-patients or "
+                       "--type it refreshes the last export's group and types")
     action = export.add_mutually_exclusive_group()
     action.add_argument("--restart", action="store_true", help="discard an unfinished export (cancelling it on the "
                         "server) and start a new one")
@@ -89,7 +91,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             if args.restart or not unfinished:
                 types = tuple(t.strip() for t in (args.type or "").split(",") if t.strip())
-                await exporter.start(ExportOptions(args.group, "patient" if args.all_patients else "group", types,
+                await exporter.start(ExportOptions(args.group, "patient" if args.all_patients else None, types,
                                                    args.since, args.incremental))
             state = await exporter.follow()
     finally:
@@ -112,7 +114,7 @@ def _final(state: ExportState, settings: Settings) -> str:
     if state.tables:
         lines.append("tables: " + ", ".join(f"{name} {rows}" for name, rows in state.tables.items()))
     else:
-        lines.append("install epic-mcp[population] to load the NDJSON into the population database")
+        lines.append(missing_extra("population", "that loads the NDJSON into the population database"))
     return "\n".join(lines)
 
 

@@ -14,13 +14,14 @@ import logging
 import re
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 import anyio
 
 from ..errors import ConfigError, EpicMcpError
+from ..extras import missing_extra
 from ..fhir.validation import InvalidInput, check_date, check_id
 from ..sandbox.group import SANDBOX_GROUP_ID
 from ..settings import MIN_BULK_POLL_SECONDS, Settings
@@ -46,10 +47,12 @@ def now() -> str:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """What to export. `since` wins over `incremental` (which means: since the last complete export)."""
+    """What to export. `since` wins over `incremental` (which means: what changed since the last complete export,
+    of the same group, level and types unless others are given). Level None: a group, or for an incremental
+    refresh the last export's level."""
 
     group_id: str | None = None
-    level: Level = "group"
+    level: Level | None = None
     types: tuple[str, ...] = ()
     since: str | None = None
     incremental: bool = False
@@ -75,8 +78,10 @@ class Exporter:
         return self.store.load()
 
     def request_for(self, options: ExportOptions, previous: ExportState | None) -> ExportRequest:
-        group_id = (options.group_id or default_group(self.settings)) if options.level == "group" else None
-        if options.level == "group" and not group_id:
+        options = self._refreshing(options, previous)
+        level: Level = options.level or "group"
+        group_id = (options.group_id or default_group(self.settings)) if level == "group" else None
+        if level == "group" and not group_id:
             raise ConfigError("EPIC_BULK_GROUP_ID: no Group to export; set it (or pass --group) to the group id "
                               "the health system registered for this app")
         if group_id is not None:
@@ -88,14 +93,28 @@ class Exporter:
         if since is not None and (len(since) <= 10 or check_date("--since", since) != since):
             raise InvalidInput("--since is not a FHIR instant; use YYYY-MM-DDThh:mm:ssZ")
         if options.incremental and since is None:
-            same = previous is not None and previous.same_source(self.settings.fhir_base_url, options.level, group_id)
+            same = previous is not None and previous.same_source(self.settings.fhir_base_url, level, group_id)
             since = previous.refreshable_since if same and previous is not None else None
             if since is None:
                 raise BulkError("no complete earlier export of this group to refresh from; run a full export first")
         if since and self.settings.epic_env in ("sandbox", "production"):
             raise ConfigError("--since: Epic does not support _since for Bulk Data; run a full export instead (it "
                               "replaces the population data)")
-        return ExportRequest(options.level, group_id, options.types, since)
+        return ExportRequest(level, group_id, options.types, since)
+
+    def _refreshing(self, options: ExportOptions, previous: ExportState | None) -> ExportOptions:
+        """An incremental refresh with nothing said about what to export refreshes the last export of this FHIR
+        server: its level, group and types (`export --group X` then `export --incremental` refreshes X, whatever
+        EPIC_BULK_GROUP_ID says; a refresh of fewer types would leave the others stale)."""
+        if not options.incremental or options.since is not None or previous is None \
+                or previous.base_url != self.settings.fhir_base_url:
+            return options
+        if options.level is None and options.group_id is None:
+            options = replace(options, level=previous.level, group_id=previous.group_id)
+        if not options.types and (options.level or "group") == previous.level \
+                and options.group_id in (None, previous.group_id):
+            options = replace(options, types=tuple(previous.types))
+        return options
 
     async def start(self, options: ExportOptions) -> ExportState:
         """Kick off a new export, replacing any unfinished one (whose server job is cancelled)."""
@@ -217,8 +236,8 @@ class Exporter:
             state.tables = build(self.store.resources, self.store.database, meta)
             state.loaded_at = now()
         else:
-            logger.warning("the NDJSON is in %s; install epic-mcp[population] to load it into the population "
-                           "database", self.store.resources)
+            logger.warning("the NDJSON is in %s; %s", self.store.resources,
+                           missing_extra("population", "that loads it into the population database"))
         state.phase = "complete"
         self.store.save(state)
         shutil.rmtree(self.store.downloads, ignore_errors=True)

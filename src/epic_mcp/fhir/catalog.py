@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ParamKind = Literal["id", "token", "string", "day", "date"]
+ParamKind = Literal["id", "token", "string", "day", "date", "flag"]
 Interaction = Literal["read", "search"]
 
 
@@ -28,7 +28,8 @@ class Choice:
 
 @dataclass(frozen=True)
 class Param:
-    """A search parameter. A `date` parameter becomes two arguments, `<arg>_from` and `<arg>_to`."""
+    """A search parameter. A `date` parameter becomes two arguments, `<arg>_from` and `<arg>_to`; a `flag` is a
+    yes/no choice of epic-mcp's own (sent to no server) that changes what the answer holds."""
 
     arg: str
     fhir: str
@@ -284,8 +285,10 @@ CATALOG: tuple[Operation, ...] = (
     patient_search(
         "search_medication_requests", "MedicationRequest", "Search medication orders",
         "A patient's medication orders and prescriptions with dosage.",
-        Param("status", "status", "token", "Order status; use active for current medications.",
-              MEDICATION_REQUEST_STATUSES),
+        Param("status", "status", "token", "Order status.", MEDICATION_REQUEST_STATUSES),
+        Param("current_only", "", "flag", "Only what the patient takes now: one line per drug, its newest current "
+              "order; active orders that are likely stale are left out, each with the reason (rules: "
+              "docs/medication-currency.md)."),
     ),
     read("get_medication_request", "MedicationRequest", "Get medication order", "One medication order by FHIR id."),
     read("get_medication", "Medication", "Get medication", "One medication (drug, RxNorm codes) by FHIR id."),

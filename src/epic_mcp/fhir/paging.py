@@ -53,7 +53,8 @@ def _unb64(text: str) -> bytes:
 @dataclass(frozen=True)
 class Position:
     """Where a search continues: a page URL under the base, how many of its results were already shown (`skip`,
-    when a server sent more than asked), and how many results came on earlier pages (`seen`, for totals)."""
+    when a server sent more than asked), how many results came on earlier pages (`seen`, for totals), and
+    whether the server was asked to sort them newest first (`server_sorted`)."""
 
     resource_type: str
     url: httpx.URL
@@ -61,6 +62,7 @@ class Position:
     limit: int
     skip: int = 0
     seen: int = 0
+    server_sorted: bool = False
 
 
 class CursorCodec:
@@ -81,9 +83,11 @@ class CursorCodec:
     def encode(self, position: Position) -> str:
         if not is_within_base(position.url, self._base):
             raise InvalidCursor("next link is outside the FHIR base")
-        payload = json.dumps({"t": position.resource_type, "p": position.url.raw_path.decode("ascii"),
-                              "pt": position.patient_id, "n": position.limit, "s": position.skip,
-                              "c": position.seen}, separators=(",", ":")).encode()
+        fields = {"t": position.resource_type, "p": position.url.raw_path.decode("ascii"), "pt": position.patient_id,
+                  "n": position.limit, "s": position.skip, "c": position.seen}
+        if position.server_sorted:  # only then, so cursors of earlier versions and replicas read the same
+            fields["o"] = True
+        payload = json.dumps(fields, separators=(",", ":")).encode()
         nonce = secrets.token_bytes(NONCE_BYTES)
         return _b64(nonce + self._aead.encrypt(nonce, payload, AAD))
 
@@ -100,4 +104,5 @@ class CursorCodec:
         url = self._base.copy_with(raw_path=data["p"].encode("ascii"))
         if not is_within_base(url, self._base):
             raise InvalidCursor("this cursor does not lead to the configured FHIR server; run the search again")
-        return Position(data["t"], url, data.get("pt"), int(data["n"]), int(data["s"]), int(data["c"]))
+        return Position(data["t"], url, data.get("pt"), int(data["n"]), int(data["s"]), int(data["c"]),
+                        data.get("o") is True)

@@ -17,6 +17,8 @@ class SearchResult(BaseModel):
     total_at_least: int | None = Field(None, description="When the total is unknown: at least this many match.")
     returned: int
     items: list[dict[str, Any]] = Field(description="Compact records, or FHIR with format=raw.")
+    order: str | None = Field(None, description="The order of the items and what it covers (the whole result, "
+                                                "every page, or only these items).")
     warnings: list[str]
     next_cursor: str | None = Field(description="For next_page; null on the last page.")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from ..answers.ages import age_extension, age_on
 from ..answers.documents import to_text
 from ..auth.urls import is_within_base
 from ..render.terminology import LABELS as TERMINOLOGIES
@@ -81,10 +82,6 @@ class Scope:
     scrubber: Scrubber
     patient_data: bool
     birth: tuple[str, str] | None = None  # the patient's birth date, and what shows in its place
-
-
-def age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
@@ -285,6 +282,9 @@ class Deidentifier:
                 walked = self._walk(value, key, scope)
                 if walked is not None:
                     out[key] = walked
+        age = self._age(resource) if resource_type == "Patient" else None
+        if age is not None:  # stated here, from the real dates: the model cannot compute it from moved ones
+            out["extension"] = [*_list(out.get("extension")), age_extension(age)]
         return out
 
     def _person_element(self, person: dict[str, Any], key: str, value: Any) -> Any:
@@ -298,6 +298,13 @@ class Deidentifier:
 
     def _birth(self, person: dict[str, Any], value: Any) -> str | None:
         """The year of birth; '90+' for anyone 90 or older (today, or at death)."""
+        age = self._age(person)
+        return None if age is None else OVER_89 if age > 89 else str(value)[:4]
+
+    def _age(self, person: dict[str, Any]) -> int | None:
+        """The age in years today, or at death, from the real dates (a birth date to the year or month counts
+        from its first day)."""
+        value = person.get("birthDate")
         if not isinstance(value, str) or not FHIR_DATE.fullmatch(value):
             return None
         parts = [int(part) for part in value[:10].split("-")]
@@ -306,7 +313,7 @@ class Deidentifier:
         until = self.today()
         if isinstance(died, str) and FHIR_DATE.fullmatch(died) and len(died) >= 10:
             until = date.fromisoformat(died[:10])
-        return OVER_89 if age_on(born, until) > 89 else value[:4]
+        return age_on(born, until)
 
     def _walk(self, value: Any, key: str, scope: Scope) -> Any:
         if isinstance(value, list):

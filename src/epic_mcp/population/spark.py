@@ -4,9 +4,10 @@ Spark splits each resource type's NDJSON into partitions and every executor flat
 runner the DuckDB loader uses (viewdef.flatten_lines), so the tables are the same whichever engine built them.
 Executors need epic-mcp[population] installed. Run it on a cluster with spark-submit, or locally:
 
-    python -m epic_mcp.population.spark RESOURCES_DIR OUTPUT_DIR [--master local[4]]
+    python -m epic_mcp.population.spark RESOURCES_DIR OUTPUT_DIR [--master local[4]] [--as-of YYYY-MM-DD]
 
-which writes one Parquet folder per view (e.g. OUTPUT_DIR/observation/).
+which writes one Parquet folder per view (e.g. OUTPUT_DIR/observation/). Ages are counted on --as-of (the
+export's day, as the DuckDB loader counts them; default today in UTC); code lists are array<string> columns.
 """
 
 from __future__ import annotations
@@ -16,20 +17,34 @@ import functools
 import os
 import sys
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import BooleanType, DataType, DoubleType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
 
-from .viewdef import Kind, View, flatten_lines, shipped_views
+from .viewdef import Column, Kind, View, flatten_lines, shipped_views
 
 APP = "epic-mcp population"
 SPARK_TYPES: dict[Kind, DataType] = {"text": StringType(), "decimal": DoubleType(), "integer": LongType(),
                                      "boolean": BooleanType()}
 
 
+def spark_type(column: Column) -> DataType:
+    return ArrayType(SPARK_TYPES[column.kind], containsNull=False) if column.collection else SPARK_TYPES[column.kind]
+
+
 def schema(view: View) -> StructType:
-    return StructType([StructField(c.name, SPARK_TYPES[c.kind], nullable=True) for c in view.columns])
+    return StructType([StructField(c.name, spark_type(c), nullable=True) for c in view.columns])
 
 
 def local_session(master: str = "local[2]") -> SparkSession:
@@ -46,10 +61,11 @@ def local_session(master: str = "local[2]") -> SparkSession:
 
 
 def view_frames(spark: SparkSession, resources: str, views: Iterable[View] | None = None,
-                partitions: int | None = None) -> dict[str, DataFrame]:
-    """One DataFrame per view over `resources` (a folder or URI holding {ResourceType}.ndjson files)."""
+                partitions: int | None = None, as_of: date | None = None) -> dict[str, DataFrame]:
+    """One DataFrame per view over `resources` (a folder or URI holding {ResourceType}.ndjson files); ages on
+    `as_of` (the export's day)."""
     frames = {}
-    for view in views if views is not None else shipped_views():
+    for view in views if views is not None else shipped_views(as_of):
         source = f"{resources.rstrip('/')}/{view.resource}.ndjson"
         if "://" not in source and not Path(source).exists():
             frames[view.name] = spark.createDataFrame([], schema(view))
@@ -69,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="folder or URI to write the Parquet tables to")
     parser.add_argument("--master", default=None, help="Spark master, e.g. local[4] for this machine only "
                         "(loopback, no web UI); default: spark-submit's, else local[*]")
+    parser.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                        help="the day ages are counted on: the export's day (default: today, UTC)")
     args = parser.parse_args(argv)
     spark = local_session(args.master) if args.master else SparkSession.builder.appName(APP).getOrCreate()
     try:
-        for name, frame in view_frames(spark, args.resources).items():
+        for name, frame in view_frames(spark, args.resources, as_of=args.as_of).items():
             frame.write.mode("overwrite").parquet(f"{args.output.rstrip('/')}/{name}")
             print(f"{name}: {frame.count()} rows", file=sys.stderr)
     finally:

@@ -1,10 +1,11 @@
 """SQL-on-FHIR v2 ViewDefinitions: the subset the shipped views use, evaluated with fhirpathpy.
 
-Supported: `select` (nested), `column` (path, name, type, collection=false), `forEach`, `forEachOrNull`, `unionAll`,
-`where`, `constant`, and the SQL-on-FHIR functions getResourceKey() and getReferenceKey([type]). Plain member
-navigation is evaluated by fastpath.py (the same answers, much faster), the rest by fhirpathpy. A view is
-compiled once and then turns one resource into zero or more rows (tuples in column order). The same code runs
-in the DuckDB loader and inside Spark executors, so both engines produce the same rows.
+Supported: `select` (nested), `column` (path, name, type, collection), `forEach`, `forEachOrNull`, `unionAll`,
+`where`, `constant`, and the SQL-on-FHIR functions getResourceKey() and getReferenceKey([type]). The FHIRPath the
+shipped views use is evaluated by fastpath.py (the same answers, much faster), the rest by fhirpathpy. A view is
+compiled once and then turns one resource into zero or more rows (tuples in column order; a collection column
+holds a list). The same code runs in the DuckDB loader and inside Spark executors, so both engines produce the
+same rows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
@@ -50,6 +52,7 @@ class Column:
     name: str
     kind: Kind
     description: str = ""
+    collection: bool = False
 
 
 def _data(node: Any) -> Any:
@@ -114,14 +117,37 @@ def _path(expression: Any, nodes: bool = False) -> Path:
         raise ViewError(f"cannot parse FHIRPath {expression!r}: {exc}") from None
 
 
+class _Deferred:
+    """fhirpathpy's form of a path the fast evaluator parsed (so its syntax is sound), compiled on first use:
+    compiling every column with fhirpathpy takes a second or more, and most inputs never need it."""
+
+    def __init__(self, expression: str, nodes: bool = False) -> None:
+        self.expression = expression
+        self.nodes = nodes
+        self.compiled: Path | None = None
+
+    def __call__(self, focus: Any, constants: dict[str, Any]) -> list[Any]:
+        if self.compiled is None:
+            self.compiled = _path(self.expression, self.nodes)
+        return self.compiled(focus, constants)
+
+
+def _paths(expression: Any, nodes: bool = False) -> tuple[Path, Fast | None]:
+    """The fhirpathpy form of a path (deferred when the fast one exists) and its fast form, if any."""
+    fast = compile_fast(expression) if isinstance(expression, str) else None
+    return (_Deferred(expression, nodes) if fast is not None else _path(expression, nodes)), fast
+
+
 @dataclass
 class _Select:
-    """One select node: its own columns, nested selects, unionAll branches, and an optional iteration."""
+    """One select node: its own columns, nested selects, unionAll branches, and an optional iteration (with its
+    fast form when every column under it is fast too: then the items stay plain JSON)."""
 
     columns: list[tuple[Path, Fast | None, Column]] = field(default_factory=list)
     selects: list[_Select] = field(default_factory=list)
     union: list[_Select] = field(default_factory=list)
     each: Path | None = None
+    each_fast: Fast | None = None
     or_null: bool = False
     names: list[str] = field(default_factory=list)
 
@@ -134,6 +160,16 @@ def _constants(definition: dict[str, Any]) -> dict[str, Any]:
             raise ViewError("each constant needs a name and exactly one value[x]")
         constants[item["name"]] = values[0]
     return constants
+
+
+def with_dates(definition: dict[str, Any], dates: dict[str, date]) -> dict[str, Any]:
+    """The definition with these date constants set, for the views that use them (patient.age reads %as_of). The
+    shipped views declare none: run without the loader's day, such a view fails loudly instead of counting ages
+    on a placeholder."""
+    constants = [item for item in definition.get("constant") or [] if item.get("name") not in dates]
+    used = [name for name in dates if f"%{name}" in json.dumps(definition.get("select"))]
+    constants += [{"name": name, "valueDate": dates[name].isoformat()} for name in used]
+    return {**definition, "constant": constants} if constants else definition
 
 
 class View:
@@ -162,11 +198,11 @@ class View:
             raise ViewError(f"view {self.name}: unsupported select element(s) {sorted(unknown)}")
         compiled = _Select()
         iteration = node.get("forEach", node.get("forEachOrNull"))
+        each_fast = None
         if iteration is not None:
-            compiled.each = _path(iteration, nodes=True)
+            compiled.each, each_fast = _paths(iteration, nodes=True)
             compiled.or_null = "forEachOrNull" in node
-        compiled.columns = [(_path(c.get("path")), compile_fast(c["path"]), self._column(c, register))
-                            for c in node.get("column") or []]
+        compiled.columns = [(*_paths(c.get("path")), self._column(c, register)) for c in node.get("column") or []]
         compiled.selects = [self._compile(child, register) for child in node.get("select") or []]
         branches = node.get("unionAll") or []
         if branches:
@@ -176,17 +212,17 @@ class View:
                 raise ViewError(f"view {self.name}: every unionAll branch must have the same columns in order")
             compiled.union = [first, *rest]
         compiled.names = [column.name for item in _walk(compiled) for _, _, column in item.columns]
+        if all(fast is not None for item in _walk(compiled) for _, fast, _ in item.columns):
+            compiled.each_fast = each_fast
         return compiled
 
     def _column(self, column: dict[str, Any], register: bool) -> Column:
         name, type_name = column.get("name"), column.get("type", "string")
         if not isinstance(name, str) or not NAME.match(name):
             raise ViewError(f"view {self.name}: column name {name!r} is not a usable SQL name")
-        if column.get("collection"):
-            raise ViewError(f"view {self.name}: column {name} is a collection; only single values are supported")
         if type_name not in KINDS:
             raise ViewError(f"view {self.name}: column {name} has unsupported type {type_name!r}")
-        result = Column(name, KINDS[type_name], str(column.get("description") or ""))
+        result = Column(name, KINDS[type_name], str(column.get("description") or ""), bool(column.get("collection")))
         if register:
             if any(c.name == name for c in self.columns):
                 raise ViewError(f"view {self.name}: column {name} is defined twice")
@@ -203,32 +239,52 @@ class View:
         names = [column.name for column in self.columns]
         return [tuple(row.get(name) for name in names) for row in self._evaluate(self._root, resource)]
 
-    def _evaluate(self, node: _Select, focus: Any) -> list[dict[str, Any]]:
+    def _evaluate(self, node: _Select, focus: Any, plain: bool = False) -> list[dict[str, Any]]:
+        """Rows of one select node. `plain`: the focus is plain JSON from a fast forEach, where only fast columns
+        can be evaluated (fhirpathpy needs its typed nodes); any Fallback then redoes the nearest fast forEach
+        with fhirpathpy's items."""
         if node.each is None:
-            foci = [focus]
-        else:
-            foci = node.each(focus, self.constants)
-            if not foci:
-                return [dict.fromkeys(node.names)] if node.or_null else []
+            return self._rows(node, [focus], plain)
+        if node.each_fast is not None:
+            try:
+                return self._rows(node, node.each_fast(focus), True)
+            except Fallback:
+                if plain:
+                    raise
+        if plain:
+            raise Fallback
+        return self._rows(node, node.each(focus, self.constants), False)
+
+    def _rows(self, node: _Select, foci: list[Any], plain: bool) -> list[dict[str, Any]]:
+        if not foci:
+            return [dict.fromkeys(node.names)] if node.or_null and node.each is not None else []
         rows: list[dict[str, Any]] = []
         for item in foci:
-            own = {column.name: self._value(path, fast, item, column) for path, fast, column in node.columns}
-            parts = [[own]] + [self._evaluate(child, item) for child in node.selects]
+            own = {column.name: self._value(path, fast, item, column, plain) for path, fast, column in node.columns}
+            parts = [[own]] + [self._evaluate(child, item, plain) for child in node.selects]
             if node.union:
-                parts.append([row for branch in node.union for row in self._evaluate(branch, item)])
+                parts.append([row for branch in node.union for row in self._evaluate(branch, item, plain)])
             rows.extend(_product(parts))
         return rows
 
-    def _value(self, path: Path, fast: Fast | None, focus: Any, column: Column) -> Any:
+    def _value(self, path: Path, fast: Fast | None, focus: Any, column: Column, plain: bool = False) -> Any:
         values = None
         if fast is not None:
             try:
                 values = fast(focus)
             except Fallback:
-                values = None
-        value = _single(path(focus, self.constants) if values is None else values, f"column {column.name}")
-        if value is None:
-            return None
+                if plain:
+                    raise
+        elif plain:
+            raise Fallback
+        if values is None:
+            values = path(focus, self.constants)
+        if column.collection:
+            return [self._primitive(value, column) for value in values]
+        value = _single(values, f"column {column.name}")
+        return None if value is None else self._primitive(value, column)
+
+    def _primitive(self, value: Any, column: Column) -> Any:
         if isinstance(value, (dict, list)):
             raise ViewError(f"view {self.name}: column {column.name} gave a complex value; its path must end "
                             "at a primitive")
@@ -268,11 +324,17 @@ def _walk(node: _Select) -> Iterator[_Select]:
         yield from _walk(child)
 
 
-def shipped_views() -> list[View]:
-    """The ViewDefinitions shipped with epic-mcp (package data), in name order."""
+def shipped_definitions() -> list[dict[str, Any]]:
+    """The ViewDefinitions shipped with epic-mcp (package data), as JSON, in name order."""
     folder = resources.files(__package__) / "views"
-    return [View(json.loads(item.read_text()))
+    return [json.loads(item.read_text())
             for item in sorted(folder.iterdir(), key=lambda f: f.name) if item.name.endswith(".json")]
+
+
+def shipped_views(as_of: date | None = None) -> list[View]:
+    """The shipped views, compiled; ages are counted on `as_of` (the export's day; without it, today in UTC)."""
+    day = as_of or datetime.now(UTC).date()
+    return [View(with_dates(definition, {"as_of": day})) for definition in shipped_definitions()]
 
 
 def flatten_lines(definition: dict[str, Any], lines: Iterable[str | bytes]) -> Iterator[Row]:

@@ -19,6 +19,7 @@ from .datatypes import (
     extension_value,
     human_name,
     identifiers,
+    inline_value,
     money,
     notes,
     period,
@@ -95,6 +96,11 @@ def _extension(extensions: Any, url_suffix: str, resource: dict[str, Any]) -> An
     return None
 
 
+def age_years(value: Any, _: dict[str, Any]) -> Any:
+    """The age the minimum PHI mode states (epic_mcp.ages): '80 years', '>=90 years'."""
+    return inline_value(value) if isinstance(value, dict) else value
+
+
 def us_core_sex(value: Any, _: dict[str, Any]) -> Any:
     """US Core's sex extension carries a bare SNOMED CT code."""
     return f"{US_CORE_SEX.get(value, value)} [SNOMED {value}]" if isinstance(value, str) else value
@@ -108,8 +114,8 @@ SPECS: dict[str, list[Field]] = {
     "Patient": [f("name", "name", human_name), f("other_names", "name", other_names),
                 ext("legal_sex", "/extension/legal-sex"), ext("sex_for_clinical_use", "/sex-for-clinical-use"),
                 ext("birth_sex", "/us-core-birthsex"), ext("sex", "/us-core-sex", us_core_sex),
-                f("gender", "gender"), f("birth_date", "birthDate"), f("deceased", "deceased[x]"),
-                f("multiple_birth", "multipleBirth[x]"),
+                f("gender", "gender"), f("birth_date", "birthDate"), ext("age", "urn:epic-mcp:age", age_years),
+                f("deceased", "deceased[x]"), f("multiple_birth", "multipleBirth[x]"),
                 ext("race", "/us-core-race"), ext("ethnicity", "/us-core-ethnicity"),
                 ext("pronouns", "/calculated-pronouns-to-use-for-text"),
                 f("identifiers", "identifier", identifiers), f("telecom", "telecom", telecoms),

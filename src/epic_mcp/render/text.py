@@ -74,6 +74,7 @@ def page_text(page: SearchResult, texts: list[FieldTexts] | None = None) -> str:
              else f"at least {page.total_at_least}" if page.total_at_least is not None else "unknown")
     lines = [f"{page.resource_type} search: {len(page.items)} on this page, total {total}"
              + (f"; more with next_page(cursor={page.next_cursor!r})" if page.next_cursor else "; no more pages")]
+    lines += [f"order: {page.order}"] if page.order and page.items else []
     lines += [f"warning: {w}" for w in page.warnings]
     return "\n".join(lines + item_lines(page.resource_type, page.items, texts))
 

@@ -1,8 +1,8 @@
 """The local sandbox: sekmet-fhir (a real FHIR R4 server with a SMART Backend Services token endpoint) on
 127.0.0.1, with our JWKS registered and the bundled synthetic data set loaded once.
 
-Needs the `sandbox` extra (`pip install 'epic-mcp[sandbox]'`); nothing here imports sekmet itself, it runs as
-its own process.
+Needs the `sandbox` extra (sekmet-fhir; `missing_extra` says how to install it); nothing here imports sekmet
+itself, it runs as its own process.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import httpx
 
 from ..auth.keys import KeyRing, generate_key, write_private_key
 from ..errors import EpicMcpError
+from ..extras import missing_extra
 from ..settings import Settings
 from . import lifecycle
 from .group import sandbox_group
@@ -84,11 +85,25 @@ def transactions(items: list[dict[str, Any]], size: int = BATCH_SIZE) -> Iterato
             for r in items[start:start + size]]}
 
 
+def require_sekmet() -> None:
+    """Checked before the sandbox writes anything (folder, lock, key): a missing extra fails with its fix alone."""
+    if importlib.util.find_spec("sekmet") is None:
+        raise SandboxError(missing_extra("sandbox", "for the local sandbox"))
+
+
 def sekmet_command() -> list[str]:
     """sekmet, run by this interpreter through the launcher that adds Epic's search parameters."""
-    if importlib.util.find_spec("sekmet") is None:
-        raise SandboxError("the local sandbox needs sekmet-fhir: pip install 'epic-mcp[sandbox]'")
+    require_sekmet()
     return [sys.executable, "-m", LAUNCHER]
+
+
+def another_port() -> str:
+    return f"set EPIC_SANDBOX_PORT to a free port (for example EPIC_SANDBOX_PORT={lifecycle.free_port()})"
+
+
+def port_taken(port: int, how: str = "") -> str:
+    """What to do when something other than a sandbox listens on the sandbox's port (`how` it answers, if known)."""
+    return f"port {port} on 127.0.0.1 is used by another program{how}; {another_port()}"
 
 
 def sekmet_config(root_url: str, port: int, data_dir: Path, clients: list[dict[str, Any]], loader_token: str,
@@ -192,6 +207,7 @@ class Sandbox:
 
     def start(self, *, background: bool) -> subprocess.Popen[bytes]:
         """Start sekmet (registering the current client and key) and load the data set when it is new."""
+        require_sekmet()
         with self._exclusive():
             if is_serving(self.base_url):
                 raise SandboxError(f"a sandbox is already serving on port {self.port}; "
@@ -200,8 +216,7 @@ class Sandbox:
 
     def _spawn(self, *, background: bool) -> subprocess.Popen[bytes]:
         if lifecycle.port_in_use(self.port):
-            raise SandboxError(f"port {self.port} on 127.0.0.1 is used by another program; set EPIC_SANDBOX_PORT "
-                               f"to a free port (for example EPIC_SANDBOX_PORT={lifecycle.free_port()})")
+            raise SandboxError(port_taken(self.port))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.config(), indent=2))
         self.config_path.chmod(0o600)
@@ -260,6 +275,8 @@ class Sandbox:
     def ensure_running(self) -> None:
         """Start the sandbox in the background unless it already serves (EPIC_ENV=local); a sandbox of this folder
         that was loaded on an earlier day gets its dates moved to today."""
+        if not is_serving(self.base_url):
+            require_sekmet()
         with self._exclusive():
             if not is_serving(self.base_url):
                 logger.info("starting the local sandbox on %s", self.base_url)

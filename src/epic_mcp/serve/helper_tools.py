@@ -83,13 +83,14 @@ def helper_tools(state: ServerState) -> list[tuple[Callable[..., Awaitable[CallT
         patient_id: PatientId,
         sections: Annotated[list[SectionName] | None, Field(description="Only these sections (default: all).")] = None,
     ) -> Annotated[CallToolResult, PatientSummary]:
-        """A patient's chart in one call: demographics, active problems, current medications (likely-stale orders
-        apart, with the reason), allergies, the latest value of every vital sign and lab, immunizations, recent
-        encounters, upcoming appointments, coverage and the latest notes. Ask for `sections` to get only those.
-        Problems are brief: get_condition has the whole record."""
+        """A patient's chart in one call: demographics with age, active problems, current medications (one per
+        drug; likely-stale orders apart, with the reason), allergies, the latest value of every vital sign and
+        lab, immunizations, recent encounters, upcoming appointments, coverage and the latest notes. Ask for
+        `sections` to get only those. Problems are brief: get_condition has the whole record."""
         checked = checked_id("patient_id", patient_id)
         summary = await call_fhir("patient_summary", lambda: patient_summary_of(
-            state.runtime.client(), checked, state.today_for(checked), list(sections) if sections else None))
+            state.runtime.client(), checked, state.today_for(checked), list(sections) if sections else None,
+            calendar_today=state.settings.today()))
         return tool_result(summary, summary_text(summary, sections_chosen=bool(sections)))
 
     async def get_document_text(
@@ -111,12 +112,13 @@ def helper_tools(state: ServerState) -> list[tuple[Callable[..., Awaitable[CallT
         patient_id: PatientId,
         code: Annotated[str | None, Field(description="Code(s), comma-separated: 4548-4 or http://loinc.org|4548-4.",
                                           max_length=600)] = None,
-        name: Annotated[str | None, Field(description="Or a name (A1c, blood pressure), matched to the record's codes.",
+        name: Annotated[str | None, Field(description="Or a name (A1c, blood pressure, or the record's own words in "
+                                                      "any language), matched to the record's codes.",
                                           max_length=100)] = None,
         limit: Annotated[int, Field(description="How many newest results per code.", ge=1, le=100)] = 10,
     ) -> Annotated[CallToolResult, LatestValues]:
         """The newest results of a lab or vital sign, newest first, with flags and ranges, and the trend (first,
-        last, min, max, change, direction)."""
+        last, lowest, highest, spread, change; direction rising, falling, stable or fluctuating)."""
         checked = checked_id("patient_id", patient_id)
         if (code is None) == (name is None):
             raise ToolError("give code (one or more codes) or name (such as A1c), not both and not neither")

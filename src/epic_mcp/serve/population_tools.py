@@ -22,13 +22,13 @@ from ..bulk.client import BulkClient, BulkError
 from ..bulk.export import Exporter, ExportOptions, population_extra_installed
 from ..bulk.state import ExportState, StateStore
 from ..errors import ConfigError, EpicMcpError
+from ..extras import missing_extra
 from ..fhir.connection import EpicConnection, tls_context
 from ..settings import Settings
 from .tools import tool_result
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = "the population tools need the population extra: pip install 'epic-mcp[population]'"
 # The population database holds records as exported (names, MRNs, birth dates, real ids); the PHI layer sits
 # between the tools and the FHIR client, not in front of DuckDB.
 NOT_DE_IDENTIFIED = ("EPIC_TOOLS: the population tools answer from records as exported, not de-identified, so they "
@@ -55,6 +55,7 @@ class TableInfo(BaseModel):
 
 class PopulationData(BaseModel):
     tables: dict[str, TableInfo]
+    guide: list[str] = Field(description="how to ask the tables: code lists, coding tables, normalised codes")
     export: dict[str, Any]
 
 
@@ -165,7 +166,7 @@ def _describe_text(data: PopulationData) -> str:
     lines = [f"population data of {export.get('level')} {export.get('group_id') or ''}, exported at "
              f"{export.get('transaction_time')} (loaded {export.get('loaded_at')}"
              + (f"; changes since {export['since']} merged" if export.get("since") else "") + ")",
-             "Dates are ISO 8601 text; *_id columns join to the id of patient, encounter, ... tables."]
+             "*_id columns join to the id of patient, encounter, ... tables.", *data.guide]
     for name, table in data.tables.items():
         lines.append(f"{name} ({table.rows} rows; {table.title}): {', '.join(table.columns)}")
     return "\n".join(lines)
@@ -192,7 +193,7 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
     if settings.epic_phi_mode == "minimum":
         raise ConfigError(NOT_DE_IDENTIFIED)
     if not population_extra_installed():
-        logger.warning(INSTALL_HINT)
+        logger.warning(missing_extra("population", "for the population tools"))
         return []
     background = BackgroundExport(settings, connection)
     database = StateStore(settings.epic_population_dir).database
@@ -202,8 +203,8 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
                                               max_length=128)] = None,
         types: Annotated[str | None, Field(description="Only these resource types, comma-separated.",
                                            max_length=500)] = None,
-        incremental: Annotated[bool, Field(description="Only changes since the last complete export "
-                                                       "(not on Epic).")] = False,
+        incremental: Annotated[bool, Field(description="Only changes since the last complete export, of its "
+                                                       "group and types unless given (not on Epic).")] = False,
         restart: Annotated[bool, Field(description="Discard an unfinished export instead of resuming it.")] = False,
     ) -> Annotated[CallToolResult, ExportStatus]:
         """Start a Bulk Data export of a patient group into the population database (or resume an unfinished
@@ -213,7 +214,7 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
                                                                                        or incremental)
         names = tuple(t.strip() for t in (types or "").split(",") if t.strip())
         try:
-            await background.start(None if resume else ExportOptions(group_id, "group", names, None, incremental))
+            await background.start(None if resume else ExportOptions(group_id, None, names, None, incremental))
         except EpicMcpError as exc:
             raise ToolError(str(exc)) from None
         return _status(background)
@@ -234,8 +235,9 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
         return _status(background)
 
     async def describe_population_data() -> Annotated[CallToolResult, PopulationData]:
-        """The population database's tables, columns and row counts, and when the export was taken. Read it
-        before writing SQL for query_population."""
+        """The population database's tables, columns and row counts, when the export was taken, and how to ask
+        it (codes are lists; every coding is in the *_coding tables). Read it before writing SQL for
+        query_population."""
         from ..population.database import QueryError, describe
 
         try:
@@ -245,7 +247,7 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
         tables = {name: TableInfo(rows=t["rows"], title=t.get("title", ""),
                                   columns=[_column_text(c) for c in t["columns"]])
                   for name, t in described.pop("tables").items()}
-        data = PopulationData(tables=tables, export=described)
+        data = PopulationData(tables=tables, guide=described.pop("guide"), export=described)
         return tool_result(data, _describe_text(data))
 
     async def query_population(
@@ -277,8 +279,11 @@ def population_tools(settings: Settings, connection: Callable[[], EpicConnection
             for name in wanted]
 
 
+COLUMN_KINDS = {"VARCHAR": "text", "DOUBLE": "number", "BIGINT": "integer", "BOOLEAN": "boolean"}
+
+
 def _column_text(column: dict[str, Any]) -> str:
-    kind = {"VARCHAR": "text", "DOUBLE": "number", "BIGINT": "integer", "BOOLEAN": "boolean"}.get(column["type"],
-                                                                                                  column["type"])
+    base = str(column["type"]).removesuffix("[]")
+    kind = COLUMN_KINDS.get(base, base) + (" list" if str(column["type"]).endswith("[]") else "")
     return f"{column['name']} {kind}" + (f" [{column['note']}]" if column.get("note") else "")
 

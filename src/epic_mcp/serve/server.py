@@ -31,6 +31,7 @@ from ..fhir.results import software_of
 from ..fhir.validation import InvalidInput, check_id
 from ..logs import protect_logs
 from ..settings import Settings
+from .apps import AppsExtension, ViewOffer
 from .deferred import ArgumentModels, deferred_tool, listed_tools
 from .granted import GrantedScopes
 from .middleware import AnswerBudget, ArgumentCheck, CallDeadline, redact_answers
@@ -90,18 +91,20 @@ def build_server(settings: Settings, *, use_listing: bool = True) -> MCPServer[S
         tools += [lean(tool) for tool in population_tools(settings, state.require_connection, enabled)]
     bus = InMemorySubscriptionBus()
     # Outermost first: nothing leaves unredacted or over the answer budget; every call is audited, then checked
-    # against the client's tools and the granted scopes, bounded in time, and its arguments checked before any
-    # request.
+    # against the client's tools (a client that negotiated MCP Apps is offered the views) and the granted scopes,
+    # bounded in time, and its arguments checked before any request.
     middleware: list[ServerMiddleware[Any]] = [redact_answers, AnswerBudget(settings.epic_answer_max_kb * 1024)]
     if settings.epic_audit_log is not None and settings.epic_audit_hmac_key is not None:
         audit = AuditLog(settings.epic_audit_log, settings.epic_audit_hmac_key.get_secret_value())
         middleware.append(audit.middleware)
-    middleware += [client_policy, GrantedScopes(state.granted_scopes, bus), CallDeadline(settings.epic_call_deadline),
+    middleware += [client_policy, ViewOffer(frozenset(tool.name for tool in tools)),
+                   GrantedScopes(state.granted_scopes, bus), CallDeadline(settings.epic_call_deadline),
                    ArgumentCheck(ArgumentModels(tools))]
     server: MCPServer[ServerState] = MCPServer(
         "epic-mcp", title="Epic FHIR (read-only)", version=__version__,
         instructions=INSTRUCTIONS + ("\n" + state.phi.instructions if state.phi else ""),
         lifespan=lifespan, log_level=settings.epic_log_level, tools=tools, middleware=middleware, subscriptions=bus,
+        extensions=[AppsExtension()],
     )
     _add_resources(server, state)
     _add_prompts(server)

@@ -3,6 +3,8 @@ connection opened on first use)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -10,14 +12,17 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ..access.patient_scope import for_current_client
 from ..auth.keys import KeyRing
+from ..errors import EpicMcpError
 from ..fhir.paging import CursorCodec, cursor_key
-from ..settings import SANDBOX_FHIR_BASE_URL, Settings
+from ..settings import Settings
 from .tools import Runtime
 
 if TYPE_CHECKING:
     from ..fhir.client import FhirClient
     from ..fhir.connection import EpicConnection
     from ..phi import PhiLayer
+
+CAPABILITY_RETRY_SECONDS = 300.0
 
 
 class ServerState:
@@ -30,10 +35,12 @@ class ServerState:
         self.phi = phi_layer(settings)
         shared_key = settings.epic_mcp_cursor_key.get_secret_value() if settings.epic_mcp_cursor_key else None
         self.runtime = Runtime(CursorCodec(settings.fhir_base_url, cursor_key(shared_key)), settings.epic_page_size,
-                               settings.epic_max_page_size, self.fhir_client, settings.epic_answer_max_kb * 1024)
+                               settings.epic_max_page_size, self.fhir_client, self.today_for,
+                               settings.epic_answer_max_kb * 1024, self.capability_statement)
         self.connection: EpicConnection | None = None
         self.running = False
         self.capability: dict[str, Any] | None = None
+        self._capability_read: tuple[float, asyncio.Future[dict[str, Any] | None]] | None = None
 
     def require_connection(self) -> EpicConnection:
         if not self.running:
@@ -55,6 +62,23 @@ class ServerState:
         fhir = for_current_client(self.require_connection().fhir)
         return self.phi.client(fhir) if self.phi else fhir
 
+    async def capability_statement(self) -> dict[str, Any] | None:
+        """The server's CapabilityStatement, read once and shared by concurrent callers; None when it cannot be
+        read (nothing it might say is then assumed), and not asked again for CAPABILITY_RETRY_SECONDS."""
+        if self.capability is not None:
+            return self.capability
+        reading = self._capability_read
+        if reading is None or (reading[1].done() and time.monotonic() - reading[0] > CAPABILITY_RETRY_SECONDS):
+            reading = self._capability_read = (time.monotonic(), asyncio.ensure_future(self._read_capability()))
+        return await asyncio.shield(reading[1])
+
+    async def _read_capability(self) -> dict[str, Any] | None:
+        try:
+            self.capability = await self.require_connection().fhir.metadata()
+        except EpicMcpError:
+            return None
+        return self.capability
+
     def today_for(self, patient_id: str) -> date:
         """Today, in the frame of the patient's (possibly shifted) dates."""
         today = self.settings.today()
@@ -69,8 +93,7 @@ class ServerState:
     @property
     def has_test_patients(self) -> bool:
         """Epic's sandbox, or the local sandbox that carries the same patients."""
-        env, base = self.settings.epic_env, self.settings.fhir_base_url
-        return (env == "sandbox" and base == SANDBOX_FHIR_BASE_URL) or env == "local"
+        return self.settings.has_test_patients
 
 
 def phi_layer(settings: Settings) -> PhiLayer | None:

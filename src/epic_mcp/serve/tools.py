@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -29,6 +30,7 @@ from ..fhir.validation import check_date, check_id, check_value
 from ..render import FieldTexts, as_json, compact, field_texts, page_text, record_line
 
 if TYPE_CHECKING:
+    from ..answers.medications import Drug
     from ..fhir.client import FhirClient, Page
 
 logger = logging.getLogger(__name__)
@@ -45,15 +47,28 @@ HEADROOM = 2048  # bytes of an answer kept for its header, warnings and cursor
 
 
 class Runtime:
-    """What tools need at call time: paging cursors, page sizes, and the shared FHIR client."""
+    """What tools need at call time: paging cursors, page sizes, the shared FHIR client, the server's
+    CapabilityStatement (None when unknown), and today in a patient's frame."""
 
     def __init__(self, cursors: CursorCodec, page_size: int, max_page_size: int,
-                 client: Callable[[], FhirClient], answer_budget: int = 64 * 1024) -> None:
+                 client: Callable[[], FhirClient], today_for: Callable[[str], date], answer_budget: int = 64 * 1024,
+                 capability: Callable[[], Awaitable[dict[str, Any] | None]] | None = None) -> None:
         self.cursors = cursors
         self.page_size = page_size
         self.max_page_size = max_page_size
         self.client = client
+        self.today_for = today_for
         self.answer_budget = answer_budget
+        self.capability = capability
+
+    async def sort_key(self, op: Operation) -> str | None:
+        """`-<date parameter>` when the server says it sorts this search by date, else None."""
+        date_param = next((p.fhir for p in op.params if p.kind == "date"), None)
+        if date_param is None or self.capability is None:
+            return None
+        from ..answers.ordering import server_sorts  # first use after start: tools/list does not need it
+
+        return f"-{date_param}" if server_sorts(await self.capability(), op.resource, date_param) else None
 
 
 T = TypeVar("T")
@@ -168,6 +183,12 @@ async def search_page(runtime: Runtime, page: Page, at: Position,
     guard = PatientGuard(runtime.client(), at.patient_id)
     items = await guard.keep(items[:shown], at.resource_type)
     warnings += guard.warnings(at.resource_type)
+    from ..answers.collect import newest_first  # first use after start: tools/list does not need them
+    from ..answers.ordering import order_statement
+
+    whole = shown == on_page and not page.remaining and next_link is None and page.skip == 0 and at.seen == 0
+    order = order_statement(items, whole=whole, server_sorted=at.server_sorted, first=at.seen + page.skip + 1)
+    items = newest_first(items)
     if guard.withheld_patients:
         total, at_least = None, None
     cursor = None
@@ -190,7 +211,8 @@ async def search_page(runtime: Runtime, page: Page, at: Position,
             warnings.append(FOREIGN_NEXT_LINK)
     kept = [view[id(item)] for item in items]
     return (SearchResult(resource_type=at.resource_type, total=total, total_at_least=at_least, returned=len(items),
-                         items=[presented[index] for index in kept], warnings=warnings, next_cursor=cursor),
+                         items=[presented[index] for index in kept], order=order, warnings=warnings,
+                         next_cursor=cursor),
             [texts[index] for index in kept] if texts is not None else None)
 
 
@@ -220,6 +242,10 @@ def _arguments(op: Operation, max_page_size: int) -> list[inspect.Parameter]:
     arguments = []
     annotation: Any
     for param in op.params:
+        if param.kind == "flag":
+            flag = Annotated[bool, Field(description=param.description, json_schema_extra=_without_default)]
+            arguments.append(inspect.Parameter(param.arg, keyword, annotation=flag, default=False))
+            continue
         if param.kind == "date":
             for arg, edge in zip(param.args, ("on or after", "on or before"), strict=True):
                 annotation = Annotated[str | None, Field(description=f"{edge.capitalize()} (YYYY[-MM[-DD]] or "
@@ -255,6 +281,8 @@ def search_params(op: Operation, arguments: dict[str, Any], page_size: int) -> l
         raise ToolError(missing)
     query: list[tuple[str, str]] = []
     for param in op.params:
+        if param.kind == "flag":
+            continue
         if param.kind == "date":
             start, end = (arguments.get(a) for a in param.args)
             if start is not None:
@@ -306,13 +334,20 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 query = search_params(op, arguments, runtime.page_size)
             except EpicMcpError as exc:
                 raise ToolError(str(exc)) from None
+            limit = arguments.get("count") or runtime.page_size
+            fmt = arguments["format"]
+            if arguments.get("current_only"):
+                return await current_medications(runtime, op, arguments, limit, fmt)
             if arguments["count_only"]:
                 return await count_matches(runtime, op, query)
-            limit = arguments.get("count") or runtime.page_size
             page = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, query, limit))
+            server_sorted = False
+            if _has_more(page) and (sort := await runtime.sort_key(op)) is not None:
+                by_date = [*query, ("_sort", sort)]
+                page = await call_fhir(op.tool, lambda: runtime.client().search(op.resource, by_date, limit))
+                server_sorted = True
             at = Position(op.resource, page.url, arguments.get("patient_id") if op.resource != "Patient" else None,
-                          limit)
-            fmt = arguments["format"]
+                          limit, server_sorted=server_sorted)
             result, texts = await search_page(runtime, page, at, fmt)
             return page_result(result, fmt, texts)
 
@@ -322,6 +357,11 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
         _arguments(op, runtime.max_page_size), return_annotation=Annotated[CallToolResult, output_model(op)]
     )
     return handler
+
+
+def _has_more(page: Page) -> bool:
+    """Whether the result goes on past this page (where its order matters beyond what this page shows)."""
+    return page.remaining > 0 or bundle_parts(page.bundle)[3] is not None
 
 
 async def count_matches(runtime: Runtime, op: Operation, query: list[tuple[str, str]]) -> CallToolResult:
@@ -347,7 +387,7 @@ async def count_matches(runtime: Runtime, op: Operation, query: list[tuple[str, 
     elif total is None and not warnings:
         warnings.append("the server did not report a total; page through the search to count")
     result = SearchResult(resource_type=op.resource, total=total, total_at_least=at_least, returned=0, items=[],
-                          warnings=warnings, next_cursor=None)
+                          order=None, warnings=warnings, next_cursor=None)
     count = total if total is not None else (f"at least {at_least}" if at_least is not None else "unknown")
     text = f"{op.resource} count: {count}"
     return tool_result(result, "\n".join([text, *(f"warning: {w}" for w in warnings)]))
@@ -369,3 +409,57 @@ def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]
         return page_result(result, format, texts)
 
     return next_page
+
+
+# search_medication_requests(current_only=true) ----------------------------------------------------------------
+
+CURRENT_ORDER = "one per current drug, its newest current order, newest first; rules: docs/medication-currency.md"
+
+
+async def current_medications(runtime: Runtime, op: Operation, arguments: dict[str, Any], limit: int,
+                              fmt: str) -> CallToolResult:
+    """search_medication_requests(current_only=true): the drugs a patient takes now, by the rule set of
+    answers/medications.py (the one patient_summary uses): one line per drug, its newest current order, and every
+    active order left out named with the reason, so nothing is dropped silently."""
+    from ..answers.medications import medication_list  # the rule set: on first use only
+
+    if arguments.get("status") not in (None, "active"):
+        raise ToolError("current_only judges the active orders; leave status out (or set it to active)")
+    patient_id = str(arguments["patient_id"])
+    judged = await call_fhir(op.tool, lambda: medication_list(runtime.client(), patient_id,
+                                                              runtime.today_for(patient_id)))
+    current = judged.current
+    warnings = [*judged.orders.warnings, *(_left_out(d) for d in judged.stale)]
+    if not judged.orders.complete:
+        warnings.append(f"only the first {judged.orders.pages} pages of active orders were read; the judgment "
+                        "covers those")
+    if arguments["count_only"]:
+        result = SearchResult(resource_type=op.resource, total=len(current), total_at_least=None, returned=0,
+                              items=[], order=CURRENT_ORDER, warnings=warnings, next_cursor=None)
+        return tool_result(result, "\n".join([f"{op.resource} count: {len(current)} current drugs",
+                                              *(f"warning: {w}" for w in warnings)]))
+    presented = [_presented(d, fmt) for d in current]
+    shown = min(limit, fitting(presented, fmt, runtime.answer_budget))
+    if shown < len(current):
+        warnings.append(f"{len(current) - shown} more current drugs not shown: ask with a larger count (or "
+                        "format=compact)")
+    if fmt == "raw":
+        warnings += [f"MedicationRequest/{d.order.get('id')}: {d.verdict.reason}" for d in current[:shown]
+                     if d.verdict.reason]
+    page = SearchResult(resource_type=op.resource, total=len(current), total_at_least=None, returned=shown,
+                        items=presented[:shown], order=CURRENT_ORDER, warnings=warnings, next_cursor=None)
+    return page_result(page, fmt)
+
+
+def _presented(drug: Drug, fmt: str) -> dict[str, Any]:
+    """The drug's newest current order; in compact form with how many active orders it has and what a clinician
+    should know of it (an overdue refill within its grace period)."""
+    record = present(drug.order, fmt)
+    if fmt == "raw":
+        return record
+    extra = {"active_orders": len(drug.orders) if len(drug.orders) > 1 else None, "caveat": drug.verdict.reason}
+    return {**record, **{k: v for k, v in extra.items() if v}}
+
+
+def _left_out(drug: Drug) -> str:
+    return f"left out as likely stale: {drug.name} (MedicationRequest/{drug.order.get('id')}): {drug.verdict.reason}"

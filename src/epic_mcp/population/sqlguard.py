@@ -1,0 +1,126 @@
+"""Which SQL query_population runs: one SELECT over the population tables, nothing that reaches past them.
+
+The connection is read-only with external access off, so nothing can be written and no file read. What is left
+is what DuckDB tells about itself and its host (duckdb_databases() names the database file's full path,
+current_setting('home_directory') the account) and ways around the tables (query_table('...'), query('...'),
+the system catalog's views). DuckDB's own parser turns the statement into its syntax tree
+(json_serialize_sql), and the tree is checked:
+
+- tables: an allowlist. Only the population tables and the query's own CTEs, unqualified; no file name, no
+  system or information_schema view, no DESCRIBE/SHOW.
+- table functions: an allowlist: range, generate_series, unnest (every other one reads files, settings, the
+  catalog or runs SQL from text).
+- other functions: a denylist, because the analyst's toolbox (string, date, list, math, aggregate and window
+  functions) is hundreds of names while the ones that describe the session or host are a few families:
+  duckdb_*, pragma_*, pg_*, current_* (but the clock), version(), getvariable(), sequences, logs, sleep. Any
+  function qualified with a schema or catalog is refused too. A test lists DuckDB's catalog and fails on any
+  name that looks host-related and is neither refused nor reviewed, so a DuckDB upgrade cannot slip one in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+
+from ..errors import EpicMcpError
+
+TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+CLOCK = frozenset({"current_date", "current_time", "current_timestamp", "current_localtime",
+                   "current_localtimestamp", "get_current_time", "get_current_timestamp"})
+HOST_PREFIXES = ("duckdb_", "pragma_", "pg_", "has_", "current_", "read_", "parquet_", "json_execute", "sniff_",
+                 "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "enable_", "disable_")
+HOST_FUNCTIONS = frozenset({
+    "getvariable", "getenv", "version", "user", "session_user", "in_search_path", "txid_current", "nextval",
+    "currval", "setval", "write_log", "sleep_ms", "stats", "glob", "query", "query_table", "which_secret",
+    "parse_duckdb_log_message", "json_serialize_sql", "json_deserialize_sql", "col_description", "obj_description",
+    "checkpoint", "force_checkpoint", "truncate_duckdb_logs", "test_all_types", "test_vector_types",
+})
+# Query nodes and table references the tree may hold (anything else, e.g. DESCRIBE's SHOW_REF, is refused).
+NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE", "BASE_TABLE", "JOIN",
+                   "SUBQUERY", "TABLE_FUNCTION", "EXPRESSION_LIST", "EMPTY", "EMPTY_FROM"})
+
+
+class QueryError(EpicMcpError):
+    """The SQL was refused or failed; the message says why."""
+
+
+def check_sql(connection: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[str]) -> None:
+    """Refuse (QueryError) anything but one SELECT whose tables are `tables` and whose functions stay inside them."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"the SQL does not parse: {first_line(exc)}") from None
+    if len(statements) != 1:
+        raise QueryError(f"send exactly one statement (got {len(statements)})")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryError("only SELECT (or WITH ... SELECT) is allowed: the population database is read-only")
+    serialized = connection.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    tree = json.loads(serialized[0]) if serialized else {"error": True}
+    if tree.get("error"):
+        raise QueryError("this form of SELECT is not accepted (PIVOT, DESCRIBE, SHOW, ...); write a plain SELECT "
+                         "over the tables describe_population_data lists")
+    for problem in _problems(tree.get("statements", []), frozenset(), tables):
+        raise QueryError(f"{problem}. query_population reads the population tables only ({', '.join(sorted(tables))}); "
+                         "describe_population_data describes them")
+
+
+def refused_function(name: str) -> bool:
+    """Whether a scalar, aggregate or window function is refused (it describes the session or host)."""
+    name = name.lower()
+    if name in CLOCK:
+        return False
+    return name in HOST_FUNCTIONS or name.startswith(HOST_PREFIXES)
+
+
+def _problems(node: Any, ctes: frozenset[str], tables: frozenset[str]) -> Iterator[str]:
+    """Walk the tree; a node's CTE names are in scope for everything under it (and nowhere else)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _problems(item, ctes, tables)
+        return
+    if not isinstance(node, dict):
+        return
+    names = [entry.get("key") for entry in (node.get("cte_map") or {}).get("map", []) if isinstance(entry, dict)]
+    ctes = ctes | {str(name).lower() for name in names if name}
+    if node.get("class") == "FUNCTION":
+        name = str(node.get("function_name", ""))
+        if node.get("schema") or node.get("catalog"):
+            yield f"{node.get('catalog') or node.get('schema')}.{name}() is not allowed (qualified function)"
+        elif refused_function(name):
+            yield f"{name}() is not allowed (it describes the database, its settings or the host)"
+    elif "sample" in node and "class" not in node and isinstance(node.get("type"), str):
+        yield from _table_problems(node, ctes, tables)
+    for key, value in node.items():
+        if key == "function" and node.get("type") == "TABLE_FUNCTION" and isinstance(value, dict):
+            yield from _problems(value.get("arguments", []), ctes, tables)
+        else:
+            yield from _problems(value, ctes, tables)
+
+
+def _table_problems(node: dict[str, Any], ctes: frozenset[str], tables: frozenset[str]) -> Iterator[str]:
+    kind = node["type"]
+    if kind == "SHOW_REF":
+        yield "DESCRIBE, SHOW and SUMMARIZE are not allowed (describe_population_data lists the columns)"
+    elif kind not in NODES:
+        yield f"{kind.replace('_', ' ').lower()} is not allowed"
+    elif kind == "BASE_TABLE":
+        name = str(node.get("table_name", ""))
+        schema, catalog = node.get("schema_name") or "", node.get("catalog_name") or ""
+        if catalog or schema not in ("", "main"):
+            yield f"{'.'.join(p for p in (catalog, schema, name) if p)} is not allowed (only the population tables)"
+        elif name.lower() not in tables | ctes:
+            yield f"{name!r} is not a population table"
+    elif kind == "TABLE_FUNCTION":
+        function = node.get("function") or {}
+        name = str(function.get("function_name", "")) if isinstance(function, dict) else ""
+        if not isinstance(function, dict) or function.get("schema") or function.get("catalog") \
+                or name.lower() not in TABLE_FUNCTIONS:
+            yield f"{name or 'this table function'}() is not allowed (of the table functions only " \
+                  f"{', '.join(sorted(TABLE_FUNCTIONS))})"
+
+
+def first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
