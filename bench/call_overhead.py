@@ -251,7 +251,8 @@ def main() -> None:
         body = asyncio.run(measure(settings, env, options.baseline.resolve() if options.baseline else None))
     print(body)
     if not options.no_write:
-        write_results("bench-call-overhead", "Tool call overhead", "python bench/call_overhead.py", body)
+        command = "python bench/call_overhead.py" + (f" --baseline {options.baseline}" if options.baseline else "")
+        write_results("bench-call-overhead", "Tool call overhead", command, body)
 
 
 if __name__ == "__main__":
