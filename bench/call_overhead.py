@@ -163,14 +163,15 @@ async def measure(settings: Settings, env: dict[str, str], baseline: Path | None
         async def call_echo() -> None:
             await floor.client.call_tool("echo", {"text": "x"})
 
-        async def one_run(timing: bool) -> dict[str, float]:
-            """Each path once, interleaved; the bench's own CPU seconds for each bare GET."""
+        async def one_run(timing: bool, run: int) -> dict[str, float]:
+            """Each path once, interleaved; the bench's own CPU seconds for each bare GET. epic-mcp and the
+            baseline take turns at going first (the one after the other finds the shared libraries' code warm)."""
             bare_cpu = {}
             for call in CALLS:
                 own_cpu = time.process_time()
                 await (timed(bare[call.tool], functools.partial(get, call)) if timing else get(call))
                 bare_cpu[call.tool] = time.process_time() - own_cpu
-                for group in (servers, baseline_servers):
+                for group in (servers, baseline_servers)[::1 if run % 2 else -1]:
                     if call.tool in group:
                         server = group[call.tool]
                         action = functools.partial(call_tool, server, call)
@@ -178,14 +179,14 @@ async def measure(settings: Settings, env: dict[str, str], baseline: Path | None
             await (timed(floor.samples, call_echo) if timing else call_echo())
             return bare_cpu
 
-        for _ in range(WARM_UP):  # warm every path (token, connections, the deferred tools, caches)
-            await one_run(timing=False)
+        for run in range(WARM_UP):  # warm every path (token, connections, the deferred tools, caches)
+            await one_run(timing=False, run=run)
         at_start = [cpu_seconds(server.pid) for server in processes]
         for _ in range(RUNS // BATCH):
             batch_start = [on_cpu_seconds(server.pid) for server in processes]
             bare_cpu = {call.tool: 0.0 for call in CALLS}
-            for _ in range(BATCH):
-                for name, seconds in (await one_run(timing=True)).items():
+            for run in range(BATCH):
+                for name, seconds in (await one_run(timing=True, run=run)).items():
                     bare_cpu[name] += seconds
             for server, batch_started in zip(processes, batch_start, strict=True):
                 batch_ended = on_cpu_seconds(server.pid)
