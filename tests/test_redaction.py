@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from epic_mcp.doctor import Doctor
 from epic_mcp.errors import FhirError, FhirErrorKind, TokenError
@@ -107,3 +110,56 @@ def test_data_redacts_every_string_and_keeps_other_values_as_they_are() -> None:
 def test_the_process_wide_redactor_learns_secrets_through_remember_secret() -> None:
     remember_secret("process-wide-secret-42")
     assert redact("sent process-wide-secret-42") == f"sent {REDACTED}"
+
+
+# The screen in Redactor.data (one look at the JSON text) against the full walk, on generated JSON with secrets in
+# every position: keys and values, at any depth, next to newlines, quotes, backslashes, control characters and
+# other whitespace, and secrets that themselves hold characters JSON escapes.
+ODD_SECRETS = ('tok"en\\with\nnewline-\u00fc', "secret\twith\x1ccontrols", "emoji-\U0001f600-token",
+               "plain-opaque-token-0042")
+PEM_BLOCK = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
+FRAGMENTS = (
+    *ODD_SECRETS, JWT, JWT[:40], "Bearer abcdefgh12345678", "bEaReR\nabcdefgh12345678==", "bearer\tabc/def+ghi~jk",
+    "BEARER\x0babcdefgh1234", "Bearer\x1cabcdefgh1234", "Bearer\u2028abcdefgh1234", "bearer\u00a0abcdefgh1234",
+    PEM_BLOCK, "-----BEGIN RSA PRIVATE KEY-----", "\n", "\r\n", '"', "\\", "\\n", "\x00", "\u2028", "\ud800", "eyJ",
+    "\U0001f600",
+    "bearer", "Bearer short", " ", "\u00e9", "x",
+)
+fragment_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=6)), max_size=5).map("".join)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | fragment_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(fragment_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _screening_redactor() -> Redactor:
+    redactor = Redactor()
+    for secret in ODD_SECRETS:
+        redactor.remember(secret)
+    return redactor
+
+
+@settings(max_examples=int(os.environ.get("EPIC_MCP_PROPERTY_EXAMPLES", "300")), deadline=None)
+@given(json_values)
+def test_the_screened_redaction_equals_the_full_walk_on_any_json(value: object) -> None:
+    redactor = _screening_redactor()
+    assert redactor.data(value) == redactor.walk(value)
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS[:14])
+def test_each_secret_shape_is_caught_by_the_screen_inside_a_nested_key_and_value(fragment: str) -> None:
+    redactor = _screening_redactor()
+    for value in ({"a": [{"b": f"x\n{fragment}\"y"}]}, {f"k\\{fragment}\n": 1}):
+        redacted = redactor.data(value)
+        assert redacted == redactor.walk(value) and redacted != value
+
+
+def test_a_value_with_nothing_to_redact_is_passed_on_as_it_is() -> None:
+    value = {"content": [{"type": "text", "text": "Patient/e1 | name: Ann \"Bee\" Lee\\n eyJ"}], "n": [1, 2.5, None]}
+    assert _screening_redactor().data(value) is value
+
+
+def test_a_value_json_cannot_write_is_still_redacted_string_by_string() -> None:
+    assert Redactor().data({"k": (JWT,), "s": f"a {JWT}", 1: b"bytes"}) == {"k": (JWT,), "s": f"a {REDACTED}",
+                                                                           1: b"bytes"}

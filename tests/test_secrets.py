@@ -115,6 +115,36 @@ async def test_logs_carry_no_patient_data(settings, epic, caplog: pytest.LogCapt
         assert "GET Patient/* -> 200" in caplog.text, "paths are logged with ids masked"
 
 
+async def test_below_the_log_level_no_log_record_is_made_on_the_call_path(settings, epic, monkeypatch) -> None:
+    """At WARNING (the default) a successful read or search makes no log record and works out nothing for one:
+    each record is formatted and redacted when made, which cost a call about a millisecond."""
+    mock_epic(epic)
+    made: list[str] = []
+    make_record = logging.Logger.makeRecord
+
+    def counted(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        made.append(self.name)
+        return make_record(self, *args, **kwargs)
+
+    def masked_path(*_: Any) -> str:
+        raise AssertionError("the masked path is worked out for a debug line that is not written")
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counted)
+    monkeypatch.setattr("epic_mcp.fhir.client.FhirClient.masked_path", masked_path)
+    ours = logging.getLogger("epic_mcp")
+    level = ours.level
+    ours.setLevel(logging.WARNING)
+    try:
+        async with Client(build_server(settings)) as client:
+            for tool, arguments in (("get_patient", {"id": PID}),
+                                    ("search_observations", {"patient_id": PID, "code": "2345-7"})):
+                result = await client.call_tool(tool, arguments)
+                assert not result.is_error, result.content
+    finally:
+        ours.setLevel(level)
+    assert made == []
+
+
 async def test_audit_log_records_calls_with_an_hmac_instead_of_the_patient_id(make_settings, epic,
                                                                               tmp_path: Path) -> None:
     key = "k" * 40

@@ -140,6 +140,35 @@ async def test_a_body_over_the_size_cap_is_refused_and_the_cap_is_the_setting(ma
     assert not (await call(server, "get_patient", {"id": PID})).is_error, "just under the cap is read"
 
 
+def _nested(levels: int) -> Any:
+    """What makes a resource nest `levels` deep as one of its fields (and a Bundle holding the resource 3 more)."""
+    value: Any = {"v": 1}
+    for _ in range(levels - 2):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [101, 150, 900])
+async def test_an_answer_nesting_past_100_levels_is_refused_on_reads_and_searches(server, epic, levels) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    deep_patient = {**PATIENT, "extension": _nested(levels)}
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, json=deep_patient)
+    epic.get(f"{EPIC_BASE}/Condition").respond(200, json=searchset([
+        {"resourceType": "Condition", "id": "c1", "subject": {"reference": f"Patient/{PID}"},
+         "note": _nested(levels - 3)}]))
+    for tool, args in (("get_patient", {"id": PID}), ("search_conditions", {"patient_id": PID})):
+        assert "nests deeper than 100 levels" in error_of(await call(server, tool, args)), (tool, levels)
+
+
+async def test_an_answer_nesting_exactly_100_levels_is_used(server, epic) -> None:
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, json={**PATIENT, "extension": _nested(100)})
+    epic.get(f"{EPIC_BASE}/Condition").respond(200, json=searchset([
+        {"resourceType": "Condition", "id": "c1", "subject": {"reference": f"Patient/{PID}"}, "note": _nested(97)}]))
+    assert not (await call(server, "get_patient", {"id": PID})).is_error
+    assert not (await call(server, "search_conditions", {"patient_id": PID})).is_error
+
+
 async def test_operation_outcome_with_200_is_an_error_not_data(server, epic) -> None:
     epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
     epic.get(f"{EPIC_BASE}/Condition").respond(200, json=outcome("error", "processing", "4100", "Invalid parameter"))

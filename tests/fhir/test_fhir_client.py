@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
+import os
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from epic_mcp.auth.urls import has_path_tricks, is_within_base
 from epic_mcp.fhir.client import (
     MAX_RETRY_AFTER_SECONDS,
     AnswerGate,
     Page,
+    may_nest_deeper,
     nesting_depth_exceeds,
     retry_after_seconds,
     take_results,
@@ -107,3 +112,27 @@ def test_nesting_depth_is_measured_without_recursion() -> None:
     assert nesting_depth_exceeds({"a": deep}, 100)
     assert not nesting_depth_exceeds({"a": [[{"b": 1}]]}, 4)
     assert nesting_depth_exceeds({"a": [[{"b": {}}]]}, 4)
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of a JSON value by its definition: a container is one deeper than its deepest child."""
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return 1 + max((_depth(child) for child in children if isinstance(child, (dict, list))), default=0)
+
+
+json_trees = st.recursive(st.none() | st.integers() | st.text(alphabet="{[]}\"ab ", max_size=4),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner,
+                                                                                          max_size=3),
+                          max_leaves=40)
+
+
+@settings(max_examples=int(os.environ.get("EPIC_MCP_PROPERTY_EXAMPLES", "300")), deadline=None)
+@given(st.dictionaries(st.text(max_size=2), json_trees, max_size=3), st.integers(min_value=1, max_value=12))
+def test_the_depth_guard_agrees_with_the_definition_and_the_bracket_count_bounds_it(document: Any, limit: int) -> None:
+    """The level-by-level walk says what the recursive definition says; and an answer whose raw JSON has no more
+    opening brackets than the limit (brackets inside strings count too) never nests deeper, so skipping the walk
+    for it drops nothing."""
+    deeper = _depth(document) > limit
+    assert nesting_depth_exceeds(document, limit) == deeper
+    for body in (json.dumps(document).encode(), json.dumps(document, ensure_ascii=False).encode("utf-16")):
+        assert may_nest_deeper(body, limit) or not deeper

@@ -8,7 +8,7 @@ import pytest
 
 from epic_mcp.fhir.catalog import CATALOG
 from epic_mcp.fhir.results import SearchResult
-from epic_mcp.render import SPECS, UNTRUSTED, as_json, compact, page_text, record_line
+from epic_mcp.render import SPECS, UNTRUSTED, as_json, compact, field_texts, page_text, record_line
 
 LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
 PATIENT = {"reference": "Patient/eCamila3", "display": "Camila Lopez"}
@@ -325,6 +325,18 @@ def test_a_page_states_shared_fields_once() -> None:
     assert "every item: status: final | category: laboratory | code: Glucose [LOINC 2345-7]" in text
     for i in range(3):
         assert f"- o{i} | value: {100 + i} mg/dL" in text
+
+
+def test_lines_and_pages_from_field_texts_worked_out_once_are_the_lines_and_pages_worked_out_anew() -> None:
+    """A search works out each record's field texts once, to fit the page to the budget and to write it."""
+    records = [compact(resource) for resource, _ in FIXTURES.values()]
+    observations = [compact({**FIXTURES["Observation"][0], "id": f"o{i}"}) for i in range(3)]
+    for items in (records, observations, records[:1], []):
+        texts = [field_texts(record) for record in items]
+        assert [record_line(r, t) for r, t in zip(items, texts, strict=True)] == [record_line(r) for r in items]
+        page = SearchResult(resource_type="Observation", total=None, total_at_least=len(items), returned=len(items),
+                            items=items, warnings=["w"], next_cursor="c")
+        assert page_text(page, texts) == page_text(page)
 
 
 def test_line_breaks_inside_values_never_split_a_record_over_lines() -> None:

@@ -60,13 +60,18 @@ async def test_a_deferred_tool_is_built_by_its_first_call_and_checks_its_argumen
     epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
     epic.get(f"{EPIC_BASE}/Patient/eP1").respond(200, json={"resourceType": "Patient", "id": "eP1"})
     server = build_server(settings)
+    listed = await server.list_tools()
     async with Client(server) as client:
         refused = await client.call_tool("get_patient", {"id": "eP1", "format": "fhir"})
         answered = await client.call_tool("get_patient", {"id": "eP1"})
+        again = await client.call_tool("get_patient", {"id": "eP1", "format": "fhir"})
+    assert await server.list_tools() == listed, "built, a tool lists as it did"
+    assert again.content == refused.content, "the built tool checks its arguments as the deferred one did"
     assert refused.is_error and "format" in refused.content[0].text and "compact" in refused.content[0].text
     assert not answered.is_error and answered.structured_content["id"] == "eP1"
-    built = {tool.name for tool in server._tool_manager.list_tools() if tool.fn_metadata._tool is not None}
-    assert built == {"get_patient"}
+    built = {tool.name for tool in server._tool_manager.list_tools()
+             if not isinstance(tool.fn_metadata, DeferredMetadata)}
+    assert built == {"get_patient"}, "a built tool is the real one; the others wait for their first call"
 
 
 def test_tools_list_is_answered_without_the_modules_only_tool_calls_need(key_file) -> None:

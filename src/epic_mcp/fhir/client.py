@@ -53,15 +53,20 @@ def retry_after_seconds(response: httpx.Response, attempt: int, now: float | Non
 
 
 def nesting_depth_exceeds(document: Any, limit: int) -> bool:
-    """True when a parsed JSON value nests deeper than `limit` (checked without recursion)."""
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
+    """True when a parsed JSON value nests deeper than `limit` (checked level by level, without recursion)."""
+    level = [document]
+    for _ in range(limit):
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+        if not level:
+            return False
+    return True
+
+
+def may_nest_deeper(body: bytes, limit: int) -> bool:
+    """False when an answer's raw JSON has no more than `limit` opening brackets: every object or array parsed from
+    it takes one, so nothing in it can nest deeper than `limit` (most single resources), and it need not be walked."""
+    return body.count(b"{") + body.count(b"[") > limit
 
 
 @dataclass
@@ -196,9 +201,11 @@ class FhirClient:
         async with self._gate.answer() as slot:
             status, _, body = await self._fetch(url, None, slot)
             document = self._interpret(status, body, resource_type, "search")
+            may_nest = may_nest_deeper(body, MAX_JSON_DEPTH)
             del body
             page = take_results(document, url, skip, limit)
-        self._check_depth(page.bundle)
+        if may_nest:
+            self._check_depth(page.bundle)
         return page
 
     async def metadata(self) -> dict[str, Any]:
@@ -224,7 +231,8 @@ class FhirClient:
         async with self._gate.answer() as slot:
             status, _, body = await self._fetch(url, headers, slot)
             document = self._interpret(status, body, resource_type, interaction)
-        self._check_depth(document)
+        if may_nest_deeper(body, MAX_JSON_DEPTH):
+            self._check_depth(document)
         return document
 
     @staticmethod
@@ -267,8 +275,9 @@ class FhirClient:
                             "check the network and EPIC_FHIR_BASE_URL, or run `epic-mcp doctor`") from None
         except TokenError as exc:
             raise FhirError(FhirErrorKind.UNAUTHORIZED, f"could not get an access token: {exc}") from None
-        logger.debug("GET %s -> %d in %.0f ms", self.masked_path(request.url), response.status_code,
-                     (time.perf_counter() - started) * 1000)
+        if logger.isEnabledFor(logging.DEBUG):  # the masked path is worked out only for a line that is written
+            logger.debug("GET %s -> %d in %.0f ms", self.masked_path(request.url), response.status_code,
+                         (time.perf_counter() - started) * 1000)
         return response.status_code, response.headers, body
 
     async def _read_capped(self, response: httpx.Response, slot: AnswerSlot) -> bytes:

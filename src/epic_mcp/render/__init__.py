@@ -6,6 +6,7 @@
 
 from .datatypes import UNTRUSTED
 from .specs import SPECS, compact
-from .text import as_json, inline, item_lines, page_text, record_line
+from .text import FieldTexts, as_json, field_texts, inline, item_lines, page_text, record_line
 
-__all__ = ["SPECS", "UNTRUSTED", "as_json", "compact", "inline", "item_lines", "page_text", "record_line"]
+__all__ = ["SPECS", "UNTRUSTED", "FieldTexts", "as_json", "compact", "field_texts", "inline", "item_lines", "page_text",
+           "record_line"]

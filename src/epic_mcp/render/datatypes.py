@@ -363,9 +363,9 @@ def choice_of(resource: dict[str, Any], prefix: str, whole: dict[str, Any]) -> A
     return None
 
 
-def _lookup(resource: dict[str, Any], path: str) -> Any:
+def _lookup(resource: dict[str, Any], parts: tuple[str, ...]) -> Any:
     node: Any = resource
-    for part in path.split("."):
+    for part in parts:
         if not isinstance(node, dict):
             return None
         node = node.get(part)

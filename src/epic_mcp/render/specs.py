@@ -291,17 +291,27 @@ SPECS: dict[str, list[Field]] = {
 }
 
 
+# Each spec as compact reads it, worked out once: (name, choice prefix or None, element path in parts, renderer).
+Plan = list[tuple[str, str | None, tuple[str, ...], Renderer]]
+PLANS: dict[str, Plan] = {
+    resource_type: [(name, path[:-3] if path.endswith("[x]") else None, tuple(path.split(".")), renderer)
+                    for name, path, renderer in fields]
+    for resource_type, fields in SPECS.items()
+}
+
+
 def compact(resource: dict[str, Any]) -> dict[str, Any]:
     """The compact record of one resource: id, type and the fields its spec names, empty ones left out."""
     resource_type = resource.get("resourceType", "")
     record: dict[str, Any] = {"resourceType": resource_type, "id": resource.get("id")}
-    for name, path, renderer in SPECS.get(resource_type, []):
-        if path.endswith("[x]"):
-            value = choice_of(resource, path[:-3], resource)
+    for name, choice_prefix, parts, renderer in PLANS.get(resource_type, []):
+        if choice_prefix is not None:
+            value = choice_of(resource, choice_prefix, resource)
         else:
-            raw = _lookup(resource, path)
+            raw = resource.get(parts[0]) if len(parts) == 1 else _lookup(resource, parts)
             value = renderer(raw, resource) if raw is not None else None
-        value = _clean(value)
         if value is not None:
-            record[name] = value
+            value = _clean(value)
+            if value is not None:
+                record[name] = value
     return record

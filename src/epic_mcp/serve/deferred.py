@@ -49,10 +49,15 @@ class DeferredMetadata(FuncMetadata):
 
     _build: Callable[[], Tool] = PrivateAttr()
     _tool: Tool | None = PrivateAttr(default=None)
+    _listed: Tool | None = PrivateAttr(default=None)
 
     def real(self) -> Tool:
+        """The real tool, built on first use; from then on the listed tool calls it directly (its function and
+        metadata become the real tool's), so later calls do not come through here."""
         if self._tool is None:
             self._tool = self._build()
+            if self._listed is not None:
+                self._listed.fn, self._listed.fn_metadata = self._tool.fn, self._tool.fn_metadata
         return self._tool
 
     def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
@@ -77,9 +82,11 @@ def deferred_tool(name: str, entry: Mapping[str, Any], annotations: ToolAnnotati
         return await metadata.real().fn(**arguments)
 
     run.__name__ = name
-    return Tool(fn=run, name=name, title=entry["title"], description=entry["description"],
-                parameters=entry["input"], fn_metadata=metadata, is_async=True, context_kwarg=None,
-                annotations=annotations)
+    listed = Tool(fn=run, name=name, title=entry["title"], description=entry["description"],
+                  parameters=entry["input"], fn_metadata=metadata, is_async=True, context_kwarg=None,
+                  annotations=annotations)
+    metadata._listed = listed
+    return listed
 
 
 class ArgumentModels(Mapping[str, type[BaseModel]]):

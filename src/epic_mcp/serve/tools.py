@@ -27,7 +27,7 @@ from ..fhir.guard import PatientGuard
 from ..fhir.paging import CursorCodec, InvalidCursor, Position
 from ..fhir.results import FOREIGN_NEXT_LINK, ReadResult, SearchResult, bundle_parts, ignored_parameters, reported_total
 from ..fhir.validation import check_date, check_id, check_value
-from ..render import as_json, compact, page_text, record_line
+from ..render import FieldTexts, as_json, compact, field_texts, page_text, record_line
 
 if TYPE_CHECKING:
     from ..answers.medications import Drug
@@ -107,25 +107,25 @@ def present(resource: dict[str, Any], fmt: str) -> dict[str, Any]:
     return compact(resource) if fmt == "compact" else resource
 
 
-def answer_size(item: dict[str, Any], fmt: str) -> int:
-    """Bytes one presented record adds to the text the model reads."""
-    return len((as_json(item) if fmt == "raw" else record_line(item)).encode()) + 4
+def answer_size(item: dict[str, Any], fmt: str, texts: FieldTexts | None = None) -> int:
+    """Bytes one presented record adds to the text the model reads (`texts`: its field_texts, if known)."""
+    return len((as_json(item) if fmt == "raw" else record_line(item, texts)).encode()) + 4
 
 
-def fitting(presented: list[dict[str, Any]], fmt: str, budget: int) -> int:
+def fitting(presented: list[dict[str, Any]], fmt: str, budget: int, texts: list[FieldTexts] | None = None) -> int:
     """How many records, from the first, fit in the budget; always at least one, so paging never stalls."""
     used = HEADROOM
     for count, item in enumerate(presented):
-        used += answer_size(item, fmt)
+        used += answer_size(item, fmt, texts[count] if texts is not None else None)
         if used > budget and count:
             return count
     return len(presented)
 
 
-def page_result(page: SearchResult, fmt: str) -> CallToolResult:
+def page_result(page: SearchResult, fmt: str, texts: list[FieldTexts] | None = None) -> CallToolResult:
     if fmt == "raw":
         return tool_result(page)
-    return tool_result(page, page_text(page))
+    return tool_result(page, page_text(page, texts))
 
 
 def contained(name: str, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -163,10 +163,12 @@ async def call_fhir(tool: str, action: Callable[[], Awaitable[T]]) -> T:
     return result
 
 
-async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "compact") -> SearchResult:
+async def search_page(runtime: Runtime, page: Page, at: Position,
+                      fmt: str = "compact") -> tuple[SearchResult, list[FieldTexts] | None]:
     """The envelope for one page: at most `at.limit` items, the rest of an oversized page and the server's next
     page reachable by cursor, a total that is a count or said to be a lower bound, and, for a patient-scoped
-    search, never another patient's records."""
+    search, never another patient's records. With it, in compact format, the field texts of its items: worked
+    out once, to fit the page to the answer budget and to write its text."""
     bundle = page.bundle
     if bundle.get("resourceType") != "Bundle":
         raise ToolError("the FHIR server answered a search with something other than a Bundle")
@@ -175,8 +177,9 @@ async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "co
                        else (None, None))
     on_page = len(items)
     presented = [present(item, fmt) for item in items]
-    shown = fitting(presented, fmt, runtime.answer_budget)
-    view = {id(item): shown_as for item, shown_as in zip(items, presented, strict=True)}  # rendered once
+    texts = [field_texts(item) for item in presented] if fmt == "compact" else None
+    shown = fitting(presented, fmt, runtime.answer_budget, texts)
+    view = {id(item): index for index, item in enumerate(items)}  # rendered once
     guard = PatientGuard(runtime.client(), at.patient_id)
     items = await guard.keep(items[:shown], at.resource_type)
     warnings += guard.warnings(at.resource_type)
@@ -206,8 +209,11 @@ async def search_page(runtime: Runtime, page: Page, at: Position, fmt: str = "co
                                                     seen=at.seen + page.results))
         except (InvalidCursor, httpx.InvalidURL):
             warnings.append(FOREIGN_NEXT_LINK)
-    return SearchResult(resource_type=at.resource_type, total=total, total_at_least=at_least, returned=len(items),
-                        items=[view[id(item)] for item in items], order=order, warnings=warnings, next_cursor=cursor)
+    kept = [view[id(item)] for item in items]
+    return (SearchResult(resource_type=at.resource_type, total=total, total_at_least=at_least, returned=len(items),
+                         items=[presented[index] for index in kept], order=order, warnings=warnings,
+                         next_cursor=cursor),
+            [texts[index] for index in kept] if texts is not None else None)
 
 
 # Signatures --------------------------------------------------------------------------------------------
@@ -342,7 +348,8 @@ def make_tool(op: Operation, runtime: Runtime) -> Callable[..., Awaitable[CallTo
                 server_sorted = True
             at = Position(op.resource, page.url, arguments.get("patient_id") if op.resource != "Patient" else None,
                           limit, server_sorted=server_sorted)
-            return page_result(await search_page(runtime, page, at, fmt), fmt)
+            result, texts = await search_page(runtime, page, at, fmt)
+            return page_result(result, fmt, texts)
 
     handler.__name__ = op.tool
     handler.__doc__ = description(op)
@@ -398,7 +405,8 @@ def make_next_page(runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]
             raise ToolError(str(exc)) from None
         page = await call_fhir("next_page", lambda: runtime.client().follow(at.url, at.resource_type, at.limit,
                                                                            at.skip))
-        return page_result(await search_page(runtime, page, at, format), format)
+        result, texts = await search_page(runtime, page, at, format)
+        return page_result(result, format, texts)
 
     return next_page
 
