@@ -5,13 +5,14 @@ every search tool is sent at least once."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 from mcp import Client
 
-from epic_mcp.fhir.catalog import BY_TOOL, CATALOG, markdown_table
+from epic_mcp.fhir.catalog import BY_TOOL, CATALOG
 from epic_mcp.serve.server import build_server
 
 from ..conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
@@ -155,13 +156,11 @@ def test_each_tool_needs_the_read_scope_of_its_resource_and_the_readme_table_say
     assert BY_TOOL["search_documents"].scope == "system/DocumentReference.read"
     assert BY_TOOL["get_patient"].scope == "system/Patient.read"
     assert {op.tool: op.resource for op in CATALOG if op.interaction == "read"}["get_provenance"] == "Provenance"
-    table = markdown_table().splitlines()
-    assert table[:3] == ["| Tool | FHIR interaction | Epic requires | Scope |", "|---|---|---|---|",
-                         "| `get_patient` | Patient read | id | `system/Patient.read` |"]
-    assert ("| `search_observations` | Observation search | patient_id + category, or patient_id + code | "
-            "`system/Observation.read` |") in table
-    assert "| `search_coverage` | Coverage search | patient_id | `system/Coverage.read` |" in table
-    assert len(table) == 2 + len(CATALOG)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()  # its table: scripts/update-readme
+    assert ("| `search_observations`, `get_observation` | Observation (`system/Observation.read`) | patient_id + "
+            "category, or patient_id + code | core, clinical |") in readme
+    assert "| `search_coverage`, `get_coverage` | Coverage (`system/Coverage.read`) | patient_id | clinical |" in readme
+    assert "| `get_provenance` | Provenance (`system/Provenance.read`) | id | all |" in readme
 
 
 def test_a_date_parameter_is_two_arguments_and_a_coded_one_sends_its_wire_value() -> None:
