@@ -25,6 +25,27 @@ def test_secret_shapes_are_redacted_and_ordinary_text_is_not(text: str, expected
     assert Redactor().text(text) == expected
 
 
+# Bearer credentials as a server or proxy echoes them, in each encoding opaque tokens come in; these tokens are none
+# this process holds (another app's, a proxy's), so only the shape of a Bearer credential catches them.
+ECHOED_TOKENS = {
+    "standard base64, with + and / and padding": "ab+/Cd3fGh+iJk/LmN0pQ+rSt/UvWx==",
+    "base64url, with - and _": "dGhpcy1pcy1h_dG9rZW4tX3dpdGgt-ZGFzaGVz_LXVuZGVy",
+    "hex": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "with . and ~": "v1.tok~en.AbCdEfGh~12345678",
+}
+
+
+@pytest.mark.parametrize("token", ECHOED_TOKENS.values(), ids=ECHOED_TOKENS)
+@pytest.mark.parametrize(("echo", "expected"), [
+    ("Authorization: Bearer {token}", f"Authorization: {REDACTED}"),
+    ("authorization: bearer {token}; retry", f"authorization: {REDACTED}; retry"),
+    ('header "BEARER  {token}" refused', f'header "{REDACTED}" refused'),
+    ("Bearer\t{token}", REDACTED),
+])
+def test_a_bearer_token_in_every_encoding_is_redacted_whole(token: str, echo: str, expected: str) -> None:
+    assert Redactor().text(echo.format(token=token)) == expected
+
+
 def test_a_private_key_block_is_redacted(rsa_pem: bytes) -> None:
     pem = rsa_pem.decode().strip()  # made at run time: no key is kept in the repository
     assert Redactor().text(f"key {pem} end") == f"key {REDACTED} end"
