@@ -63,6 +63,25 @@ def test_where_and_constants_filter_resources() -> None:
     assert v.rows({"resourceType": "Observation", "id": "o1"}) == [], "another resource type gives no rows"
 
 
+def test_a_where_that_is_empty_for_a_record_leaves_it_out_like_false() -> None:
+    """FHIRPath's empty is "unknown": a patient with no gender is not counted under gender = 'female'."""
+    v = view({"column": [{"name": "id", "path": "getResourceKey()"}]}, where=[{"path": "gender = 'female'"}])
+    no_gender = {key: value for key, value in PATIENT.items() if key != "gender"}
+    assert v.rows(no_gender) == []
+    assert v.rows({**no_gender, "gender": "unknown"}) == []
+    assert v.rows(PATIENT) == [("p1",)]
+
+
+def test_every_where_must_be_true() -> None:
+    v = view({"column": [{"name": "id", "path": "getResourceKey()"}]},
+             where=[{"path": "gender = 'female'"}, {"path": "birthDate < @1990-01-01"}])
+    assert v.rows(PATIENT) == [("p1",)]
+    assert v.rows({**PATIENT, "birthDate": "1995-05-05"}) == [], "the second condition is false"
+    assert v.rows({key: value for key, value in PATIENT.items() if key != "birthDate"}) == [], "and here empty"
+    with pytest.raises(ViewError, match="where gave 2 values"):
+        view({"column": [{"name": "id", "path": "id"}]}, where=[{"path": "name.family"}]).rows(PATIENT)
+
+
 def test_reference_key_matches_the_type_asked_for() -> None:
     observation = {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"},
                    "encounter": {"reference": "https://fhir.example/R4/Encounter/e1/_history/2"}}
