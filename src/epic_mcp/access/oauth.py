@@ -59,9 +59,9 @@ def tools_for(scopes: Iterable[str], tools_claim: Any = None) -> frozenset[str] 
     scopes = list(scopes)
     named = [scope.removeprefix(TOOL_SCOPE_PREFIX) if scope.startswith(TOOL_SCOPE_PREFIX)
              else scope.removeprefix(SCOPE_PREFIX) for scope in scopes if scope.startswith(SCOPE_PREFIX)]
-    named += _names(tools_claim) or []
-    if named:
-        return frozenset(_tools_named(named))
+    claimed = _names(tools_claim)
+    if named or claimed is not None:  # a tools claim limits the tools even when it names none we know (fail closed)
+        return frozenset(_tools_named([*named, *(claimed or ())]))
     return None if BASE_SCOPE in scopes else frozenset()
 
 
