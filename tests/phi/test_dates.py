@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from epic_mcp.phi.dates import shift_fhir, shift_search_value, shift_text
+from epic_mcp.phi.resources import DATE_KEY
 from epic_mcp.phi.scrub import Identity
 
 from .test_phi import CODEC, PATIENT, PID, SUBJECT, deidentifier
@@ -51,7 +52,9 @@ def test_year_only_dates_in_date_elements_move_by_the_patients_offset() -> None:
     allergy = {"resourceType": "AllergyIntolerance", "id": "a1", "patient": SUBJECT, "lastOccurrence": "2012",
                "onsetDateTime": "2010"}
     observation = {"resourceType": "Observation", "id": "o1", "subject": SUBJECT, "status": "final",
-                   "effectivePeriod": {"start": "2014"}, "valueDateTime": "2013", "issued": "2014"}
+                   "effectivePeriod": {"start": "2014"}, "valueDateTime": "2013", "issued": "2014",
+                   "note": [{"time": "2016", "text": "repeat"}]}
+    statement = {"resourceType": "MedicationStatement", "id": "s1", "subject": SUBJECT, "dateAsserted": "2019"}
 
     out = deidentified(condition)
     assert (out["onsetDateTime"], out["abatementDateTime"], out["recordedDate"]) == (
@@ -68,6 +71,43 @@ def test_year_only_dates_in_date_elements_move_by_the_patients_offset() -> None:
     out = deidentified(observation)
     assert (out["effectivePeriod"], out["valueDateTime"], out["issued"]) == (
         {"start": year_moved(2014)}, year_moved(2013), year_moved(2014))
+    assert out["note"] == [{"time": year_moved(2016), "text": "repeat"}]
+    assert deidentified(statement)["dateAsserted"] == year_moved(2019)
+
+
+def r4_elements() -> dict[str, set[str]]:
+    """Every element name of FHIR R4 as it is written in JSON (choices expanded: onsetDateTime), with its types."""
+    model = pytest.importorskip("fhirpathpy.models").models["r4"]
+    names: dict[str, set[str]] = {}
+    for path, kind in model["path2Type"].items():
+        if path not in model["choiceTypePaths"]:
+            names.setdefault(path.rsplit(".", 1)[-1], set()).add(kind)
+    for path, kinds in model["choiceTypePaths"].items():
+        for kind in kinds:
+            names.setdefault(path.rsplit(".", 1)[-1] + kind[0].upper() + kind[1:], set()).add(kind)
+    return names
+
+
+DATE_TYPES = {"date", "dateTime", "instant", "Date", "DateTime", "Instant"}
+TEXT_TYPES = {"string", "String", "System.String", "code", "Code", "id", "Id", "uri", "Uri", "url", "Url",
+              "markdown", "Markdown", "canonical", "Canonical", "oid", "Oid", "uuid", "Uuid", "time", "Time"}
+
+
+def test_every_fhir_r4_element_that_holds_a_date_is_known_by_its_name() -> None:
+    """So a year-only or month-only value moves wherever FHIR puts a date (a full date moves anywhere). 'value' is
+    a date only in ImmunizationRecommendation's dateCriterion, and many other things elsewhere: there only full
+    dates move."""
+    names = r4_elements()
+    unknown = sorted(name for name, kinds in names.items() if kinds & DATE_TYPES and not DATE_KEY.search(name))
+    assert unknown == ["value"]
+
+
+def test_no_fhir_r4_text_element_is_taken_for_a_date_by_its_name() -> None:
+    """Immunization.occurrenceString is the date of the vaccination written as text: a year there is a date too."""
+    names = r4_elements()
+    taken = sorted(name for name, kinds in names.items()
+                   if DATE_KEY.search(name) and kinds & TEXT_TYPES and not kinds & DATE_TYPES)
+    assert taken == ["occurrenceString"]
 
 
 def test_a_year_like_value_that_is_no_date_stays() -> None:
