@@ -46,6 +46,32 @@ def test_a_bearer_token_in_every_encoding_is_redacted_whole(token: str, echo: st
     assert Redactor().text(echo.format(token=token)) == expected
 
 
+@pytest.mark.parametrize("token", [
+    "eyJh_b-c.eyJz_u-b.s_i-g",  # '_' and '-' in every part (base64url)
+    "eyJabcd.efgh",  # the shortest a header and payload can be: cut short by the server after four characters
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",  # unsigned (alg none): an empty signature
+])
+def test_a_jwt_in_any_base64url_shape_is_redacted_whole(token: str) -> None:
+    assert Redactor().text(f"sent {token} back") == f"sent {REDACTED} back"
+
+
+def test_a_bearer_token_of_the_shortest_length_taken_is_redacted() -> None:
+    assert Redactor().text("Bearer abcdefgh") == REDACTED
+    assert Redactor().text("Bearer abcdefg") == "Bearer abcdefg", "shorter than any real token: a word, left alone"
+
+
+@pytest.mark.parametrize("kind", ["RSA ", "EC ", "ENCRYPTED ", ""])
+def test_a_private_key_block_of_any_kind_is_redacted_and_the_text_after_it_kept(rsa_pem: bytes, kind: str) -> None:
+    body = "\n".join(rsa_pem.decode().strip().splitlines()[1:-1])
+    pem = f"-----BEGIN {kind}PRIVATE KEY-----\n{body}\n-----END {kind}PRIVATE KEY-----"
+    assert Redactor().text(f"key {pem} and then the rest") == f"key {REDACTED} and then the rest"
+
+
+def test_a_private_key_cut_short_is_redacted_to_the_end(rsa_pem: bytes) -> None:
+    cut = rsa_pem.decode()[:300]
+    assert Redactor().text(f"server said: {cut}") == f"server said: {REDACTED}"
+
+
 def test_a_private_key_block_is_redacted(rsa_pem: bytes) -> None:
     pem = rsa_pem.decode().strip()  # made at run time: no key is kept in the repository
     assert Redactor().text(f"key {pem} end") == f"key {REDACTED} end"

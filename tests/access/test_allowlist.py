@@ -166,11 +166,17 @@ async def test_a_patient_outside_the_allowlist_is_refused_in_the_middleware_s_wo
         by_patient_id = await client.call_tool("search_observations", {"patient_id": OTHER, "code": "2345-7"})
         with pytest.raises(MCPError) as by_resource:
             await client.read_resource(f"fhir://Patient/{OTHER}")
+        no_records = []
+        for uri in (f"fhir://Patient/{OTHER}/_history/1", f"fhir://Patient/{OTHER}?x=1", f"fhir://Patient/{OTHER}#x"):
+            with pytest.raises(MCPError) as unknown:
+                await client.read_resource(uri)
+            no_records.append(unknown.value.error.message)
     assert by_id.is_error and by_id.content[0].text == f"Error executing tool get_patient: {PATIENT_REFUSED}"
     assert by_patient_id.is_error
     assert by_patient_id.content[0].text == f"Error executing tool search_observations: {PATIENT_REFUSED}"
     assert (by_resource.value.error.code, by_resource.value.error.message) == (INVALID_PARAMS, RESOURCE_REFUSED)
     assert not other_reads.called and not searches.called, "refused before anything is sent to Epic"
+    assert no_records == [f"Unknown resource: fhir://Patient/{OTHER}{tail}" for tail in ("/_history/1", "?x=1", "#x")]
 
 
 async def test_the_allowed_patient_passes_the_middleware(make_settings, tmp_path, epic) -> None:

@@ -35,6 +35,40 @@ def test_columns_take_single_values_typed_by_the_view() -> None:
     assert v.rows(PATIENT) == [("p1", "Camila Maria", False, None)]
 
 
+TEXT_TYPES = ["id", "string", "code", "uri", "url", "canonical", "markdown", "oid", "uuid", "date", "dateTime",
+              "instant", "time", "base64Binary"]
+
+
+@pytest.mark.parametrize(("fhir_type", "constant", "kind", "value"), [
+    *((t, {"valueString": "x1"}, "text", "x1") for t in TEXT_TYPES),
+    ("decimal", {"valueDecimal": 1.5}, "decimal", 1.5),
+    *((t, {"valueInteger": 2}, "integer", 2) for t in ("integer", "positiveInt", "unsignedInt", "integer64")),
+    ("boolean", {"valueBoolean": True}, "boolean", True),
+])
+def test_every_primitive_type_a_column_may_have_gets_its_sql_kind(fhir_type: str, constant: dict[str, Any],
+                                                                 kind: str, value: Any) -> None:
+    v = view({"column": [{"name": "c", "path": "%value", "type": fhir_type}]},
+             constant=[{"name": "value", **constant}])
+    assert [(c.name, c.kind) for c in v.columns] == [("c", kind)]
+    assert v.rows(PATIENT) == [(value,)]
+
+
+@pytest.mark.parametrize("name", ["v", "Obs_2024", "a1_b2", "X"])
+def test_view_and_column_names_of_letters_digits_and_underscores_are_usable(name: str) -> None:
+    v = View({"resourceType": "ViewDefinition", "name": name, "resource": "Patient",
+              "select": [{"column": [{"name": name, "path": "id"}]}]})
+    assert v.name == name and [c.name for c in v.columns] == [name]
+
+
+@pytest.mark.parametrize("name", ["1st", "_x", "bad-name", "bad name", "x;drop", "é", ""])
+def test_a_name_that_is_no_plain_sql_name_is_refused(name: str) -> None:
+    with pytest.raises(ViewError, match="name"):
+        View({"resourceType": "ViewDefinition", "name": name, "resource": "Patient",
+              "select": [{"column": [{"name": "id", "path": "id"}]}]})
+    with pytest.raises(ViewError, match="not a usable SQL name"):
+        view({"column": [{"name": name, "path": "id"}]})
+
+
 def test_for_each_gives_a_row_per_item_and_for_each_or_null_keeps_the_resource() -> None:
     each = view({"column": [{"name": "id", "path": "getResourceKey()"}]},
                 {"forEach": "telecom", "column": [{"name": "value", "path": "value"}]})
