@@ -177,6 +177,28 @@ EQUIVALENT: dict[str, str] = {
         "equivalent: PyJWT signs with the header's alg when one is given, and the header always names it"),
 }
 
+_LOGGED_BY_TYPE = ("equivalent: a failure to find or fetch the issuer's keys is logged by its exception type only "
+                   "(and the token refused), so the wording of the message is never shown")
+_VERIFIED_BY_DEFAULT = ("equivalent: httpx verifies certificates by default (verify=None and no verify alike); "
+                        "tls_context() is that same default context, made once per process")
+_NOT_FOLLOWED_BY_DEFAULT = "equivalent: httpx follows no redirect unless asked (None and no argument alike)"
+EQUIVALENT |= {
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ__init____mutmut_1": (
+        "equivalent: the settings refuse EPIC_MCP_OAUTH_ISSUER without EPIC_MCP_RESOURCE_URL, and the verifier is "
+        "made only with an issuer, so both are set whenever this assert runs"),
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ__init____mutmut_14": "equivalent: float('-INF') is float('-inf')",
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_fetch_keys__mutmut_2": _VERIFIED_BY_DEFAULT,
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_fetch_keys__mutmut_5": _VERIFIED_BY_DEFAULT,
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_fetch_keys__mutmut_3": _NOT_FOLLOWED_BY_DEFAULT,
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_fetch_keys__mutmut_6": _NOT_FOLLOWED_BY_DEFAULT,
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_fetch_keys__mutmut_17": _HEADER_CASE,
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_fetch_keys__mutmut_18": _HEADER_CASE,
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_discover_jwks_url__mutmut_8": _HEADER_CASE,
+    "epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_discover_jwks_url__mutmut_9": _HEADER_CASE,
+    **{f"epic_mcp.access.oauth.xǁAccessTokenVerifierǁ_discover_jwks_url__mutmut_{n}": _LOGGED_BY_TYPE
+       for n in (22, 23, 24, 25, 29, 30, 34, 35, 36)},
+}
+
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
     "epic_mcp.auth.urls:ENCODED_PATH_STRUCTURE#4": (

@@ -4,6 +4,7 @@ keys chosen by kid, what the scopes and claims grant, and how the issuer's keys 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from epic_mcp.access import oauth
 from epic_mcp.access.oauth import (
     FETCH_TIMEOUT_SECONDS,
     AccessTokenVerifier,
@@ -130,12 +132,102 @@ async def test_a_configured_jwks_url_is_used_without_discovery(make_settings, ep
 
 def test_metadata_is_looked_for_where_rfc_8414_and_openid_connect_put_it() -> None:
     assert metadata_urls(ISSUER) == [METADATA, f"{ISSUER}/.well-known/openid-configuration"]
+    assert metadata_urls(ISSUER + "/") == [METADATA, f"{ISSUER}/.well-known/openid-configuration"], \
+        "a terminating slash is removed before the well-known names (RFC 8414, OpenID Connect Discovery 4)"
     assert metadata_urls("https://login.example.org") == [
         "https://login.example.org/.well-known/oauth-authorization-server",
         "https://login.example.org/.well-known/openid-configuration"]
 
 
+async def test_the_metadata_is_asked_for_as_json_and_a_redirect_is_not_followed(make_settings, epic) -> None:
+    metadata = epic.get(METADATA).respond(302, headers={"Location": "https://evil.example.org/metadata"})
+    oidc = epic.get(f"{ISSUER}/.well-known/openid-configuration").respond(200, json={"issuer": ISSUER,
+                                                                                     "jwks_uri": JWKS})
+    evil = epic.get("https://evil.example.org/metadata").respond(200, json={"issuer": ISSUER, "jwks_uri": JWKS})
+    epic.get(JWKS).respond(200, json={"keys": [public_jwk("RS256")]})
+    verifier = AccessTokenVerifier(make_settings(epic_mcp_oauth_issuer=ISSUER, epic_mcp_resource_url=RESOURCE))
+    assert await verifier.verify_token(token("RS256")) is not None
+    assert not evil.called, "the redirect was not followed: OpenID discovery was asked next"
+    assert metadata.calls.last.request.headers["Accept"] == "application/json"
+    assert oidc.calls.last.request.headers["Accept"] == "application/json"
+
+
+async def test_keys_behind_a_redirect_are_not_taken(make_settings, epic) -> None:
+    epic.get(METADATA).respond(200, json={"issuer": ISSUER, "jwks_uri": JWKS})
+    epic.get(JWKS).respond(301, headers={"Location": "https://evil.example.org/keys"})
+    evil = epic.get("https://evil.example.org/keys").respond(200, json={"keys": [public_jwk("RS256")]})
+    verifier = AccessTokenVerifier(make_settings(epic_mcp_oauth_issuer=ISSUER, epic_mcp_resource_url=RESOURCE))
+    assert await verifier.verify_token(token("RS256")) is None and not evil.called
+
+
+# When the keys are fetched again ------------------------------------------------------------------------------
+
+@pytest.fixture
+def clock(monkeypatch) -> list[float]:
+    """The verifier's monotonic clock (the module's own name for it: the event loop keeps the real one)."""
+    now = [5000.0]
+    monkeypatch.setattr(oauth, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    return now
+
+
+async def test_a_known_key_needs_no_fetch_and_an_unknown_one_a_fetch_a_minute_after_the_last(issuer, clock) -> None:
+    verifier, keys = issuer
+    assert await verifier.verify_token(token("RS256")) is not None
+    clock[0] += 600
+    assert await verifier.verify_token(token("RS256")) is not None
+    assert keys.call_count == 1, "a known kid is used however old the keys are"
+    clock[0] += 1
+    await verifier.verify_token(token("RS256", kid="rotated"))
+    assert keys.call_count == 2
+    clock[0] += 60
+    await verifier.verify_token(token("RS256", kid="rotated"))
+    assert keys.call_count == 2, "not again within a minute (60 s is not more than a minute)"
+    clock[0] += 0.5
+    await verifier.verify_token(token("RS256", kid="rotated"))
+    assert keys.call_count == 3
+
+
+async def test_a_token_without_kid_is_refused_when_the_issuer_has_several_keys(issuer) -> None:
+    verifier, _ = issuer
+    body = {"iss": ISSUER, "aud": RESOURCE, "exp": int(time.time()) + 300, "sub": "s", "scope": "epic-mcp"}
+    assert await verifier.verify_token(jwt.encode(body, RSA_KEY, algorithm="RS256")) is None
+
+
+async def test_a_token_naming_another_kid_is_refused_even_when_the_issuer_has_one_key(make_settings, epic) -> None:
+    epic.get(METADATA).respond(200, json={"issuer": ISSUER, "jwks_uri": JWKS})
+    epic.get(JWKS).respond(200, json={"keys": [public_jwk("RS256")]})
+    verifier = AccessTokenVerifier(make_settings(epic_mcp_oauth_issuer=ISSUER, epic_mcp_resource_url=RESOURCE))
+    assert await verifier.verify_token(token("RS256", kid="someone-else")) is None
+
+
 # What a token grants ---------------------------------------------------------------------------------------
+
+async def test_the_clock_skew_allowed_is_added_to_the_expiry(make_settings, epic) -> None:
+    epic.get(METADATA).respond(200, json={"issuer": ISSUER, "jwks_uri": JWKS})
+    epic.get(JWKS).respond(200, json={"keys": [public_jwk("ES256")]})
+    verifier = AccessTokenVerifier(make_settings(epic_mcp_oauth_issuer=ISSUER, epic_mcp_resource_url=RESOURCE,
+                                                 epic_mcp_oauth_leeway_seconds=120))
+    expired = int(time.time()) - 60
+    access = await verifier.verify_token(token("ES256", exp=expired))
+    assert access is not None and access.expires_at == expired + 120
+    assert await verifier.verify_token(token("ES256", exp=int(time.time()) - 200)) is None
+
+
+async def test_a_client_is_named_by_client_id_azp_or_sub_and_the_name_is_cut_to_128(issuer) -> None:
+    verifier, _ = issuer
+    unnamed = await verifier.verify_token(token("RS256", sub=None))
+    assert unnamed is not None and unnamed.client_id == "unnamed" and unnamed.subject is None
+    long = await verifier.verify_token(token("RS256", client_id="c" * 200))
+    assert long is not None and long.client_id == "c" * 128
+    assert long.claims == {"iss": ISSUER}, "the issuer is kept for the audit log; no other claim"
+
+
+@pytest.mark.parametrize("scope", [42, {"a": 1}, None])
+async def test_a_scope_claim_that_is_no_text_or_list_grants_nothing(issuer, scope) -> None:
+    verifier, _ = issuer
+    access = await verifier.verify_token(token("RS256", scope=scope, scp=None if scope is not None else 7))
+    assert access is not None and access.scopes == [] and access.tools == frozenset()
+
 
 async def test_the_claims_name_the_client_its_tools_and_its_patients(issuer) -> None:
     verifier, _ = issuer

@@ -5,6 +5,7 @@ patient's identity read once and kept for a while."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 from urllib.parse import parse_qsl
 
 import httpx
@@ -15,6 +16,7 @@ from epic_mcp.errors import FhirError, FhirErrorKind
 from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.fhir.validation import InvalidInput
 from epic_mcp.phi import PhiLayer
+from epic_mcp.phi import client as phi_client
 from epic_mcp.phi.client import IDENTITY_CACHE_SIZE, IDENTITY_TTL_SECONDS, IdentityCache
 
 from ..conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
@@ -153,7 +155,7 @@ class Reads:
 
 async def test_an_identity_is_read_once_until_it_is_five_minutes_old(monkeypatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("epic_mcp.phi.client.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr(phi_client, "time", SimpleNamespace(monotonic=lambda: clock[0]))  # the event loop keeps its own
     reads = Reads()
     cache = IdentityCache(reads)
     assert IDENTITY_TTL_SECONDS == 300
