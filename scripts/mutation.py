@@ -77,7 +77,8 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                             "population/test_population_fastpath.py")),
     "sql_guard": (("population/database.py",), ("population/test_population_db.py",
                                                "population/test_population_tools.py")),
-    "bulk_client": (("bulk/client.py",), ("population/test_bulk_faults.py", "population/test_population_tools.py")),
+    "bulk_client": (("bulk/client.py",), ("population/test_bulk_client.py", "population/test_bulk_faults.py",
+                                          "population/test_population_tools.py")),
 }
 # The modules that guard a boundary (patients, secrets, PHI, the population data): both passes, and the group
 # `scripts/mutation boundary` runs.

@@ -225,8 +225,9 @@ class BulkClient:
             except (httpx.TransportError, FhirError, TokenError) as exc:
                 raise self._broken(file, target, exc) from None
             try:
-                if response.status_code in RETRY_STATUSES and attempt < DOWNLOAD_ATTEMPTS - 1:
-                    await self._sleep(retry_after_seconds(response, attempt, cap=MAX_RETRY_AFTER))
+                if response.status_code in RETRY_STATUSES:  # asked again, or given up after the last attempt
+                    if attempt < DOWNLOAD_ATTEMPTS - 1:
+                        await self._sleep(retry_after_seconds(response, attempt, cap=MAX_RETRY_AFTER))
                     continue
                 if response.status_code == 416 and offset:
                     return offset
