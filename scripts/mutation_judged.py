@@ -199,6 +199,22 @@ EQUIVALENT |= {
        for n in (22, 23, 24, 25, 29, 30, 34, 35, 36)},
 }
 
+_ASCII_FILE = ("equivalent: json.dump escapes every non-ASCII character, so the clients file is ASCII and reads "
+               "and writes the same in any encoding (and 'UTF-8' is 'utf-8')")
+_UNIQUE_ENOUGH = "equivalent: the temporary file's name only needs to be unique; any number of random bytes will do"
+EQUIVALENT |= {
+    **{f"epic_mcp.access.clients.xǁClientStoreǁload__mutmut_{n}": _ASCII_FILE for n in (7, 9)},
+    **{f"epic_mcp.access.clients.xǁClientStoreǁ_write__mutmut_{n}": _ASCII_FILE for n in (40, 43, 47)},
+    **{f"epic_mcp.access.clients.xǁClientStoreǁ_write__mutmut_{n}": _UNIQUE_ENOUGH for n in (26, 27)},
+    "epic_mcp.access.clients.xǁClientStoreǁadd__mutmut_33": (
+        "equivalent: secrets.token_urlsafe() makes 32 random bytes when not told how many, as asked here"),
+    "epic_mcp.access.clients.xǁNamedClientsǁ__init____mutmut_3": (
+        "equivalent: the first _reload() in __init__ always sets the clients (or raises), before any use"),
+    **{f"epic_mcp.access.clients.xǁNamedClientsǁ_reload__mutmut_{n}": (
+        "equivalent: the marker for a missing file only has to differ from the mtime and size of any file that "
+        "exists; no file has an mtime of 0 ns or 1 ns") for n in (4, 5)},
+}
+
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
     "epic_mcp.auth.urls:ENCODED_PATH_STRUCTURE#4": (

@@ -38,7 +38,7 @@ def test_any_other_client_name_is_refused_with_the_rule(tmp_path: Path, name: st
 
 
 def test_the_file_holds_the_secret_s_hash_the_tools_the_patients_and_when(tmp_path: Path) -> None:
-    path = tmp_path / "config" / "clients.json"
+    path = tmp_path / "config" / "epic-mcp" / "clients.json"
     store = ClientStore(path)
     secret = store.add("ward", "clinical", [f" {ALLOWED} ", "e2"])
     store.add("desk")
@@ -51,6 +51,7 @@ def test_the_file_holds_the_secret_s_hash_the_tools_the_patients_and_when(tmp_pa
     assert ward["created"].endswith("+00:00") and len(ward["created"]) == 25, "UTC, to the second"
     assert secret.startswith("emcp_") and len(secret) == 5 + 43, "256 random bits, base64url"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and not list(path.parent.glob(".clients.json.*"))
+    assert path.read_text() == json.dumps(document, indent=2) + "\n", "indented, for an operator who reads it"
 
 
 def test_a_client_is_described_without_its_secret(tmp_path: Path) -> None:
@@ -82,6 +83,17 @@ def test_a_file_that_is_no_clients_file_is_refused_with_the_fix(tmp_path: Path, 
         ClientStore(path).load()
     assert str(refused.value).startswith(f"EPIC_MCP_CLIENTS_FILE: {path} is not a clients file (")
     assert str(refused.value).endswith("); manage it with `epic-mcp clients`")
+    assert "NoneType" not in str(refused.value), "the reason is what went wrong in reading it"
+
+
+def test_a_file_that_is_not_json_says_so_by_its_error(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text("not json")
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as refused:
+        ClientStore(path).load()
+    assert str(refused.value) == (f"EPIC_MCP_CLIENTS_FILE: {path} is not a clients file (JSONDecodeError); manage "
+                                  "it with `epic-mcp clients`")
 
 
 @pytest.mark.parametrize("mode", [0o620, 0o602, 0o660, 0o666])
@@ -95,10 +107,11 @@ def test_a_clients_file_others_can_write_is_refused(tmp_path: Path, mode: int) -
                                   f"run `chmod 600 {path}`")
 
 
-def test_a_clients_file_others_can_only_read_is_taken(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [0o600, 0o644, 0o640, 0o604, 0o755, 0o711])
+def test_a_clients_file_others_can_only_read_is_taken(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "clients.json"
     ClientStore(path).add("ward")
-    os.chmod(path, 0o644)
+    os.chmod(path, mode)
     assert list(ClientStore(path).load()) == ["ward"]
 
 
@@ -146,6 +159,28 @@ async def test_a_broken_file_keeps_the_clients_read_before_and_says_so(tmp_path:
     assert "is not a clients file" in caplog.text and "keeping the clients read before" in caplog.text
     path.unlink()
     assert await clients.verify_token(secret) is None, "a removed file removes every client"
+
+
+async def test_a_file_removed_then_written_again_broken_keeps_no_client_and_stops_nothing(tmp_path: Path,
+                                                                                         caplog) -> None:
+    path = tmp_path / "clients.json"
+    secret = ClientStore(path).add("ward")
+    clients = NamedClients(path)
+    path.unlink()
+    assert await clients.verify_token(secret) is None
+    path.write_text("{ broken")
+    path.chmod(0o600)
+    with caplog.at_level(logging.ERROR, logger="epic_mcp.access.clients"):
+        assert await clients.verify_token(secret) is None, "a broken file while serving is logged, not raised"
+    assert "keeping the clients read before" in caplog.text
+
+
+def test_a_client_with_tools_the_server_does_not_know_names_itself(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps({"version": 1, "clients": {"ward": {"secret_sha256": "ab", "tools": "no_such_tool"}}}))
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match=r"^EPIC_MCP_CLIENTS_FILE \(ward\): unknown tool\(s\) no_such_tool; "):
+        NamedClients(path)
 
 
 def test_a_broken_file_at_start_stops_the_server(tmp_path: Path) -> None:
