@@ -215,6 +215,18 @@ EQUIVALENT |= {
         "exists; no file has an mtime of 0 ns or 1 ns") for n in (4, 5)},
 }
 
+_CAST = "equivalent: typing.cast only tells the type checker; at run time it returns its value whatever the type"
+_ONE_PATIENT_PREFIX = ("equivalent: a patient parameter names 'Patient/' once at most (Patient/id, or a URL ending "
+                       "in it), so splitting from the left, from the right or twice leaves the same id")
+EQUIVALENT |= {
+    **{f"epic_mcp.access.patient_scope.x_for_current_client__mutmut_{n}": _CAST for n in (5, 9, 10, 11)},
+    **{f"epic_mcp.access.patient_scope.x__ids__mutmut_{n}": _ONE_PATIENT_PREFIX for n in (4, 5, 9)},
+    "epic_mcp.access.policy.x_refused_call__mutmut_7": "equivalent: a TextContent's type is 'text' when not given",
+    "epic_mcp.access.policy.x_client_policy__mutmut_4": (
+        "equivalent: the SDK hands middleware a request's params as a mapping whenever it has params; those "
+        "without (ping, tools/list without a cursor) are never read"),
+}
+
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
     "epic_mcp.auth.urls:ENCODED_PATH_STRUCTURE#4": (

@@ -189,3 +189,10 @@ async def test_an_error_on_a_next_page_names_what_was_searched(guard, epic) -> N
         await guard.follow(httpx.URL(second), "Observation", 20)
     assert str(failed.value) == ("the app is not authorized for Observation (needs system/Observation.read on the app "
                                  "registration)")
+
+
+async def test_the_guard_offers_the_client_s_other_methods_as_they_are(guard, settings) -> None:
+    url = guard.url_for("Observation", "o1")
+    assert str(url) == f"{EPIC_BASE}/Observation/o1" and guard.contains(url)
+    assert not guard.contains(httpx.URL("https://evil.example.org/R4/Observation"))
+    assert guard.masked_path(url) == "Observation/*"
