@@ -227,6 +227,19 @@ EQUIVALENT |= {
         "without (ping, tools/list without a cursor) are never read"),
 }
 
+_PLAIN_JSON = ("equivalent: the fhirpathpy this project installs hands user functions plain JSON (dicts), so the "
+               "fallback of getattr is what runs; the attribute is there for the internal nodes other versions hand")
+_FAST_PATH = ("equivalent: the fast path is an optimisation that gives fhirpathpy's answers (tests/population/"
+              "test_population_fastpath.py holds it to them), so evaluating with fhirpathpy alone changes no row")
+EQUIVALENT |= {
+    **{f"epic_mcp.population.viewdef.x__data__mutmut_{n}": _PLAIN_JSON for n in (1, 7, 8)},
+    **{f"epic_mcp.population.viewdef.xǁViewǁ_value__mutmut_{n}": _FAST_PATH for n in (3, 12)},
+    "epic_mcp.population.viewdef.xǁViewǁ_evaluate__mutmut_15": _FAST_PATH,
+    "epic_mcp.population.viewdef.xǁViewǁ_compile__mutmut_70": "equivalent: register=None is as falsy as False",
+    **{f"epic_mcp.population.viewdef.x_shipped_views__mutmut_{n}": (
+        "equivalent: the package's files are paths, which sort by name as their names do") for n in (9, 11)},
+}
+
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
     "epic_mcp.auth.urls:ENCODED_PATH_STRUCTURE#4": (
