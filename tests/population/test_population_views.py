@@ -222,6 +222,12 @@ def test_a_definition_that_cannot_work_says_exactly_why(definition: dict[str, An
     assert str(refused.value).startswith(message)
 
 
+def test_get_resource_key_takes_no_argument() -> None:
+    v = view({"column": [{"name": "k", "path": "getResourceKey(Patient)"}]})
+    with pytest.raises(Exception, match="getResourceKey wrong arity: got 1"):
+        v.rows(PATIENT)
+
+
 def test_a_column_that_breaks_its_promise_names_itself() -> None:
     with pytest.raises(ViewError) as many:
         view({"column": [{"name": "telecom", "path": "telecom.value"}]}).rows(PATIENT)
