@@ -249,6 +249,30 @@ EQUIVALENT |= {
         "equivalent: a thousandth more of a duration is below what the timer can tell from the query's own time"),
 }
 
+_NO_LOCATION = ("equivalent: a missing Content-Location is refused whatever stands in for it (None, '' or text "
+                "that is no URL under the base) with the same message")
+_BULK = "epic_mcp.bulk.client.xǁBulkClientǁ"
+EQUIVALENT |= {
+    **{f"{_BULK}kickoff__mutmut_{n}": _HEADER_CASE for n in (13, 14, 18, 19)},
+    **{f"{_BULK}poll__mutmut_{n}": _HEADER_CASE for n in (14, 15, 24)},
+    **{f"{_BULK}download__mutmut_{n}": _HEADER_CASE for n in (15, 16, 20, 21, 71)},
+    "epic_mcp.bulk.client.x__retry_after__mutmut_2": _HEADER_CASE,
+    **{_BULK + name: _METHOD_CASE for name in ("kickoff__mutmut_37", "poll__mutmut_11", "cancel__mutmut_9",
+                                               "download__mutmut_30")},
+    _BULK + "__init____mutmut_15": _NOT_FOLLOWED_BY_DEFAULT,
+    _BULK + "__init____mutmut_19": _NOT_FOLLOWED_BY_DEFAULT,
+    _BULK + "__init____mutmut_16": _VERIFIED_BY_DEFAULT,
+    **{f"{_BULK}kickoff__mutmut_{n}": _NO_LOCATION for n in (58, 60, 62, 63)},
+    _BULK + "kickoff_url__mutmut_8": (
+        "equivalent: a group-level export always names its group (Exporter refuses one without, before kick-off)"),
+    _BULK + "download__mutmut_63": (
+        "equivalent: with nothing downloaded yet, appending to the empty (or new) file writes what writing it anew "
+        "writes"),
+    _BULK + "download__mutmut_72": (
+        "equivalent: a 206 without Content-Range is refused whether the missing header reads as '' or as other text "
+        "that does not start with the range asked for"),
+}
+
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
     "epic_mcp.population.viewdef:NAME#1": "equivalent: NAME is used with re.match, which anchors at the start anyway",
