@@ -13,6 +13,7 @@ is written from all of them: mutants, killed, survivors with their diff and, for
     scripts/mutation boundary          the modules that guard a boundary, both passes (the one to re-run them)
     scripts/mutation render paging     only these modules; the others keep their last results in the doc
     scripts/mutation --pass constants  only one of the two passes (functions: mutmut; constants: the second)
+    scripts/mutation urls --survivors  only the last survivors again, when the module's code is unchanged
     scripts/mutation --list            the modules and their tests
     scripts/mutation --doc             rewrite docs/mutation.md from docs/mutation.json (after editing the judgments)
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -112,6 +114,7 @@ class ConstantsResult:
     seconds: float = 0.0
     date: str = ""
     commit: str = ""
+    source: str = ""  # sha256 of the module's files as mutated
 
     @property
     def total(self) -> int:
@@ -143,6 +146,8 @@ class ModuleResult:
     date: str = ""
     commit: str = ""
     constants: ConstantsResult | None = None
+    statuses: dict[str, str] = field(default_factory=dict)  # each survivor's status (survived, no tests, ...)
+    source: str = ""  # sha256 of the module's files as mutated
 
     def __post_init__(self) -> None:
         if isinstance(self.constants, dict):  # as read back from docs/mutation.json
@@ -219,13 +224,31 @@ def function_patterns(module: str) -> list[str]:
     return [f"{d}.x_{name}__mutmut_*" for d in dotted for name in ONLY.get(module, ()) if not name.isupper()]
 
 
-def run_functions(module: str, children: int) -> ModuleResult:
-    """The first pass: mutmut, on the code inside the module's functions."""
+def source_hash(module: str) -> str:
+    digest = hashlib.sha256()
+    for name in MODULES[module][0]:
+        digest.update((ROOT / PACKAGE / name).read_bytes())
+    return digest.hexdigest()
+
+
+def unchanged_since(module: str, source: str, commit: str) -> bool:
+    """Whether the module's code is what was mutated: by its hash, or for results made before hashes were kept,
+    by the files at the commit measured."""
+    if source:
+        return source == source_hash(module)
+    shown = [subprocess.run(["git", "show", f"{commit.rstrip('+')}:{PACKAGE}{name}"], cwd=ROOT, capture_output=True,
+                            check=False) for name in MODULES[module][0]]
+    return all(s.returncode == 0 and s.stdout == (ROOT / PACKAGE / name).read_bytes()
+               for s, name in zip(shown, MODULES[module][0], strict=True))
+
+
+def run_functions(module: str, children: int, only: list[str] | None = None) -> ModuleResult:
+    """The first pass: mutmut, on the code inside the module's functions (or only the mutants named)."""
     files, tests = MODULES[module]
     where = prepare(module, files, tests)
     started = time.monotonic()
     env = {**os.environ, "CI": "1"}  # the derandomized hypothesis profile: the same examples for every mutant
-    patterns = function_patterns(module)
+    patterns = only or function_patterns(module)
     with open(where / "mutmut.log", "w") as log:
         subprocess.run([str(MUTMUT), "run", "--max-children", str(children), *patterns], cwd=where, env=env,
                        stdout=log, stderr=subprocess.STDOUT, check=False)
@@ -233,7 +256,7 @@ def run_functions(module: str, children: int) -> ModuleResult:
     listing = subprocess.run([str(MUTMUT), "results", "--all", "true"], cwd=where, env=env, capture_output=True,
                              text=True, check=True).stdout
     counts = dict.fromkeys(STATUSES, 0)
-    survivors = {}
+    survivors, statuses = {}, {}
     for line in listing.splitlines():
         name, _, status = line.strip().partition(": ")
         if status not in counts or (patterns and not any(fnmatch.fnmatch(name, p) for p in patterns)):
@@ -244,10 +267,32 @@ def run_functions(module: str, children: int) -> ModuleResult:
                                    check=False).stdout
             survivors[name] = "\n".join(line for line in shown.splitlines()[1:]
                                         if not line.startswith(("---", "+++", "@@")))
+            statuses[name] = status
     if not any(counts.values()):
         raise SystemExit(f"mutmut produced no results for {module}; see {where / 'mutmut.log'}")
     return ModuleResult(module, list(files), list(tests), {k: v for k, v in counts.items() if v}, survivors,
-                        round(seconds), *stamp())
+                        round(seconds), *stamp(), statuses=statuses, source=source_hash(module))
+
+
+def rerun_functions(module: str, children: int, previous: ModuleResult) -> ModuleResult:
+    """The first pass again for the last survivors only (the module's code unchanged): their new status replaces
+    the old one in the last counts."""
+    names = [name for name in previous.survivors if not import_time(name)]
+    if not names:
+        return previous
+    again = run_functions(module, children, only=names)
+    counts = dict(previous.counts)
+    survivors, statuses = dict(previous.survivors), dict(previous.statuses)
+    for name in names:
+        before, after = statuses.get(name, "survived"), again.statuses.get(name, "killed")
+        counts[before] -= 1
+        counts[after] = counts.get(after, 0) + 1
+        if name not in again.survivors:
+            survivors.pop(name)
+            statuses.pop(name, None)
+    return replace(previous, counts={k: v for k, v in counts.items() if v}, survivors=survivors, statuses=statuses,
+                   tests=again.tests, seconds=previous.seconds + again.seconds, date=again.date, commit=again.commit,
+                   source=again.source)
 
 
 def stamp() -> tuple[str, str]:
@@ -256,12 +301,15 @@ def stamp() -> tuple[str, str]:
     return datetime.now(UTC).strftime("%Y-%m-%d"), git("rev-parse", "--short", "HEAD") + dirty
 
 
-def run_constants(module: str, children: int) -> ConstantsResult:
-    """The second pass: each module-level regular expression and constant mutated, the module's tests run."""
+def run_constants(module: str, children: int, previous: ConstantsResult | None = None) -> ConstantsResult:
+    """The second pass: each module-level regular expression and constant mutated, the module's tests run; with
+    `previous`, only its survivors, whose new status replaces the old one in its counts."""
     files, tests = MODULES[module]
     mutants = find_mutants(ROOT, [PACKAGE + f for f in files])
     if module in ONLY:
         mutants = [m for m in mutants if m.name.split(":")[1].split("#")[0] in ONLY[module]]
+    if previous is not None:
+        mutants = [m for m in mutants if m.name in previous.survivors]
     started = time.monotonic()
     counts: dict[str, int] = {}
     survivors: dict[str, str] = {}
@@ -271,7 +319,14 @@ def run_constants(module: str, children: int) -> ConstantsResult:
         if outcome.status == "survived":
             survivors[outcome.mutant.name] = outcome.mutant.description
         print(f"  {done}/{len(mutants)} {outcome.mutant.name}: {outcome.status}", file=sys.stderr, flush=True)
-    return ConstantsResult(counts, survivors, round(time.monotonic() - started), *stamp())
+    seconds = round(time.monotonic() - started)
+    if previous is not None:
+        merged = dict(previous.counts)
+        merged["survived"] -= len(mutants)
+        for status, n in counts.items():
+            merged[status] = merged.get(status, 0) + n
+        counts, seconds = {k: v for k, v in merged.items() if v}, previous.seconds + seconds
+    return ConstantsResult(counts, survivors, seconds, *stamp(), source=source_hash(module))
 
 
 def load_results() -> dict[str, ModuleResult]:
@@ -312,7 +367,10 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
         "below with the reason) and *import-time* survivors (mutants of functions that run only while the module "
         "is imported, such as the catalog's builders: mutmut switches mutants after the import, so they never "
         "run) are left out; *raw score* counts all. A commit marked `+` was measured with changes not yet "
-        "committed.",
+        "committed. `scripts/mutation MODULE --survivors` runs only a module's last survivors again, and only when "
+        "its code is unchanged (the same SHA-256, or for older results the same files as at the commit measured): "
+        "their new status replaces the old one in the counts, *seconds* add up, and the date and commit are the "
+        "re-run's.",
         "",
         "## Functions (mutmut)",
         "",
@@ -386,6 +444,8 @@ def main() -> int:
     parser.add_argument("--pass", dest="passes", choices=PASSES, action="append",
                         help="run only this pass (default: functions, and constants for the boundary modules)")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants run at once")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run only the last survivors again (refused for a module whose code changed since)")
     args = parser.parse_args()
     if args.list:
         for module, (files, tests) in MODULES.items():
@@ -398,19 +458,26 @@ def main() -> int:
         parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join([*GROUPS, *MODULES])}")
     passes = args.passes or PASSES
     for module in [] if args.doc else dict.fromkeys(chosen):
-        results = load_results()
-        result = results.get(module) or ModuleResult(module, [], [], {})
+        result = load_results().get(module) or ModuleResult(module, [], [], {})
         if "functions" in passes:
             print(f"mutating {module} (functions) ...", file=sys.stderr, flush=True)
-            result = replace(run_functions(module, args.children), constants=result.constants)
+            if args.survivors and not unchanged_since(module, result.source, result.commit):
+                parser.error(f"{module}: its code changed since the last run; run it whole")
+            again = rerun_functions(module, args.children, result) if args.survivors else \
+                run_functions(module, args.children)
+            result = replace(again, constants=result.constants)
             print(f"{module}: {result.detected}/{result.total} detected ({result.score:.1f}%) in {result.seconds:g} s",
                   file=sys.stderr, flush=True)
         if "constants" in passes and module in BOUNDARY:
             print(f"mutating {module} (module-level constants) ...", file=sys.stderr, flush=True)
-            result.constants = run_constants(module, args.children)
+            previous = result.constants if args.survivors else None
+            if previous is not None and not unchanged_since(module, previous.source, previous.commit):
+                parser.error(f"{module}: its code changed since the last run; run it whole")
+            result.constants = run_constants(module, args.children, previous)
             k = result.constants
             print(f"{module} constants: {k.detected}/{k.total} detected ({k.score:.1f}%) in {k.seconds:g} s",
                   file=sys.stderr, flush=True)
+        results = load_results()  # read again: another run may have saved meanwhile
         results[module] = result
         save_results(results)
     results = load_results()
