@@ -3,28 +3,38 @@
 
 Each module is mutated by mutmut (a pinned version, the `mutation` extra) in its own copy of the tree under
 .mutation/<module>, against the fast unit tests that cover it (never the end-to-end tests); mutmut runs only the
-tests that reach the mutated function. The results of each module are kept in docs/mutation.json and
-docs/mutation.md is written from all of them: mutants, killed, survivors with their diff and, for those judged
-equivalent, why.
+tests that reach the mutated function. mutmut mutates code inside functions only, so the boundary modules get a
+second pass (scripts/mutation_constants.py) that mutates their module-level regular expressions and constants one
+at a time and runs the same tests. The results of each module are kept in docs/mutation.json and docs/mutation.md
+is written from all of them: mutants, killed, survivors with their diff and, for those judged equivalent
+(scripts/mutation_judged.py), why.
 
-    scripts/mutation                   every module (35 to 60 minutes on 2 cores: not part of CI)
+    scripts/mutation                   every module (about 3 hours on 2 shared cores: not part of CI)
+    scripts/mutation boundary          the modules that guard a boundary, both passes (the one to re-run them)
     scripts/mutation render paging     only these modules; the others keep their last results in the doc
+    scripts/mutation --pass constants  only one of the two passes (functions: mutmut; constants: the second)
+    scripts/mutation urls --survivors  only the last survivors again, when the module's code is unchanged
     scripts/mutation --list            the modules and their tests
-    scripts/mutation --doc             rewrite docs/mutation.md from docs/mutation.json (after editing EQUIVALENT)
+    scripts/mutation --doc             rewrite docs/mutation.md from docs/mutation.json (after editing the judgments)
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from mutation_constants import find_mutants, run_mutants
+from mutation_judged import EQUIVALENT, IMPORT_TIME
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
@@ -56,203 +66,74 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "middleware": (("serve/middleware.py",), ("serve/test_middleware.py", "answers/test_answer_budget.py",
                                               "test_settings_reach.py", "test_secrets.py", "fhir/test_bad_input.py")),
     "redaction": (("redaction.py",), ("test_redaction.py", "test_secrets.py")),
+    "patient_scope": (("access/patient_scope.py",), ("access/test_patient_scope.py", "access/test_allowlist.py",
+                                                     "access/test_access.py")),
+    "policy": (("access/policy.py",), ("access/test_policy.py", "access/test_allowlist.py", "access/test_access.py")),
+    "oauth": (("access/oauth.py",), ("access/test_oauth.py", "access/test_access.py")),
+    "clients": (("access/clients.py",), ("access/test_clients.py", "access/test_access.py")),
+    "phi_scrub": (("phi/scrub.py",), ("phi/test_scrub.py", "phi/test_deidentify.py", "phi/test_phi.py")),
+    "phi_dates": (("phi/dates.py",), ("phi/test_dates.py", "phi/test_phi.py")),
+    "phi_resources": (("phi/resources.py",), ("phi/test_deidentify.py", "phi/test_dates.py", "phi/test_phi.py")),
+    "phi_client": (("phi/client.py",), ("phi/test_phi_client.py", "phi/test_phi.py")),
+    "phi_pseudonyms": (("phi/pseudonyms.py",), ("phi/test_pseudonyms.py", "phi/test_phi.py")),
+    "viewdef": (("population/viewdef.py",), ("population/test_population_views.py",
+                                            "population/test_population_fastpath.py")),
+    "sql_guard": (("population/sqlguard.py", "population/database.py"),
+                  ("population/test_population_db.py", "population/test_population_tools.py")),
+    "bulk_client": (("bulk/client.py",), ("population/test_bulk_client.py", "population/test_bulk_faults.py",
+                                          "population/test_population_tools.py")),
 }
-
-# Survivors judged equivalent: the mutant behaves as the original for every input the code can receive. Keyed by
-# mutmut's name; checked against the diff in docs/mutation.md when the code changes (names follow positions).
-_ASCII_PATH = ("equivalent: httpx percent-encodes every URL it builds, so the raw path is always ASCII and "
-               "decodes the same whatever the codec's spelling or error handler")
-_FIRST_PART = "equivalent: the part before the first '?' is the same however many parts the split makes"
-_DOT_SEGMENTS = ("equivalent: httpx removes '.' and '..' segments when it parses a URL, and an encoded one is caught "
-                 "by the check before; this check stays as defence in depth should httpx ever keep them")
-_METHOD_CASE = "equivalent: httpx sends the method in capitals however it is spelled"
-_HEADER_CASE = "equivalent: HTTP header names are case-insensitive and httpx treats them so"
-_UNREACHABLE = "equivalent: the retry loop returns or raises on its last attempt, so this line never runs"
-_IGNORES_RESOURCE = "equivalent: the renderer called here does not use the resource it is handed"
-_NO_REFERENCE = ("equivalent: the resource only serves to resolve a reference to a contained resource ('#id'), and "
-                 "this element's FHIR types admit no Reference")
-_RENDERED_EXTENSIONS = ("equivalent for every extension rendered this way (Epic's specialty, sex, race, ethnicity, "
-                        "pronouns, temperature): they hold codes, strings and quantities, never a contained reference")
-_NO_URL = "equivalent: an extension without a url ends with no suffix, whatever text stands in for the missing url"
-_LAST_PART = "equivalent: the last part is the same however many splits are made"
-_MISSING_RATIO = "equivalent: a missing Ratio renders as nothing whether or not the guard before it runs"
-_JSON_MODE = ("equivalent: MCP results hold only strings, numbers, booleans, lists and objects, which pydantic "
-              "dumps the same in python and JSON mode (an unknown mode is python mode)")
-_CODEC_CASE = "equivalent: Python looks codecs up by name case-insensitively ('ASCII' is 'ascii')"
-_RANDOM_KEY = ("equivalent: without EPIC_MCP_CURSOR_KEY the key material is random bytes only this process knows; "
-               "HKDF derives a 32-byte key from any number of them (token_bytes(None) is 32 bytes)")
-_NONE_DROPPED = "equivalent: values that are None are dropped just before, so a default of None never equals one"
-_NAMED_BY_CODE = ("equivalent: a problem with codes always has a name (concept_label falls back to its first code), "
-                  "so the default for a missing name is never used")
-_FIELDS_SKIP = "equivalent: fields() leaves out id and resourceType itself, so leaving them out here changes nothing"
-_TYPED_RECORDS = ("equivalent: every record of a section keeps its resourceType, so none has the type '' (nor None, "
-                  "nor 'XXXX') and each line names its type either way")
-EQUIVALENT: dict[str, str] = {
-    "epic_mcp.fhir.paging.x__unb64__mutmut_6": (
-        "equivalent: a cursor's length leaves 0, 2 or 3 characters in its last group (padded alike by 0 or 2 '=', "
-        "and by 1 or 3, which Python's base64 decodes the same: padding past the group is ignored), or 1, which no "
-        "padding makes valid"),
-    "epic_mcp.fhir.paging.xǁCursorCodecǁ__init____mutmut_10": "equivalent: HKDF's salt is None when not given",
-    "epic_mcp.fhir.paging.xǁCursorCodecǁ__init____mutmut_16": _RANDOM_KEY,
-    "epic_mcp.fhir.paging.xǁCursorCodecǁ__init____mutmut_17": _RANDOM_KEY,
-    "epic_mcp.fhir.paging.xǁCursorCodecǁencode__mutmut_21": _CODEC_CASE,
-    "epic_mcp.fhir.paging.xǁCursorCodecǁdecode__mutmut_25": _CODEC_CASE,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_4": _ASCII_PATH,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_5": _ASCII_PATH,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_15": _ASCII_PATH,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_16": _ASCII_PATH,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_17": _ASCII_PATH,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_9": _FIRST_PART,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_12": _FIRST_PART,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_25": _DOT_SEGMENTS,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_26": _DOT_SEGMENTS,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_27": _DOT_SEGMENTS,
-    "epic_mcp.auth.urls.x_has_path_tricks__mutmut_28": _DOT_SEGMENTS,
-    "epic_mcp.redaction.xǁRedactorǁremember__mutmut_9": (
-        "equivalent: two remembered secrets can match at the same place only when one starts the other, and then "
-        "reverse text order puts the longer first just as length does"),
-    "epic_mcp.redaction.xǁRedactorǁremember__mutmut_12": (
-        "equivalent: as mutmut_9 (sorting the strings themselves, in reverse, puts a longer secret before a prefix "
-        "of it)"),
-    "epic_mcp.fhir.results.x__patient_id__mutmut_16": _FIRST_PART.replace("'?'", "'/'"),
-    "epic_mcp.fhir.results.x__patient_id__mutmut_29": _FIRST_PART.replace("'?'", "'/'"),
-    "epic_mcp.fhir.results.x_ignored_parameters__mutmut_31": _FIRST_PART.replace("'?'", "'='"),
-    "epic_mcp.fhir.results.x_ignored_parameters__mutmut_34": _FIRST_PART.replace("'?'", "'='"),
-    "epic_mcp.fhir.results.x_linked_patients__mutmut_16": (
-        "equivalent: an Appointment has no subject, patient or beneficiary element; its patients are only among its "
-        "participants"),
-    "epic_mcp.fhir.results.x_reported_total__mutmut_6": (
-        "equivalent: when the server's total equals the results seen, either branch gives that same number"),
-    "epic_mcp.fhir.catalog.x__ordered__mutmut_9": (
-        "equivalent: every argument of an alternative is a parameter of the operation, so the default is never used"),
-    "epic_mcp.fhir.catalog.x__ordered__mutmut_11": (
-        "equivalent: every argument of an alternative is a parameter of the operation, so the default is never used"),
-    "epic_mcp.auth.token.xǁTokenManagerǁget_token__mutmut_1": (
-        "equivalent: refresh() returns the cached token itself while it is fresh; get_token's check only saves a call"),
-    "epic_mcp.auth.token.xǁTokenManagerǁget_token__mutmut_5": (
-        "equivalent: refresh() returns the cached token itself while it is fresh; get_token's check only saves a call"),
-    "epic_mcp.auth.token.xǁTokenManagerǁ_discover_token_url__mutmut_12": _METHOD_CASE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_request_token__mutmut_30": _METHOD_CASE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_discover_token_url__mutmut_17": _HEADER_CASE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_discover_token_url__mutmut_18": _HEADER_CASE,
-    "epic_mcp.auth.token.xǁBearerAuthǁasync_auth_flow__mutmut_16": _HEADER_CASE,
-    "epic_mcp.auth.token.xǁBearerAuthǁasync_auth_flow__mutmut_17": _HEADER_CASE,
-    "epic_mcp.auth.token.xǁBearerAuthǁasync_auth_flow__mutmut_25": _HEADER_CASE,
-    "epic_mcp.auth.token.xǁBearerAuthǁasync_auth_flow__mutmut_26": _HEADER_CASE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_request_token__mutmut_14": (
-        "equivalent: the client assertion is a JWT, which the JWT shape rule redacts whether or not it is remembered"),
-    "epic_mcp.auth.token.xǁTokenManagerǁ_send_with_retry__mutmut_30": _UNREACHABLE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_send_with_retry__mutmut_31": _UNREACHABLE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_send_with_retry__mutmut_32": _UNREACHABLE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_parse_token_response__mutmut_2": (
-        "equivalent: a body that is not JSON is refused as not a JSON object, whether it is read as None or ''"),
-    "epic_mcp.render.elements.x_reactions__mutmut_9": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_reactions__mutmut_34": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_participants__mutmut_38": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_care_plan_activities__mutmut_26": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_provisions__mutmut_17": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_eob_items__mutmut_34": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_components__mutmut_25": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_components__mutmut_34": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_dosages__mutmut_119": _IGNORES_RESOURCE,
-    "epic_mcp.render.datatypes.x_choice__mutmut_42": _IGNORES_RESOURCE,
-    "epic_mcp.render.elements.x_components__mutmut_16": _NO_REFERENCE,
-    "epic_mcp.render.elements.x_dosages__mutmut_45": _NO_REFERENCE,
-    "epic_mcp.render.elements.x_dosages__mutmut_106": _NO_REFERENCE,
-    "epic_mcp.render.elements.x_family_conditions__mutmut_22": _NO_REFERENCE,
-    "epic_mcp.render.elements.x_ingredients__mutmut_17": _NO_REFERENCE,
-    "epic_mcp.render.elements.x_participants__mutmut_54": _RENDERED_EXTENSIONS,
-    "epic_mcp.render.specs.x__extension_field__mutmut_4": _RENDERED_EXTENSIONS,
-    "epic_mcp.render.specs.x__extension_field__mutmut_11": _RENDERED_EXTENSIONS,
-    "epic_mcp.render.specs.x__extension__mutmut_14": _RENDERED_EXTENSIONS,
-    "epic_mcp.render.elements.x_participants__mutmut_65": _NO_URL,
-    "epic_mcp.render.elements.x_participants__mutmut_67": _NO_URL,
-    "epic_mcp.render.elements.x_participants__mutmut_70": _NO_URL,
-    "epic_mcp.render.specs.x__extension__mutmut_7": _NO_URL,
-    "epic_mcp.render.specs.x__extension__mutmut_9": _NO_URL,
-    "epic_mcp.render.specs.x__extension__mutmut_12": _NO_URL,
-    "epic_mcp.render.datatypes.x_extension_name__mutmut_4": _LAST_PART,
-    "epic_mcp.render.datatypes.x_extension_name__mutmut_10": _LAST_PART,
-    "epic_mcp.render.elements.x_dosages__mutmut_104": _MISSING_RATIO,
-    "epic_mcp.render.elements.x_ingredients__mutmut_15": _MISSING_RATIO,
-    "epic_mcp.render.datatypes.x_coding__mutmut_2": (
-        "equivalent: concept() skips codings that are not objects, so a non-object Coding renders nothing either way"),
-    "epic_mcp.render.text.x_as_json__mutmut_3": (
-        "equivalent: ensure_ascii=None is falsy, as False is"),
-    "epic_mcp.render.text.x_item_lines__mutmut_6": (
-        "equivalent: records on a page have different ids, so an id is never a field every record shares"),
-    "epic_mcp.render.text.x_item_lines__mutmut_7": (
-        "equivalent: records on a page have different ids, so an id is never a field every record shares"),
-    "epic_mcp.render.elements.x_issued_if_later__mutmut_30": (
-        "equivalent: no FHIR date or instant is 11 characters long"),
-    "epic_mcp.answers.collect.x__sortable__mutmut_2": (
-        "equivalent: no FHIR date or dateTime is 11 characters long"),
-    "epic_mcp.answers.medications.x__ended_stay__mutmut_19": _LAST_PART,
-    "epic_mcp.answers.medications.x__ended_stay__mutmut_23": _LAST_PART,
-    "epic_mcp.answers.medications.x__supply_end__mutmut_40": "equivalent: no refills and zero refills both add no fill",
-    "epic_mcp.answers.medications.x__days__mutmut_16": "equivalent: neither '' nor 'xxxx' is a unit UNIT_DAYS knows",
-    "epic_mcp.answers.summary.x__medications__mutmut_25": (
-        "equivalent: stale_reason reads a patient only when there is one, and '' is no more a patient than None"),
-    "epic_mcp.answers.summary.x_summary_text__mutmut_1": (
-        "equivalent: its only caller (server.py) always says whether sections were chosen"),
-    "epic_mcp.answers.summary.x_summary_text__mutmut_25": _TYPED_RECORDS,
-    "epic_mcp.answers.summary.x_summary_text__mutmut_29": _TYPED_RECORDS,
-    "epic_mcp.answers.summary.x_summary_text__mutmut_33": _TYPED_RECORDS,
-    "epic_mcp.answers.summary.x_summary_text__mutmut_37": _TYPED_RECORDS,
-    "epic_mcp.answers.summary.x__problem__mutmut_62": _NONE_DROPPED,
-    "epic_mcp.answers.summary.x__problem__mutmut_64": _NONE_DROPPED,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_43": _NAMED_BY_CODE,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_45": _NAMED_BY_CODE,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_48": _NAMED_BY_CODE,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_94": _FIELDS_SKIP,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_95": _FIELDS_SKIP,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_96": _FIELDS_SKIP,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_97": _FIELDS_SKIP,
-    "epic_mcp.answers.summary.x__problem_lines__mutmut_98": _FIELDS_SKIP,
-    "epic_mcp.render.datatypes.x_period__mutmut_18": (
-        "equivalent: no FHIR date or dateTime is 11 characters long"),
-    "epic_mcp.fhir.guard.x_fhir_id_aliases__mutmut_30": (
-        "equivalent: an identifier without a system never ends with fhir-id, whatever stands in for the missing "
-        "system"),
-    "epic_mcp.serve.middleware.xǁAnswerBudgetǁ__call____mutmut_9": _JSON_MODE,
-    "epic_mcp.serve.middleware.xǁAnswerBudgetǁ__call____mutmut_12": _JSON_MODE,
-    "epic_mcp.serve.middleware.xǁAnswerBudgetǁ__call____mutmut_15": _JSON_MODE,
-    "epic_mcp.serve.middleware.xǁAnswerBudgetǁ__call____mutmut_16": _JSON_MODE,
-    "epic_mcp.serve.middleware.x_redact_answers__mutmut_16": _JSON_MODE,
-    "epic_mcp.serve.middleware.x_redact_answers__mutmut_19": _JSON_MODE,
-    "epic_mcp.serve.middleware.x_redact_answers__mutmut_22": _JSON_MODE,
-    "epic_mcp.serve.middleware.x_redact_answers__mutmut_23": _JSON_MODE,
-    "epic_mcp.auth.assertion.xǁAssertionSignerǁsign__mutmut_38": (
-        "equivalent: PyJWT signs with the header's alg when one is given, and the header always names it"),
-    "epic_mcp.auth.assertion.xǁAssertionSignerǁsign__mutmut_42": (
-        "equivalent: PyJWT signs with the header's alg when one is given, and the header always names it"),
-}
+# Modules mutated only in part: the functions and constants named (population/database.py also holds the loader;
+# what runs a model's query is the SQL guard and the query-side functions of database.py).
+ONLY: dict[str, tuple[str, ...]] = {"sql_guard": (
+    "check_sql", "refused_function", "_problems", "_table_problems", "first_line", "TABLE_FUNCTIONS", "CLOCK",
+    "HOST_PREFIXES", "HOST_FUNCTIONS", "NODES", "_connect", "query", "_plain", "QUERY_CONFIG")}
+# The modules that guard a boundary (patients, secrets, PHI, the population data): both passes, and the group
+# `scripts/mutation boundary` runs.
+BOUNDARY = ("patient_scope", "policy", "middleware", "oauth", "clients", "redaction", "urls", "phi_scrub",
+            "phi_dates", "phi_resources", "phi_client", "phi_pseudonyms", "viewdef", "sql_guard", "bulk_client")
+GROUPS = {"boundary": BOUNDARY}
+PASSES = ("functions", "constants")
 
 # The wording of log lines is not mutated: what logs must never hold (secrets, patient data) is tested elsewhere,
 # and their wording is no behaviour a user relies on.
 LOG_LINE = r"^\s*logger\.(debug|info|warning|error)\("
-
-# Functions that run only while their module is imported (the builders of the catalog and of the render specs):
-# mutmut switches mutants at call time, after the import, so their mutants never run. They are counted apart and
-# left out of the score; the tables they build are pinned by tests of their own.
-IMPORT_TIME: dict[str, str] = {
-    "epic_mcp.fhir.catalog.x_need": "tests/fhir/test_search_parameters.py pins Epic's rules",
-    "epic_mcp.fhir.catalog.x_read": ("tests/fhir/test_search_parameters.py and tests/serve/test_tools.py pin every "
-                                     "tool"),
-    "epic_mcp.fhir.catalog.x_patient_search": ("tests/fhir/test_search_parameters.py pins every search and its "
-                                               "parameters"),
-    "epic_mcp.fhir.catalog.x_date_param": "tests/fhir/test_search_parameters.py pins every date parameter",
-    "epic_mcp.render.specs.x_f": "tests/render/test_render.py pins the fields of every resource type",
-    "epic_mcp.render.specs.x_ext": ("tests/render/test_render.py and tests/render/test_render_elements.py pin the "
-                                    "extension fields"),
-}
-
 
 def import_time(name: str) -> bool:
     return name.split("__mutmut_")[0] in IMPORT_TIME
 
 
 STATUSES = ("killed", "survived", "no tests", "timeout", "suspicious", "caught by type check", "skipped", "segfault")
+
+
+@dataclass
+class ConstantsResult:
+    """The second pass: module-level regular expressions and constants (scripts/mutation_constants.py)."""
+
+    counts: dict[str, int]
+    survivors: dict[str, str] = field(default_factory=dict)  # name -> what the mutant changed
+    seconds: float = 0.0
+    date: str = ""
+    commit: str = ""
+    source: str = ""  # sha256 of the module's files as mutated
+
+    @property
+    def total(self) -> int:
+        """Mutants that import (a mutated expression that no longer compiles is not counted)."""
+        return sum(n for status, n in self.counts.items() if status != "invalid")
+
+    @property
+    def detected(self) -> int:
+        return self.counts.get("killed", 0) + self.counts.get("timeout", 0)
+
+    @property
+    def equivalent(self) -> int:
+        return sum(1 for name in self.survivors if name in EQUIVALENT)
+
+    @property
+    def score(self) -> float:
+        judged = self.total - self.equivalent
+        return 100.0 * self.detected / judged if judged else 100.0
 
 
 @dataclass
@@ -265,6 +146,13 @@ class ModuleResult:
     seconds: float = 0.0
     date: str = ""
     commit: str = ""
+    constants: ConstantsResult | None = None
+    statuses: dict[str, str] = field(default_factory=dict)  # each survivor's status (survived, no tests, ...)
+    source: str = ""  # sha256 of the module's files as mutated
+
+    def __post_init__(self) -> None:
+        if isinstance(self.constants, dict):  # as read back from docs/mutation.json
+            self.constants = ConstantsResult(**self.constants)
 
     @property
     def total(self) -> int:
@@ -294,6 +182,10 @@ class ModuleResult:
     def raw_score(self) -> float:
         return 100.0 * self.detected / self.total if self.total else 0.0
 
+    @property
+    def low(self) -> bool:
+        return self.score < TARGET_SCORE or (self.constants is not None and self.constants.score < TARGET_SCORE)
+
 
 def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
@@ -316,7 +208,7 @@ def prepare(module: str, files: tuple[str, ...], tests: tuple[str, ...]) -> Path
         "", "[tool.mutmut]",
         'source_paths = ["src"]',
         f"only_mutate = {json.dumps([PACKAGE + f for f in files])}",
-        'pytest_add_cli_args = ["-m", "not e2e", "-p", "no:cacheprovider"]',
+        'pytest_add_cli_args = ["-m", "not e2e", "-p", "no:cacheprovider", "-p", "no:randomly"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(['tests/' + t for t in tests])}",
         "use_git_change_detection = false",
         f"do_not_mutate_patterns = {json.dumps([LOG_LINE])}",
@@ -326,22 +218,49 @@ def prepare(module: str, files: tuple[str, ...], tests: tuple[str, ...]) -> Path
     return where
 
 
-def run_module(module: str, children: int) -> ModuleResult:
+def function_patterns(module: str) -> list[str]:
+    """mutmut's names for the mutants of the functions ONLY names (all mutants when the module is whole)."""
+    files, _ = MODULES[module]
+    dotted = [PACKAGE.removeprefix("src/").replace("/", ".") + f.removesuffix(".py").replace("/", ".") for f in files]
+    return [f"{d}.x_{name}__mutmut_*" for d in dotted for name in ONLY.get(module, ()) if not name.isupper()]
+
+
+def source_hash(module: str) -> str:
+    digest = hashlib.sha256()
+    for name in MODULES[module][0]:
+        digest.update((ROOT / PACKAGE / name).read_bytes())
+    return digest.hexdigest()
+
+
+def unchanged_since(module: str, source: str, commit: str) -> bool:
+    """Whether the module's code is what was mutated: by its hash, or for results made before hashes were kept,
+    by the files at the commit measured."""
+    if source:
+        return source == source_hash(module)
+    shown = [subprocess.run(["git", "show", f"{commit.rstrip('+')}:{PACKAGE}{name}"], cwd=ROOT, capture_output=True,
+                            check=False) for name in MODULES[module][0]]
+    return all(s.returncode == 0 and s.stdout == (ROOT / PACKAGE / name).read_bytes()
+               for s, name in zip(shown, MODULES[module][0], strict=True))
+
+
+def run_functions(module: str, children: int, only: list[str] | None = None) -> ModuleResult:
+    """The first pass: mutmut, on the code inside the module's functions (or only the mutants named)."""
     files, tests = MODULES[module]
     where = prepare(module, files, tests)
     started = time.monotonic()
     env = {**os.environ, "CI": "1"}  # the derandomized hypothesis profile: the same examples for every mutant
+    patterns = only or function_patterns(module)
     with open(where / "mutmut.log", "w") as log:
-        subprocess.run([str(MUTMUT), "run", "--max-children", str(children)], cwd=where, env=env, stdout=log,
-                       stderr=subprocess.STDOUT, check=False)
+        subprocess.run([str(MUTMUT), "run", "--max-children", str(children), *patterns], cwd=where, env=env,
+                       stdout=log, stderr=subprocess.STDOUT, check=False)
     seconds = time.monotonic() - started
     listing = subprocess.run([str(MUTMUT), "results", "--all", "true"], cwd=where, env=env, capture_output=True,
                              text=True, check=True).stdout
     counts = dict.fromkeys(STATUSES, 0)
-    survivors = {}
+    survivors, statuses = {}, {}
     for line in listing.splitlines():
         name, _, status = line.strip().partition(": ")
-        if status not in counts:
+        if status not in counts or (patterns and not any(fnmatch.fnmatch(name, p) for p in patterns)):
             continue
         counts[status] += 1
         if status in ("survived", "no tests", "suspicious", "skipped", "segfault"):
@@ -349,10 +268,66 @@ def run_module(module: str, children: int) -> ModuleResult:
                                    check=False).stdout
             survivors[name] = "\n".join(line for line in shown.splitlines()[1:]
                                         if not line.startswith(("---", "+++", "@@")))
+            statuses[name] = status
     if not any(counts.values()):
         raise SystemExit(f"mutmut produced no results for {module}; see {where / 'mutmut.log'}")
     return ModuleResult(module, list(files), list(tests), {k: v for k, v in counts.items() if v}, survivors,
-                        round(seconds), datetime.now(UTC).strftime("%Y-%m-%d"), git("rev-parse", "--short", "HEAD"))
+                        round(seconds), *stamp(), statuses=statuses, source=source_hash(module))
+
+
+def rerun_functions(module: str, children: int, previous: ModuleResult) -> ModuleResult:
+    """The first pass again for the last survivors only (the module's code unchanged): their new status replaces
+    the old one in the last counts."""
+    names = [name for name in previous.survivors if not import_time(name)]
+    if not names:
+        return previous
+    again = run_functions(module, children, only=names)
+    counts = dict(previous.counts)
+    survivors, statuses = dict(previous.survivors), dict(previous.statuses)
+    for name in names:
+        before, after = statuses.get(name, "survived"), again.statuses.get(name, "killed")
+        counts[before] -= 1
+        counts[after] = counts.get(after, 0) + 1
+        if name not in again.survivors:
+            survivors.pop(name)
+            statuses.pop(name, None)
+    return replace(previous, counts={k: v for k, v in counts.items() if v}, survivors=survivors, statuses=statuses,
+                   tests=again.tests, seconds=previous.seconds + again.seconds, date=again.date, commit=again.commit,
+                   source=again.source)
+
+
+def stamp() -> tuple[str, str]:
+    """Today's date and the commit measured (marked + when the work tree differs from it)."""
+    dirty = "+" if git("status", "--porcelain", "--untracked-files=no", "--", "src", "tests") else ""
+    return datetime.now(UTC).strftime("%Y-%m-%d"), git("rev-parse", "--short", "HEAD") + dirty
+
+
+def run_constants(module: str, children: int, previous: ConstantsResult | None = None) -> ConstantsResult:
+    """The second pass: each module-level regular expression and constant mutated, the module's tests run; with
+    `previous`, only its survivors, whose new status replaces the old one in its counts."""
+    files, tests = MODULES[module]
+    mutants = find_mutants(ROOT, [PACKAGE + f for f in files])
+    if module in ONLY:
+        mutants = [m for m in mutants if m.name.split(":")[1].split("#")[0] in ONLY[module]]
+    if previous is not None:
+        mutants = [m for m in mutants if m.name in previous.survivors]
+    started = time.monotonic()
+    counts: dict[str, int] = {}
+    survivors: dict[str, str] = {}
+    for done, outcome in enumerate(run_mutants(ROOT, WORK / module, mutants, ["tests/" + t for t in tests],
+                                               children), 1):
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status == "survived":
+            survivors[outcome.mutant.name] = outcome.mutant.description
+        print(f"  {done}/{len(mutants)} {outcome.mutant.name}: {outcome.status}", file=sys.stderr, flush=True)
+    seconds = round(time.monotonic() - started)
+    if previous is not None:
+        merged = dict(previous.counts)
+        merged["survived"] -= len(mutants)
+        for status, n in counts.items():
+            merged[status] = merged.get(status, 0) + n
+        counts, seconds = {k: v for k, v in merged.items() if v}, previous.seconds + seconds
+    return ConstantsResult(counts, survivors, seconds, *stamp(), source=source_hash(module))
 
 
 def load_results() -> dict[str, ModuleResult]:
@@ -371,18 +346,34 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
         "Written by `scripts/mutation` (mutmut, pinned in the `mutation` extra of pyproject.toml); do not edit by "
         "hand. Each module is mutated on its own against the fast unit tests that cover it (mutmut runs only the "
         "tests that reach the mutated function); the end-to-end tests are not used. A mutant is *killed* when a "
-        "test fails, or when it hangs past mutmut's time limit (*timeout*, counted as detected). mutmut mutates "
-        "code inside functions only: declarative tables (the catalog's parameter names, the render specs' field "
+        "test fails, or when it hangs past mutmut's time limit (*timeout*, counted as detected). The wording of log "
+        "lines (`logger.info(...)`) is not mutated: what logs must never hold is tested elsewhere.",
+        "",
+        "mutmut mutates code inside functions only. The modules that guard a boundary (a client's patients, "
+        "secrets, PHI, the population data) get a second pass, `scripts/mutation_constants.py`, for what sits at "
+        "module level: each regular expression loses one item of a character class, one branch of an alternation, "
+        "an anchor or a lookaround, an optional part (made required, or left out), a case-insensitive flag, or has "
+        "a quantifier changed by one; each other string becomes `XX...XX`, each number grows by one, each boolean "
+        "flips, and each tuple, list, set or dict of them loses one member. Each such mutant is written into a copy "
+        "of the tree and the module's tests run against it (`pytest -x`); a mutant that no longer imports (a "
+        "regular expression that does not compile) is not counted. Type annotations (`Literal[...]`) are left "
+        "alone. The other modules' declarative tables (the catalog's parameter names, the render specs' field "
         "lists) are pinned by tests of their own instead (tests/fhir/test_search_parameters.py, "
-        "tests/render/test_render.py). The wording of log lines (`logger.info(...)`) is not mutated: what logs "
-        "must never hold is tested elsewhere.",
+        "tests/render/test_render.py).",
         "",
         "It takes too long for CI on 2 cores (see *seconds*): run it after changing one of these modules, e.g. "
-        "`scripts/mutation render`, and commit the updated doc. The goal is at least "
-        f"{TARGET_SCORE:g}% detected in every module. *score* counts the detected mutants among those a test could "
-        "detect: survivors judged equivalent (listed below with the reason) and *import-time* survivors (mutants of "
-        "functions that run only while the module is imported, such as the catalog's builders: mutmut switches "
-        "mutants after the import, so they never run) are left out; *raw score* counts all.",
+        "`scripts/mutation render`, and commit the updated doc; `scripts/mutation boundary` re-runs every boundary "
+        f"module, both passes. The goal is at least {TARGET_SCORE:g}% detected in every module, in each pass. "
+        "*score* counts the detected mutants among those a test could detect: survivors judged equivalent (listed "
+        "below with the reason) and *import-time* survivors (mutants of functions that run only while the module "
+        "is imported, such as the catalog's builders: mutmut switches mutants after the import, so they never "
+        "run) are left out; *raw score* counts all. A commit marked `+` was measured with changes not yet "
+        "committed. `scripts/mutation MODULE --survivors` runs only a module's last survivors again, and only when "
+        "its code is unchanged (the same SHA-256, or for older results the same files as at the commit measured): "
+        "their new status replaces the old one in the counts, *seconds* add up, and the date and commit are the "
+        "re-run's.",
+        "",
+        "## Functions (mutmut)",
         "",
         "| module | mutants | killed | timeout | survived | of them equivalent | of them import-time | no tests | "
         "score | raw score | seconds | date | commit |",
@@ -390,7 +381,7 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
     ]
     for module in MODULES:
         r = results.get(module)
-        if r is None:
+        if r is None or not r.counts:
             lines.append(f"| {module} | not run | | | | | | | | | | | |")
             continue
         c = r.counts
@@ -403,15 +394,31 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
     if total:
         lines += ["", f"All modules: {detected} of {total} mutants detected ({100 * detected / total:.1f}%) in "
                       f"{seconds / 60:.0f} minutes."]
-    lines += ["", "Command: `scripts/mutation [module ...]`; the tests of each module:", ""]
-    lines += [f"- {module}: {', '.join(PACKAGE + f for f in files)} with {', '.join('tests/' + t for t in tests)}"
-              for module, (files, tests) in MODULES.items()]
+    lines += ["", "## Module-level regular expressions and constants (second pass)", "",
+              "| module | mutants | killed | timeout | survived | of them equivalent | not importable | score | "
+              "seconds | date | commit |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for module in BOUNDARY:
+        r = results.get(module)
+        k = r.constants if r is not None else None
+        if k is None:
+            lines.append(f"| {module} | not run | | | | | | | | | |")
+            continue
+        lines.append(f"| {module} | {k.total} | {k.counts.get('killed', 0)} | {k.counts.get('timeout', 0)} | "
+                     f"{k.counts.get('survived', 0)} | {k.equivalent} | {k.counts.get('invalid', 0)} | "
+                     f"{k.score:.1f}% | {k.seconds:g} | {k.date} | {k.commit} |")
+    lines += ["", "Command: `scripts/mutation [module ...]` (or `scripts/mutation boundary`); the tests of each "
+                  "module:", ""]
+    lines += [f"- {module}: {', '.join(PACKAGE + f for f in files)}"
+              + (f" (only {', '.join(ONLY[module])})" if module in ONLY else "")
+              + f" with {', '.join('tests/' + t for t in tests)}" for module, (files, tests) in MODULES.items()]
     lines += ["", "## Survivors", "",
               "Each mutant that no test detected, with its diff; those judged equivalent (no input the code can "
               "receive behaves differently) say why.", ""]
     for module in MODULES:
         r = results.get(module)
-        if r is None or not r.survivors:
+        constants = r.constants.survivors if r is not None and r.constants is not None else {}
+        if r is None or not (r.survivors or constants):
             continue
         lines += [f"### {module}", ""]
         skipped = sorted({name.split("__mutmut_")[0] for name in r.survivors if import_time(name)})
@@ -424,34 +431,59 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
             reason = EQUIVALENT.get(name, "not judged equivalent: a test is missing")
             changed = [d for d in diff.splitlines() if d.startswith(("-", "+"))]
             lines += [f"- `{name}`: {reason}", "", "  ```diff", *("  " + d for d in changed), "  ```", ""]
+        for name, description in constants.items():
+            reason = EQUIVALENT.get(name, "not judged equivalent: a test is missing")
+            lines += [f"- `{name}` ({description.replace('`', chr(39))}): {reason}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all)")
+    parser.add_argument("modules", nargs="*", help=f"modules or groups ({', '.join(GROUPS)}) to mutate (default: all)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--doc", action="store_true", help="only rewrite docs/mutation.md from docs/mutation.json")
+    parser.add_argument("--pass", dest="passes", choices=PASSES, action="append",
+                        help="run only this pass (default: functions, and constants for the boundary modules)")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants run at once")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run only the last survivors again (refused for a module whose code changed since)")
     args = parser.parse_args()
     if args.list:
         for module, (files, tests) in MODULES.items():
-            print(f"{module}: {' '.join(files)}  <-  {' '.join(tests)}")
+            marks = " (both passes)" if module in BOUNDARY else ""
+            print(f"{module}{marks}: {' '.join(files)}  <-  {' '.join(tests)}")
         return 0
-    unknown = [m for m in args.modules if m not in MODULES]
+    chosen = [m for name in args.modules for m in GROUPS.get(name, (name,))] or list(MODULES)
+    unknown = [m for m in chosen if m not in MODULES]
     if unknown:
-        parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}")
-    for module in [] if args.doc else args.modules or list(MODULES):
-        print(f"mutating {module} ...", file=sys.stderr, flush=True)
-        result = run_module(module, args.children)
-        results = load_results()
+        parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join([*GROUPS, *MODULES])}")
+    passes = args.passes or PASSES
+    for module in [] if args.doc else dict.fromkeys(chosen):
+        result = load_results().get(module) or ModuleResult(module, [], [], {})
+        if "functions" in passes:
+            print(f"mutating {module} (functions) ...", file=sys.stderr, flush=True)
+            if args.survivors and not unchanged_since(module, result.source, result.commit):
+                parser.error(f"{module}: its code changed since the last run; run it whole")
+            again = rerun_functions(module, args.children, result) if args.survivors else \
+                run_functions(module, args.children)
+            result = replace(again, constants=result.constants)
+            print(f"{module}: {result.detected}/{result.total} detected ({result.score:.1f}%) in {result.seconds:g} s",
+                  file=sys.stderr, flush=True)
+        if "constants" in passes and module in BOUNDARY:
+            print(f"mutating {module} (module-level constants) ...", file=sys.stderr, flush=True)
+            previous = result.constants if args.survivors else None
+            if previous is not None and not unchanged_since(module, previous.source, previous.commit):
+                parser.error(f"{module}: its code changed since the last run; run it whole")
+            result.constants = run_constants(module, args.children, previous)
+            k = result.constants
+            print(f"{module} constants: {k.detected}/{k.total} detected ({k.score:.1f}%) in {k.seconds:g} s",
+                  file=sys.stderr, flush=True)
+        results = load_results()  # read again: another run may have saved meanwhile
         results[module] = result
         save_results(results)
-        print(f"{module}: {result.detected}/{result.total} detected ({result.score:.1f}%) in {result.seconds:g} s",
-              file=sys.stderr, flush=True)
     results = load_results()
     DOC.write_text(render_doc(results))
-    low = [m for m, r in results.items() if r.score < TARGET_SCORE]
+    low = [m for m, r in results.items() if r.low]
     if low:
         print(f"below {TARGET_SCORE:g}%: {', '.join(low)} (survivors in {DOC.relative_to(ROOT)})", file=sys.stderr)
     return 1 if low else 0

@@ -64,9 +64,10 @@ def report_path(name: str, tmp_path: Path) -> Path:
     folder = os.environ.get("EPIC_MCP_REPORTS_DIR", "").strip()
     return (Path(folder) if folder else tmp_path) / name
 
-# CI runs the same generated examples every time (a failure there is reproducible); local runs explore anew,
-# and EPIC_MCP_PROPERTY_EXAMPLES=400 explores deeper.
-hypothesis_settings.register_profile("ci", derandomize=True)
+# CI runs the same generated examples every time (a failure there is reproducible) and keeps no example database
+# (no state carried from one CI run to the next); local runs explore anew, replay their own failures from
+# .hypothesis/ (git-ignored), and EPIC_MCP_PROPERTY_EXAMPLES=400 explores deeper.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 

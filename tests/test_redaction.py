@@ -28,6 +28,53 @@ def test_secret_shapes_are_redacted_and_ordinary_text_is_not(text: str, expected
     assert Redactor().text(text) == expected
 
 
+# Bearer credentials as a server or proxy echoes them, in each encoding opaque tokens come in; these tokens are none
+# this process holds (another app's, a proxy's), so only the shape of a Bearer credential catches them.
+ECHOED_TOKENS = {
+    "standard base64, with + and / and padding": "ab+/Cd3fGh+iJk/LmN0pQ+rSt/UvWx==",
+    "base64url, with - and _": "dGhpcy1pcy1h_dG9rZW4tX3dpdGgt-ZGFzaGVz_LXVuZGVy",
+    "hex": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "with . and ~": "v1.tok~en.AbCdEfGh~12345678",
+}
+
+
+@pytest.mark.parametrize("token", ECHOED_TOKENS.values(), ids=ECHOED_TOKENS)
+@pytest.mark.parametrize(("echo", "expected"), [
+    ("Authorization: Bearer {token}", f"Authorization: {REDACTED}"),
+    ("authorization: bearer {token}; retry", f"authorization: {REDACTED}; retry"),
+    ('header "BEARER  {token}" refused', f'header "{REDACTED}" refused'),
+    ("Bearer\t{token}", REDACTED),
+])
+def test_a_bearer_token_in_every_encoding_is_redacted_whole(token: str, echo: str, expected: str) -> None:
+    assert Redactor().text(echo.format(token=token)) == expected
+
+
+@pytest.mark.parametrize("token", [
+    "eyJh_b-c.eyJz_u-b.s_i-g",  # '_' and '-' in every part (base64url)
+    "eyJabcd.efgh",  # the shortest a header and payload can be: cut short by the server after four characters
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",  # unsigned (alg none): an empty signature
+])
+def test_a_jwt_in_any_base64url_shape_is_redacted_whole(token: str) -> None:
+    assert Redactor().text(f"sent {token} back") == f"sent {REDACTED} back"
+
+
+def test_a_bearer_token_of_the_shortest_length_taken_is_redacted() -> None:
+    assert Redactor().text("Bearer abcdefgh") == REDACTED
+    assert Redactor().text("Bearer abcdefg") == "Bearer abcdefg", "shorter than any real token: a word, left alone"
+
+
+@pytest.mark.parametrize("kind", ["RSA ", "EC ", "ENCRYPTED ", ""])
+def test_a_private_key_block_of_any_kind_is_redacted_and_the_text_after_it_kept(rsa_pem: bytes, kind: str) -> None:
+    body = "\n".join(rsa_pem.decode().strip().splitlines()[1:-1])
+    pem = f"-----BEGIN {kind}PRIVATE KEY-----\n{body}\n-----END {kind}PRIVATE KEY-----"
+    assert Redactor().text(f"key {pem} and then the rest") == f"key {REDACTED} and then the rest"
+
+
+def test_a_private_key_cut_short_is_redacted_to_the_end(rsa_pem: bytes) -> None:
+    cut = rsa_pem.decode()[:300]
+    assert Redactor().text(f"server said: {cut}") == f"server said: {REDACTED}"
+
+
 def test_a_private_key_block_is_redacted(rsa_pem: bytes) -> None:
     pem = rsa_pem.decode().strip()  # made at run time: no key is kept in the repository
     assert Redactor().text(f"key {pem} end") == f"key {REDACTED} end"

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from epic_mcp.doctor import Doctor
 from epic_mcp.serve.server import build_server
 
 from .conftest import CLIENT_ID, EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
+from .test_redaction import ECHOED_TOKENS
 
 pytestmark = pytest.mark.anyio
 CANARY_TOKEN = "CANARY-access-token-7f3b9c2e1d"
@@ -229,6 +231,26 @@ async def test_a_token_echoed_by_the_server_is_redacted_from_every_output(make_s
     assert any(line.startswith("FAIL  metadata") and "[redacted]" in line for line in doctor_lines)
     assert any(line.startswith("FAIL  read") and "[redacted]" in line for line in doctor_lines)
     assert CANARY_TOKEN not in everything and jwt_like not in everything
+
+
+@pytest.mark.parametrize("token", ECHOED_TOKENS.values(), ids=ECHOED_TOKENS)
+async def test_a_bearer_token_of_any_encoding_echoed_by_the_server_never_reaches_the_model(settings, epic,
+                                                                                          token: str) -> None:
+    """Not this app's token (that one is known and redacted as itself): a proxy's or another app's, in the encoding
+    its issuer chose."""
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(access_token=CANARY_TOKEN))
+    echo = f"upstream refused Authorization: Bearer {token}"
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(400, json=echoing(echo))
+    epic.get(f"{EPIC_BASE}/Observation").respond(200, json=searchset(
+        [{"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": f"Patient/{PID}"},
+          "code": {"text": "Glucose"}, "note": [{"text": echo}]}], total=1))
+    async with Client(build_server(settings)) as client:
+        refused = await client.call_tool("get_patient", {"id": PID})
+        found = await client.call_tool("search_observations", {"patient_id": PID, "code": "2345-7", "format": "raw"})
+    seen = [refused.content[0].text, found.content[0].text, json.dumps(found.structured_content)]
+    assert refused.is_error and "upstream refused Authorization: [redacted]" in seen[0]
+    assert all("Authorization: [redacted]" in text and token not in text for text in seen)
+    assert not [part for part in re.split(r"[+/=_.~-]", token) if len(part) >= 6 and any(part in t for t in seen)]
 
 
 async def test_an_assertion_echoed_by_the_token_endpoint_is_redacted(settings, epic) -> None:

@@ -229,11 +229,16 @@ def without_observations() -> list[dict[str, Any]]:
     return [r for r in RECORD if r["resourceType"] != "Observation"]
 
 
+# The deadline in the two tests of slow answers: the sections that do answer must finish within it on a loaded
+# machine (1.5 s was not always enough with two cores shared by several test runs).
+SHORT_DEADLINE = 5.0
+
+
 async def test_sections_that_fail_or_are_slow_are_listed_not_fatal(server, epic, monkeypatch) -> None:
-    monkeypatch.setattr(summary, "DEADLINE_SECONDS", 1.5)  # ample for the small chart, even under mutmut
+    monkeypatch.setattr(summary, "DEADLINE_SECONDS", SHORT_DEADLINE)
 
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(10)
+        await asyncio.sleep(60)
         return httpx.Response(200, json=searchset([]))
 
     epic.get(url__regex=rf"^{EPIC_BASE}/MedicationRequest\?.*").respond(403, json=outcome(
@@ -245,7 +250,7 @@ async def test_sections_that_fail_or_are_slow_are_listed_not_fatal(server, epic,
     unavailable = result.structured_content["unavailable"]
     assert [reason.split(":")[0] for reason in unavailable] == ["medications", "immunizations"]
     assert unavailable[0].startswith("medications: the app is not authorized for MedicationRequest")
-    assert unavailable[1] == "immunizations: no answer within 1.5 s"
+    assert unavailable[1] == f"immunizations: no answer within {SHORT_DEADLINE:g} s"
     assert [s["name"] for s in result.structured_content["sections"]] == [
         name for name in summary.SECTION_NAMES if name not in ("medications", "immunizations")]
     assert result.content[0].text.endswith("\n## Not available\n" + "\n".join(f"- {r}" for r in unavailable))
@@ -289,10 +294,10 @@ async def test_a_forbidden_patient_read_still_names_the_patient_of_chosen_sectio
 
 
 async def test_a_slow_patient_read_is_listed_and_the_sections_still_answer(server, epic, monkeypatch) -> None:
-    monkeypatch.setattr(summary, "DEADLINE_SECONDS", 1.5)
+    monkeypatch.setattr(summary, "DEADLINE_SECONDS", SHORT_DEADLINE)
 
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(10)
+        await asyncio.sleep(60)
         return httpx.Response(200, json=RECORD[0])
 
     epic.get(url__regex=rf"^{EPIC_BASE}/Patient/{PATIENT_ID}$").mock(side_effect=slow)
@@ -300,7 +305,7 @@ async def test_a_slow_patient_read_is_listed_and_the_sections_still_answer(serve
     result = await call(server, "patient_summary", {"patient_id": PATIENT_ID, "sections": ["allergies",
                                                                                           "appointments"]})
     data = result.structured_content
-    assert data["patient"] is None and data["unavailable"] == ["demographics: no answer within 1.5 s"]
+    assert data["patient"] is None and data["unavailable"] == [f"demographics: no answer within {SHORT_DEADLINE:g} s"]
     assert [s["name"] for s in data["sections"]] == ["allergies", "appointments"]
 
 

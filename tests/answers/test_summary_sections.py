@@ -300,6 +300,7 @@ async def test_the_whole_summary_opens_with_the_demographics_and_says_none_on_fi
 
 async def test_upcoming_appointments_show_the_soonest_five_and_list_the_others_apart(server, epic) -> None:
     FakeFhir(epic, [patient(), appointment("gone", "2026-06-03T09:00:00Z", "cancelled"),
+                    appointment("yesterday", "2026-05-31T09:00:00Z"),  # booked, but past: not upcoming
                     *(appointment(f"ap{day}", f"2026-07-{day:02d}T09:00:00Z") for day in (9, 2, 7, 4, 11, 5))])
     result = await summary_of(server, "appointments")
     assert shown(result, "appointments") == ["ap2", "ap4", "ap5", "ap7", "ap9"]

@@ -53,6 +53,24 @@ def test_path_tricks_are_found_in_the_path_only() -> None:
     assert not has_path_tricks(httpx.URL(EPIC + "/Patient/e.1.2"))
 
 
+ENCODED_STRUCTURE = ["%2F", "%2f", "%2E", "%2e", "%5C", "%5c"]
+
+
+@pytest.mark.parametrize("encoded", ENCODED_STRUCTURE)
+@pytest.mark.parametrize("path", ["/Patient{e}..{e}x", "/{e}{e}/{e}{e}/oauth2/token", "/Binary/eB{e}1",
+                                  "/Observation{e}", "/{e}"])
+def test_an_encoded_slash_dot_or_backslash_in_either_case_keeps_the_token_home(encoded: str, path: str) -> None:
+    url = httpx.URL(EPIC + path.format(e=encoded))
+    assert has_path_tricks(url), url
+    assert not is_within_base(url, httpx.URL(EPIC + "/")), url
+
+
+@pytest.mark.parametrize("encoded", ENCODED_STRUCTURE)
+def test_encoded_structure_in_the_query_is_only_a_value(encoded: str) -> None:
+    url = httpx.URL(f"{EPIC}/Patient?name=a{encoded}b&_id=x{encoded}")
+    assert not has_path_tricks(url) and is_within_base(url, httpx.URL(EPIC))
+
+
 # Cursors ----------------------------------------------------------------------------------------------------
 
 def position(url: str, **fields) -> Position:

@@ -4,6 +4,7 @@ against Epic-shaped respx fixtures. The end-to-end leakage evaluation is test_ph
 from __future__ import annotations
 
 import base64
+import gc
 import itertools
 import json
 import os
@@ -16,7 +17,7 @@ import anyio
 import httpx
 import pytest
 import respx
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from mcp import Client
@@ -97,16 +98,22 @@ def test_pseudonyms_hold_any_value() -> None:
 
 
 def test_check_id_takes_long_pseudonyms_only_while_a_phi_layer_issued_them(make_settings) -> None:
+    # A secret of this test alone: the PHI layers other tests made may live on (until garbage collection), and
+    # each accepts the pseudonyms of its own secret.
+    secret = "check-id-test-phi-secret-0123456789abcdefgh"
     long_id = "O.kP2.jn3CPARNu6.n.drnNncHOgDtYU02U6td4wmbEujWrdMRBadAKLU6.bP1KN"
-    pseudonym = CODEC.pseudonym("Observation", long_id)
+    pseudonym = PseudonymCodec(secret).pseudonym("Observation", long_id)
     assert len(pseudonym) > 64
     with pytest.raises(InvalidInput):
         check_id("id", pseudonym)
-    layer = PhiLayer(make_settings(epic_phi_mode="minimum", epic_phi_secret=SECRET))
+    layer = PhiLayer(make_settings(epic_phi_mode="minimum", epic_phi_secret=secret))
     assert check_id("id", pseudonym) == pseudonym
     with pytest.raises(InvalidInput):
         check_id("id", "x" * 70)
     del layer
+    gc.collect()
+    with pytest.raises(InvalidInput):
+        check_id("id", pseudonym)
 
 
 def test_offsets_are_30_days_to_a_year_either_way_and_differ_between_patients() -> None:
@@ -529,10 +536,20 @@ def test_contained_resources_keep_their_local_ids_and_lose_their_identifiers() -
     assert "Camila" not in shown(out) and out["id"] == CODEC.pseudonym("MedicationRequest", "eMed1")
 
 
+PATIENT_PSEUDONYM = CODEC.pseudonym("Patient", PID)
 HOSTILE = st.one_of(st.text(max_size=120), st.sampled_from([
     "../../Patient", "Patient/123", "x&_id=1", "a=b", "%2F..%2F", "", "x" * 200, "ge2025-01-01", "2025-13-45",
-    CODEC.pseudonym("Patient", PID), CODEC.pseudonym("Observation", "e" * 64), CODEC.pseudonym("identifier", "1"),
-    CODEC.pseudonym("Patient", PID)[:-1] + "0", "urn:oid:1.2|" + CODEC.pseudonym("identifier", "203713")]))
+    PATIENT_PSEUDONYM, CODEC.pseudonym("Observation", "e" * 64), CODEC.pseudonym("identifier", "1"),
+    PATIENT_PSEUDONYM[:-1] + "0", "urn:oid:1.2|" + CODEC.pseudonym("identifier", "203713")]))
+# Search parameters and path segments that carry ids: a pseudonym the model gives there is mapped back to the real
+# id before anything is sent. Other arguments (a code, a name, an identifier that is no pseudonym of one) are sent
+# as the model gave them, pseudonym-shaped or not: Epic then finds nothing, and learns nothing it could reverse.
+ID_PARAMETERS = ("patient", "subject", "beneficiary", "_id", "practitioner")
+
+
+def ids_sent(url: httpx.URL) -> list[str]:
+    return [*url.path.split("/"), *(value.rpartition("/")[2] for name, value in url.params.multi_items()
+                                    if name.split(":")[0] in ID_PARAMETERS)]
 
 
 @hypothesis_settings(max_examples=int(os.environ.get("EPIC_MCP_PROPERTY_EXAMPLES", "40")), deadline=None,
@@ -543,6 +560,13 @@ HOSTILE = st.one_of(st.text(max_size=120), st.sampled_from([
        values=st.dictionaries(st.sampled_from(["id", "patient_id", "code", "category", "identifier", "document_id",
                                                "date_from", "date_to", "cursor", "practitioner_id", "family"]),
                               HOSTILE, max_size=4))
+# The inputs that once made this test fail about once in 15 runs: the patient's pseudonym given as a code or an
+# identifier (sent as given, rightly) beside a valid patient_id; checked on every run, whatever is drawn.
+@example(tool="search_observations", values={"patient_id": PATIENT_PSEUDONYM, "code": PATIENT_PSEUDONYM})
+@example(tool="get_latest_values", values={"patient_id": PATIENT_PSEUDONYM, "code": PATIENT_PSEUDONYM})
+@example(tool="search_patients", values={"identifier": PATIENT_PSEUDONYM})
+@example(tool="search_encounters", values={"patient_id": PATIENT_PSEUDONYM, "date_from": "ge2025-01-01"})
+@example(tool="get_patient", values={"id": PATIENT_PSEUDONYM})
 def test_property_in_the_minimum_mode_every_failure_is_a_tool_error_and_nothing_leaves_the_base(
     phi_settings, tool: str, values: dict[str, Any]
 ) -> None:
@@ -569,7 +593,9 @@ def test_property_in_the_minimum_mode_every_failure_is_a_tool_error_and_nothing_
 
     anyio.run(scenario)
     assert all(str(url).startswith(EPIC_BASE + "/") for url in sent), sent
-    assert not [url for url in sent if CODEC.pseudonym("Patient", PID) in str(url)], "pseudonyms never reach Epic"
+    assert not [url for url in sent if PATIENT_PSEUDONYM in ids_sent(url)], "pseudonyms given as ids reach Epic"
+    if values.get("patient_id") == PATIENT_PSEUDONYM and tool in ("search_observations", "search_encounters"):
+        assert all(PID in ids_sent(url) for url in sent if not url.path.endswith(f"/Patient/{PID}")), sent
 
 
 # Ages: stated from the real dates, over 89 as 90 or older, and no day that gives the offset away ---------------

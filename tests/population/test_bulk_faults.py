@@ -110,6 +110,40 @@ async def test_polling_honours_retry_after_on_429_and_503_and_shows_progress(exp
     assert state.phase == "complete" and state.tables["observation"] == 3 and state.tables["patient"] == 3
 
 
+async def test_a_throttled_kickoff_waits_as_long_as_the_server_asks_then_starts(exporter, epic) -> None:
+    export, sleeps = exporter
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    kickoff = epic.get(KICKOFF).mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "7"},
+                       json=outcome("error", "throttled", "59200", "Too many concurrent exports")),
+        httpx.Response(503, headers={"Retry-After": "3"}),
+        httpx.Response(202, headers={"Content-Location": STATUS})])
+    state = await export.start(ExportOptions())
+    assert sleeps.delays == [7, 3], "the kick-off waits what each answer asks, not a backoff of its own"
+    assert kickoff.call_count == 3 and state.status_url == STATUS and state.phase == "running"
+
+
+async def test_a_kickoff_throttled_without_retry_after_backs_off_and_a_long_wait_is_capped(exporter, epic) -> None:
+    export, sleeps = exporter
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    epic.get(KICKOFF).mock(side_effect=[httpx.Response(429), httpx.Response(429, headers={"Retry-After": "120"}),
+                                        httpx.Response(202, headers={"Content-Location": STATUS})])
+    await export.start(ExportOptions())
+    assert sleeps.delays == [0.5, 10], "a start_export call must end within EPIC_CALL_DEADLINE"
+
+
+async def test_a_kickoff_throttled_every_time_says_to_start_again_later(exporter, epic) -> None:
+    export, sleeps = exporter
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+    kickoff = epic.get(KICKOFF).respond(429, headers={"Retry-After": "5"},
+                                        json=outcome("error", "throttled", "59200", "Too many concurrent exports"))
+    with pytest.raises(BulkError) as refused:
+        await export.start(ExportOptions())
+    assert str(refused.value) == ("the FHIR server is busy (HTTP 429 on 4 attempts): Too many concurrent exports; "
+                                  "start the export again in a few minutes")
+    assert kickoff.call_count == 4 and sleeps.delays == [5, 5, 5] and export.status() is None
+
+
 async def test_polling_without_retry_after_waits_the_configured_interval_never_below_the_floor(exporter, epic,
                                                                                                 make_settings):
     export, sleeps = exporter

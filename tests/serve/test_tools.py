@@ -235,6 +235,9 @@ async def test_paging_walks_every_page_with_opaque_cursors(server, epic, token_r
     "http://fhir.epic.com/interconnect-fhir-oauth/api/FHIR/R4/Observation?page=2",
     "https://attacker@fhir.epic.com/interconnect-fhir-oauth/api/FHIR/R4/Observation?page=2",
     "https://fhir.epic.com/other-app/Observation?page=2",
+    *(f"{EPIC_BASE}/Observation{encoded}..{encoded}..{encoded}oauth2{encoded}token?page=2"
+      for encoded in ("%2F", "%2f", "%5C", "%5c")),
+    *(f"{EPIC_BASE}/{encoded}{encoded}/{encoded}{encoded}/oauth2/token?page=2" for encoded in ("%2E", "%2e")),
 ])
 async def test_a_foreign_next_link_is_refused_and_no_request_is_sent(server, epic, token_route, next_url) -> None:
     epic.get(f"{EPIC_BASE}/Observation").respond(200, json=searchset([resource("Observation", "o1")], total=2,

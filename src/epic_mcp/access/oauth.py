@@ -59,9 +59,9 @@ def tools_for(scopes: Iterable[str], tools_claim: Any = None) -> frozenset[str] 
     scopes = list(scopes)
     named = [scope.removeprefix(TOOL_SCOPE_PREFIX) if scope.startswith(TOOL_SCOPE_PREFIX)
              else scope.removeprefix(SCOPE_PREFIX) for scope in scopes if scope.startswith(SCOPE_PREFIX)]
-    named += _names(tools_claim) or []
-    if named:
-        return frozenset(_tools_named(named))
+    claimed = _names(tools_claim)
+    if named or claimed is not None:  # a tools claim limits the tools even when it names none we know (fail closed)
+        return frozenset(_tools_named([*named, *(claimed or ())]))
     return None if BASE_SCOPE in scopes else frozenset()
 
 
@@ -85,11 +85,12 @@ def _names(value: Any) -> frozenset[str] | None:
 
 
 def metadata_urls(issuer: str) -> list[str]:
-    """Where the issuer's metadata may live: RFC 8414 (path after the well-known name), then OpenID Connect."""
+    """Where the issuer's metadata may live: RFC 8414 (path after the well-known name), then OpenID Connect (after
+    the issuer, without its trailing slash)."""
     parts = urlsplit(issuer)
     path = parts.path.rstrip("/")
     root = f"{parts.scheme}://{parts.netloc}"
-    return [f"{root}/.well-known/oauth-authorization-server{path}", f"{issuer}/.well-known/openid-configuration"]
+    return [f"{root}/.well-known/oauth-authorization-server{path}", f"{root}{path}/.well-known/openid-configuration"]
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,13 @@ class SigningKey:
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> SigningKey | None:
-        """The key, or None for one this server cannot verify with (another key type, an encryption key)."""
-        alg = data.get("alg")
+        """The key, or None for one this server cannot verify with (another key type, an encryption key). PyJWK
+        reads the key's own `alg`, and refuses one it does not know."""
         try:
-            jwk = jwt.PyJWK(data, alg if alg in ALGORITHMS else None)
+            jwk = jwt.PyJWK(data)
         except jwt.PyJWTError:
             return None
-        return cls(jwk, alg if isinstance(alg, str) else None) if jwk.public_key_use in (None, "sig") else None
+        return cls(jwk, data.get("alg")) if jwk.public_key_use in (None, "sig") else None
 
 
 class AccessTokenVerifier:

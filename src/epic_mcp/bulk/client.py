@@ -163,6 +163,9 @@ class BulkClient:
             return BulkError("authentication failed even with a fresh access token; run `epic-mcp doctor`")
         if status in (400, 422):
             return BulkError(f"the server rejected the export request{said or f' (HTTP {status})'}")
+        if status in RETRY_STATUSES:
+            return BulkError(f"the FHIR server is busy (HTTP {status} on {KICKOFF_ATTEMPTS} attempts){said}; start "
+                             "the export again in a few minutes")
         return BulkError(f"the export could not start: HTTP {status}{said}")
 
     async def poll(self, status_url: str) -> Pending | Manifest:
@@ -222,8 +225,9 @@ class BulkClient:
             except (httpx.TransportError, FhirError, TokenError) as exc:
                 raise self._broken(file, target, exc) from None
             try:
-                if response.status_code in RETRY_STATUSES and attempt < DOWNLOAD_ATTEMPTS - 1:
-                    await self._sleep(retry_after_seconds(response, attempt, cap=MAX_RETRY_AFTER))
+                if response.status_code in RETRY_STATUSES:  # asked again, or given up after the last attempt
+                    if attempt < DOWNLOAD_ATTEMPTS - 1:
+                        await self._sleep(retry_after_seconds(response, attempt, cap=MAX_RETRY_AFTER))
                     continue
                 if response.status_code == 416 and offset:
                     return offset

@@ -150,18 +150,28 @@ def _month_name(original: str, month: int) -> str:
     return name + ("." if original.endswith(".") and not full else "")
 
 
+def _ordinal(day: int, written: str | None) -> str:
+    """The suffix of the moved day (1st, 2nd, 3rd, 4th, 11th) when the original had one, in the original's case."""
+    if not written:
+        return ""
+    suffix = "th" if 11 <= day <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return suffix.upper() if written.isupper() else suffix
+
+
 def _month_day_year(match: re.Match[str], change: Change) -> str | None:
     moved = _changed(_safe_date(_year(match["y"]), MONTHS[match["mon"].lower()], int(match["d"])), change)
     if not isinstance(moved, date):
         return moved
-    return f"{_month_name(match['monword'], moved.month)} {moved.day}{match['ord'] or ''}{match['comma']}{moved.year}"
+    return f"{_month_name(match['monword'], moved.month)} {moved.day}{_ordinal(moved.day, match['ord'])}" \
+           f"{match['comma']}{moved.year}"
 
 
 def _day_month_year(match: re.Match[str], change: Change) -> str | None:
     moved = _changed(_safe_date(_year(match["y"]), MONTHS[match["mon"].lower()], int(match["d"])), change)
     if not isinstance(moved, date):
         return moved
-    return f"{moved.day}{match['ord'] or ''}{match['of'] or ' '}{_month_name(match['monword'], moved.month)}" \
+    return f"{moved.day}{_ordinal(moved.day, match['ord'])}{match['of'] or ' '}" \
+           f"{_month_name(match['monword'], moved.month)}" \
            f"{match['comma']}{moved.year}"
 
 

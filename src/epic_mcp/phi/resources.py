@@ -38,9 +38,12 @@ STRUCTURAL = frozenset({"resourceType", "system", "code", "version", "url", "con
                         "gender", "type"})
 IDENTIFIERS = frozenset({"identifier", "masterIdentifier", "accessionIdentifier", "valueIdentifier"})
 IDENTIFYING_STRINGS = frozenset({"subscriberId", "serialNumber", "carrierHRF", "carrierAIDC"})
-# Dates without a day move only where the element is a date: a bare "2019" elsewhere may be a count.
-DATE_KEY = re.compile(r"(?:[dD]ate|[dD]ateTime|[iI]nstant|^start|^end|^issued|^recorded|^created|^authored|"
-                      r"On|^lastOccurrence|^occurrence.*|^birthDate)$")
+# Dates without a day move only where the element is a date: a bare "2019" elsewhere may be a count. The names of
+# FHIR R4's date, dateTime and instant elements (tests/phi/test_dates.py checks them against the R4 model).
+DATE_KEY = re.compile(r"(?:[dD]ate|[dD]ateTime|[iI]nstant|^start|^end|^issued|^recorded|^created|^authored|On|"
+                      r"^lastOccurrence|^occurrence.*|^date.+|^creation|^detected|^expiry|^last(?:Modified|Performed|"
+                      r"Updated)|^nextScheduled|^received(?:Time)?|^sent|^started|^time(?:stamp)?|^validTo|^when.*|"
+                      r"^ifModifiedSince|^effectiveTime|^event|^onset)$")
 KEPT_PERSON_EXTENSIONS = frozenset({
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",

@@ -31,10 +31,11 @@ IP = "[ip]"
 PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), EMAIL),
     (re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", re.I), URL),
+    # International numbers before IPv4: a dotted one (+33.1.42.68.53.00) holds four dotted groups too.
+    (re.compile(r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,4}\b"), PHONE),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), IP),
     (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), SSN),
     (re.compile(r"(?<![\w/])(?:\+?1[\s.-]?)?\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b"), PHONE),
-    (re.compile(r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,4}\b"), PHONE),
     (re.compile(r"(?<![\w-])0\d{1,4}-\d{1,4}-\d{3,4}(?![\w-])"), PHONE),
     (re.compile(r"(?P<label>\b(?:(?:MRN|MR#|MR\s*No\.?|CSN|account|acct\.?|accession|encounter|specimen)"
                 r"(?:\s*(?:number|no\.?|id|#))?|(?:medical record|patient|member|subscriber|insurance(?: member)?|"
@@ -48,7 +49,7 @@ PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
                 r"Ln|Way|Court|Ct|Place|Pl|Terrace|Circle|Parkway|Highway|Hwy)\b\.?"), ADDRESS),
 ]
 ADJACENT_NAMES = re.compile(r"\[name\](?:(?:\s+|,\s*)\[name\])+")
-AGE = re.compile(r"\b(?P<n>\d{2,3})(?P<unit>[- ](?:years?|yrs?|y/?o)[- ]old\b|[- ]year-old\b|\s*歳)", re.I)
+AGE = re.compile(r"\b(?P<n>\d{2,3})(?P<unit>[- ](?:years?|yrs?)[- ]old\b|[- ]year-old\b|\s?-?y/?o\b|\s*歳)", re.I)
 AGE_PREFIX = re.compile(r"\b(?P<label>aged?|age:)\s*(?P<n>\d{2,3})\b", re.I)
 
 
@@ -83,13 +84,14 @@ def _term_pattern(term: str) -> str:
 
 
 def _phone_pattern(number: str) -> str | None:
-    """The number's last ten significant digits with any separators between them, whatever comes before
-    (+1, +81, a trunk 0): so 469-888-8888 is found for +1 469-888-8888, and +81 90 7875 7297 for 090-7875-7297."""
+    """The number's last ten significant digits with any separators between them, with whatever prefix the note
+    writes (+1, +81, 1-, a trunk 0, an opening bracket): so 469-888-8888 and (469) 888-8888 are found for
+    +1 469-888-8888, and +81 90 7875 7297 for 090-7875-7297."""
     digits = _digits(number).lstrip("0")
     if len(digits) < 7:
         return None
     body = r"[\s().-]*".join(digits[-10:])
-    return rf"(?<!\d){body}(?!\d)"
+    return rf"(?<![\d+])(?:\+\d{{1,3}}[\s.-]*|1[\s.-])?\(?0?{body}(?!\d)"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,196 @@
+"""Dates in the minimum PHI mode: every date of a patient moves by the patient's offset, in structured elements
+(whatever their precision, year-only included) and in free text (each format a note may use, written back the
+same way), and a search date moves back by it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from epic_mcp.phi.dates import shift_fhir, shift_search_value, shift_text
+from epic_mcp.phi.resources import DATE_KEY
+from epic_mcp.phi.scrub import Identity
+
+from .test_phi import CODEC, PATIENT, PID, SUBJECT, deidentifier
+
+DAYS = CODEC.offset_days(PID)
+
+
+def moved(day: date) -> date:
+    return day + timedelta(days=DAYS)
+
+
+def year_moved(year: int) -> str:
+    """A year moves by its middle day (2 July), so it moves at most as far as its neighbours."""
+    return str(moved(date(year, 7, 2)).year)
+
+
+def month_moved(year: int, month: int) -> str:
+    return moved(date(year, month, 15)).isoformat()[:7]
+
+
+def deidentified(resource: dict[str, Any]) -> dict[str, Any]:
+    return deidentifier().resource(resource, {PID: Identity.of(PATIENT)})
+
+
+def test_the_patients_offset_moves_a_year_to_another_year() -> None:
+    """The tests below can tell a moved year from one left alone only if the offset crosses a year's middle."""
+    assert abs(DAYS) > 183 and year_moved(2019) != "2019"
+
+
+def test_year_only_dates_in_date_elements_move_by_the_patients_offset() -> None:
+    condition = {"resourceType": "Condition", "id": "c1", "subject": SUBJECT, "onsetDateTime": "2019",
+                 "abatementDateTime": "2021-03", "recordedDate": "2020", "note": [{"text": "since 2019"}]}
+    procedure = {"resourceType": "Procedure", "id": "p1", "subject": SUBJECT,
+                 "performedPeriod": {"start": "2015", "end": "2016-11"}}
+    request = {"resourceType": "MedicationRequest", "id": "m1", "subject": SUBJECT, "authoredOn": "2018",
+               "dispenseRequest": {"validityPeriod": {"start": "2018", "end": "2019"}}}
+    immunization = {"resourceType": "Immunization", "id": "i1", "patient": SUBJECT, "occurrenceDateTime": "2017",
+                    "recorded": "2017"}
+    allergy = {"resourceType": "AllergyIntolerance", "id": "a1", "patient": SUBJECT, "lastOccurrence": "2012",
+               "onsetDateTime": "2010"}
+    observation = {"resourceType": "Observation", "id": "o1", "subject": SUBJECT, "status": "final",
+                   "effectivePeriod": {"start": "2014"}, "valueDateTime": "2013", "issued": "2014",
+                   "note": [{"time": "2016", "text": "repeat"}]}
+    statement = {"resourceType": "MedicationStatement", "id": "s1", "subject": SUBJECT, "dateAsserted": "2019"}
+
+    out = deidentified(condition)
+    assert (out["onsetDateTime"], out["abatementDateTime"], out["recordedDate"]) == (
+        year_moved(2019), month_moved(2021, 3), year_moved(2020))
+    assert out["note"] == [{"text": "since 2019"}], "a bare year in text stays (Safe Harbor keeps years)"
+    assert deidentified(procedure)["performedPeriod"] == {"start": year_moved(2015), "end": month_moved(2016, 11)}
+    out = deidentified(request)
+    assert out["authoredOn"] == year_moved(2018)
+    assert out["dispenseRequest"]["validityPeriod"] == {"start": year_moved(2018), "end": year_moved(2019)}
+    out = deidentified(immunization)
+    assert (out["occurrenceDateTime"], out["recorded"]) == (year_moved(2017), year_moved(2017))
+    out = deidentified(allergy)
+    assert (out["lastOccurrence"], out["onsetDateTime"]) == (year_moved(2012), year_moved(2010))
+    out = deidentified(observation)
+    assert (out["effectivePeriod"], out["valueDateTime"], out["issued"]) == (
+        {"start": year_moved(2014)}, year_moved(2013), year_moved(2014))
+    assert out["note"] == [{"time": year_moved(2016), "text": "repeat"}]
+    assert deidentified(statement)["dateAsserted"] == year_moved(2019)
+
+
+def r4_elements() -> dict[str, set[str]]:
+    """Every element name of FHIR R4 as it is written in JSON (choices expanded: onsetDateTime), with its types."""
+    model = pytest.importorskip("fhirpathpy.models").models["r4"]
+    names: dict[str, set[str]] = {}
+    for path, kind in model["path2Type"].items():
+        if path not in model["choiceTypePaths"]:
+            names.setdefault(path.rsplit(".", 1)[-1], set()).add(kind)
+    for path, kinds in model["choiceTypePaths"].items():
+        for kind in kinds:
+            names.setdefault(path.rsplit(".", 1)[-1] + kind[0].upper() + kind[1:], set()).add(kind)
+    return names
+
+
+DATE_TYPES = {"date", "dateTime", "instant", "Date", "DateTime", "Instant"}
+TEXT_TYPES = {"string", "String", "System.String", "code", "Code", "id", "Id", "uri", "Uri", "url", "Url",
+              "markdown", "Markdown", "canonical", "Canonical", "oid", "Oid", "uuid", "Uuid", "time", "Time"}
+
+
+def test_every_fhir_r4_element_that_holds_a_date_is_known_by_its_name() -> None:
+    """So a year-only or month-only value moves wherever FHIR puts a date (a full date moves anywhere). 'value' is
+    a date only in ImmunizationRecommendation's dateCriterion, and many other things elsewhere: there only full
+    dates move."""
+    names = r4_elements()
+    unknown = sorted(name for name, kinds in names.items() if kinds & DATE_TYPES and not DATE_KEY.search(name))
+    assert unknown == ["value"]
+
+
+def test_no_fhir_r4_text_element_is_taken_for_a_date_by_its_name() -> None:
+    """Immunization.occurrenceString is the date of the vaccination written as text: a year there is a date too."""
+    names = r4_elements()
+    taken = sorted(name for name, kinds in names.items()
+                   if DATE_KEY.search(name) and kinds & TEXT_TYPES and not kinds & DATE_TYPES)
+    assert taken == ["occurrenceString"]
+
+
+def test_a_year_like_value_that_is_no_date_stays() -> None:
+    observation = {"resourceType": "Observation", "id": "o1", "subject": SUBJECT, "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "2019"}], "text": "2019"},
+                   "valueString": "2019", "component": [{"valueString": "1999"}],
+                   "extension": [{"url": "http://example.org/steps", "valueString": "2000"}]}
+    out = deidentified(observation)
+    assert out["code"] == observation["code"] and out["valueString"] == "2019"
+    assert out["component"] == [{"valueString": "1999"}] and out["extension"][0]["valueString"] == "2000"
+
+
+def test_a_full_date_moves_in_any_element_and_keeps_its_time() -> None:
+    note = {"resourceType": "Observation", "id": "o1", "subject": SUBJECT, "status": "final",
+            "valueString": "2025-01-10", "effectiveInstant": "2025-01-10T09:30:00.250Z"}
+    out = deidentified(note)
+    assert out["valueString"] == moved(date(2025, 1, 10)).isoformat()
+    assert out["effectiveInstant"] == f"{moved(date(2025, 1, 10)).isoformat()}T09:30:00.250Z"
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("2025-07-05", "2025-08-04"),
+    ("2025-07-05T16:24:00Z", "2025-08-04T16:24:00Z"),
+    ("2025-07-05T16:24:00.5+02:00", "2025-08-04T16:24:00.5+02:00"),
+    ("2025-07", "2025-08"),
+    ("07/05/2025", "08/04/2025"),
+    ("7/5/2025", "8/4/2025"),
+    ("31/12/2025", "30/01/2026"),
+    ("5.7.2025", "4.8.2025"),
+    ("05.07.2025", "04.08.2025"),
+    ("Jan 2, 2026", "Feb 1, 2026"),
+    ("Jan. 2, 2026", "Feb. 1, 2026"),
+    ("January 2nd, 2026", "February 1st, 2026"),
+    ("Sept 3, 2025", "Oct 3, 2025"),
+    ("SEPTEMBER 3 2025", "OCTOBER 3 2025"),
+    ("2 January 2026", "1 February 2026"),
+    ("3rd of March, 2025", "2nd of April, 2025"),
+    ("4 dec. 2025", "3 jan. 2026"),
+    ("March 2026", "April 2026"),
+    ("mar, 2026", "apr, 2026"),
+    ("2025年6月14日", "2025年7月14日"),
+    ("2025年12月", "2026年1月"),
+])
+def test_a_date_in_text_moves_and_is_written_as_it_was(written: str, expected: str) -> None:
+    assert shift_text(f"Seen {written}; BP 110/73.", 30) == f"Seen {expected}; BP 110/73."
+
+
+@pytest.mark.parametrize("text", [
+    "BP 110/73, 1/2 tab, in 2019", "2025-02-30 is no day", "07/05/1799 and 07/05/2201 are out of range",
+    "2025-13", "12-05-2025", "13/13/2025", "no date at all",
+])
+def test_what_is_not_a_date_in_range_stays(text: str) -> None:
+    assert shift_text(text, 30) == text
+
+
+def test_a_date_is_moved_once_even_where_two_rules_could_read_it() -> None:
+    assert shift_text("2 January 2026 and January 2026", 31) == "2 February 2026 and February 2026"
+    assert shift_text("2025-07-05 and 2025-07", 30) == "2025-08-04 and 2025-08"
+
+
+@pytest.mark.parametrize(("value", "days", "expected"), [
+    ("2025-12-31T23:30:00-05:00", 1, "2026-01-01T23:30:00-05:00"),
+    ("2025-07", -20, "2025-06"),
+    ("2025", 200, "2026"),
+    ("2025", 170, "2025"),
+    ("2024-02-29", 365, "2025-02-28"),
+    ("not a date", 5, None),
+    ("2025-02-30", 5, None),
+])
+def test_fhir_values_move_with_their_precision(value: str, days: int, expected: str | None) -> None:
+    assert shift_fhir(value, days) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("ge2026-02-10", "ge2026-01-01"),
+    ("2026-02-10", "2026-01-01"),
+    ("le2025", "le2025-11-21"),
+    ("lt2025-02", "lt2025-01-19"),
+    ("eb2025-02", "eb2025-01-19"),
+    ("gt2025", "gt2024-11-22"),
+    ("ge2025-03", "ge2025-01-20"),
+    ("sa2026-02-10T08:00:00Z", "sa2026-01-01T08:00:00Z"),
+    ("ge-today", "ge-today"),
+])
+def test_search_dates_move_back_and_partial_dates_widen_first(value: str, expected: str) -> None:
+    assert shift_search_value(value, -40) == expected

@@ -1,0 +1,184 @@
+"""De-identified FHIR JSON, table by table: which types are the patient's data and which the directory's, what
+is removed from a person, which elements are structure (kept as written), identifiers, references, extensions
+kept on a person, ages, attachments' content types, and paging links."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from epic_mcp.phi.resources import FOREIGN_LINK, Policy, readable_text
+from epic_mcp.phi.scrub import Identity
+
+from ..conftest import EPIC_BASE
+from .test_phi import CODEC, PATIENT, PID, SUBJECT, deidentifier
+
+IDENTITIES = {PID: Identity.of(PATIENT)}
+# Text every scrubbing rule would change: a date, a phone number, a URL, the patient's name.
+TELLING = "2025-01-02 469-555-0134 http://example.org/x Lopez"
+DIRECTORY_TYPES = ["Practitioner", "PractitionerRole", "Organization", "Location", "Medication", "Questionnaire",
+                   "HealthcareService", "Endpoint", "Substance", "CapabilityStatement", "ValueSet", "CodeSystem",
+                   "StructureDefinition", "SearchParameter", "OperationDefinition"]
+
+
+def deidentified(resource: dict[str, Any], **policy: bool) -> dict[str, Any]:
+    return deidentifier(**policy).resource(resource, IDENTITIES)
+
+
+@pytest.mark.parametrize("resource_type", DIRECTORY_TYPES)
+def test_the_directory_is_no_patient_s_data_and_stays_as_it_is(resource_type: str) -> None:
+    record = {"resourceType": resource_type, "id": "d1", "name": TELLING, "description": TELLING}
+    assert deidentified(record) == record
+    assert not Policy().pseudonymized(resource_type)
+
+
+@pytest.mark.parametrize("resource_type", ["Practitioner", "PractitionerRole"])
+def test_clinicians_become_pseudonyms_only_when_asked(resource_type: str) -> None:
+    record = {"resourceType": resource_type, "id": "doc1", "telecom": [{"value": "608-555-0100"}],
+              "address": [{"city": "Verona"}], "photo": [{"data": "AAAA"}]}
+    assert Policy(practitioners=True).pseudonymized(resource_type)
+    out = deidentified(record, practitioners=True)
+    assert out == {"resourceType": resource_type, "id": CODEC.pseudonym(resource_type, "doc1")}
+
+
+@pytest.mark.parametrize("resource_type", ["Observation", "Condition", "Encounter", "SomethingNew"])
+def test_every_other_type_is_the_patient_s_data(resource_type: str) -> None:
+    out = deidentified({"resourceType": resource_type, "id": "r1", "subject": SUBJECT, "note": [{"text": TELLING}]})
+    assert out["id"] == CODEC.pseudonym(resource_type, "r1") and "Lopez" not in str(out)
+
+
+@pytest.mark.parametrize("resource_type", ["Patient", "RelatedPerson", "Person"])
+@pytest.mark.parametrize("element", ["name", "telecom", "photo", "contact", "text", "_name", "_telecom",
+                                     "_birthDate", "_address", "_photo"])
+def test_what_names_or_reaches_a_person_is_removed(resource_type: str, element: str) -> None:
+    person = {"resourceType": resource_type, "id": PID, "patient": SUBJECT, element: [{"value": "x"}],
+              "gender": "female"}
+    out = deidentified(person)
+    assert element not in out and out["gender"] == "female"
+
+
+@pytest.mark.parametrize("resource_type", ["Patient", "RelatedPerson", "Person"])
+def test_a_person_keeps_only_the_state_and_country_of_an_address_and_the_year_of_birth(resource_type: str) -> None:
+    person = {"resourceType": resource_type, "id": PID, "patient": SUBJECT, "birthDate": "1987-09-12",
+              "address": [{"use": "home", "line": ["3268 West Johnson St."], "city": "Garland", "state": "TX"},
+                          {"use": "old", "city": "Dallas"}],
+              "extension": [{"url": "http://example.org/favourite-colour", "valueString": "blue"}]}
+    out = deidentified(person)
+    assert out["birthDate"] == "1987" and out["address"] == [{"use": "home", "state": "TX"}]
+    assert "extension" not in out
+
+
+@pytest.mark.parametrize("url", [
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex",
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-genderIdentity",
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex",
+    "http://hl7.org/fhir/StructureDefinition/patient-genderIdentity",
+    "http://open.epic.com/FHIR/StructureDefinition/extension/legal-sex",
+    "http://open.epic.com/FHIR/StructureDefinition/extension/sex-for-clinical-use",
+])
+def test_a_person_keeps_the_extensions_that_describe_no_one_in_particular(url: str) -> None:
+    extension = {"url": url, "valueCodeableConcept": {"coding": [{"code": "female"}]}}
+    out = deidentified({**PATIENT, "extension": [extension]})
+    assert out["extension"] == [extension]
+
+
+@pytest.mark.parametrize("element", ["resourceType", "system", "code", "version", "url", "contentType", "language",
+                                     "linkId", "profile", "status", "use", "mode", "unit", "currency", "relation",
+                                     "intent", "priority", "gender", "type"])
+def test_codes_systems_and_structure_are_kept_as_written(element: str) -> None:
+    """Their values are terminology, not the patient's words: a code may look like a date or a phone number."""
+    written = "2025-01-02" if element != "resourceType" else "Observation"
+    out = deidentified({"resourceType": "Observation", "id": "o1", "subject": SUBJECT,
+                        "component": [{element: written}, {element: "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369"}]})
+    assert out["component"] == [{element: written}, {element: "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369"}]
+
+
+@pytest.mark.parametrize("element", ["identifier", "masterIdentifier", "accessionIdentifier", "valueIdentifier"])
+def test_every_kind_of_identifier_becomes_a_pseudonym(element: str) -> None:
+    out = deidentified({"resourceType": "Specimen", "id": "s1", "subject": SUBJECT,
+                        element: {"system": "urn:oid:1.2.3", "value": "ACC-55501"}})
+    assert out[element] == {"system": "urn:oid:1.2.3", "value": CODEC.pseudonym("identifier", "ACC-55501")}
+
+
+@pytest.mark.parametrize("element", ["subscriberId", "serialNumber", "carrierHRF", "carrierAIDC"])
+def test_numbers_that_identify_without_being_identifiers_become_pseudonyms(element: str) -> None:
+    out = deidentified({"resourceType": "Coverage", "id": "c1", "beneficiary": SUBJECT, element: "W123456789",
+                        "note": [{"text": "member W123456789"}]})
+    assert out[element] == CODEC.pseudonym("identifier", "W123456789")
+    assert out["note"] == [{"text": f"member {CODEC.pseudonym('identifier', 'W123456789')}"}]
+
+
+@pytest.mark.parametrize(("reference", "expected"), [
+    ("Encounter/e1", f"Encounter/{CODEC.pseudonym('Encounter', 'e1')}"),
+    ("Encounter/e.1-2", f"Encounter/{CODEC.pseudonym('Encounter', 'e.1-2')}"),
+    ("Encounter/" + "x" * 64, f"Encounter/{CODEC.pseudonym('Encounter', 'x' * 64)}"),
+    ("Encounter/e1/_history/3", f"Encounter/{CODEC.pseudonym('Encounter', 'e1')}/_history/3"),
+    ("Encounter/e1/_history/v.2-a", f"Encounter/{CODEC.pseudonym('Encounter', 'e1')}/_history/v.2-a"),
+    (f"{EPIC_BASE}/Encounter/e1", f"{EPIC_BASE}/Encounter/{CODEC.pseudonym('Encounter', 'e1')}"),
+    ("Location/l1", "Location/l1"),
+    ("#contained", "#contained"),
+    ("urn:uuid:4a5b", "urn:uuid:4a5b"),
+])
+def test_references_point_at_pseudonyms_of_the_patient_s_records(reference: str, expected: str) -> None:
+    out = deidentified({"resourceType": "Observation", "id": "o1", "subject": SUBJECT,
+                        "encounter": {"reference": reference}})
+    assert out["encounter"] == {"reference": expected}
+
+
+@pytest.mark.parametrize("reference", ["Encounter?identifier=123", "encounter/e1", "Encounter/" + "x" * 65,
+                                       "Encounter/e 1", "E/e1"])
+def test_a_reference_that_could_carry_an_identifier_some_other_way_is_left_out(reference: str) -> None:
+    out = deidentified({"resourceType": "Observation", "id": "o1", "subject": SUBJECT,
+                        "encounter": {"reference": reference, "display": "visit"}})
+    assert out["encounter"] == {"display": "visit"}
+
+
+@pytest.mark.parametrize("unit", ["a", "yr", "yrs", "year", "years", "Years"])
+def test_an_age_over_89_in_any_unit_of_years_becomes_90_or_more(unit: str) -> None:
+    history = {"resourceType": "FamilyMemberHistory", "id": "f1", "patient": SUBJECT,
+               "deceasedAge": {"value": 93, "unit": unit}, "ageAge": {"value": 60, "unit": unit}}
+    out = deidentified(history)
+    assert out["deceasedAge"] == {"value": 90, "unit": unit, "comparator": ">="}
+    assert out["ageAge"] == {"value": 60, "unit": unit}
+
+
+def test_an_age_in_other_units_is_left_alone() -> None:
+    out = deidentified({"resourceType": "FamilyMemberHistory", "id": "f1", "patient": SUBJECT,
+                        "onsetAge": {"value": 95, "unit": "mo"}})
+    assert out["onsetAge"] == {"value": 95, "unit": "mo"}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "text/html; charset=utf-8", "application/rtf",
+                                          "application/xhtml+xml", "application/xml", "application/json"])
+def test_text_content_of_any_text_type_is_read_as_text(content_type: str) -> None:
+    assert readable_text(b"Camila seen", content_type) == "Camila seen"
+
+
+def test_content_without_a_type_is_text_when_it_decodes_as_utf8() -> None:
+    assert readable_text(b"Camila seen", None) == readable_text(b"Camila seen", "") == "Camila seen"
+    assert readable_text(b"\xff\xfe binary", None) is None
+
+
+@pytest.mark.parametrize("content_type", ["application/pdf", "image/jpeg", "audio/wav", "application/octet-stream"])
+def test_content_that_is_no_text_is_withheld(content_type: str) -> None:
+    assert readable_text(b"%PDF-1.4 Camila", content_type) is None
+    note = {"resourceType": "DocumentReference", "id": "d1", "subject": SUBJECT, "content": [{"attachment": {
+        "contentType": content_type, "data": base64.b64encode(b"Camila").decode()}}]}
+    assert deidentified(note)["content"] == [{"attachment": {"contentType": content_type}}]
+
+
+def test_a_next_link_outside_the_base_is_withheld_and_one_inside_becomes_opaque() -> None:
+    deid = deidentifier()
+    assert FOREIGN_LINK == "https://withheld.invalid/"
+    assert deid.opaque_link("https://evil.example.org/R4/Observation?page=2") == FOREIGN_LINK
+    assert deid.opaque_link("not a url at all \x00") == FOREIGN_LINK
+    opaque = deid.opaque_link(f"{EPIC_BASE}/Observation?patient={PID}&page=2")
+    assert opaque.startswith(f"{EPIC_BASE}/_phi/") and PID not in opaque
+    import httpx
+
+    assert str(deid.real_link(httpx.URL(opaque))) == f"{EPIC_BASE}/Observation?patient={PID}&page=2"
+    assert deid.real_link(httpx.URL(f"{EPIC_BASE}/Observation?page=2")) is None
