@@ -39,7 +39,6 @@ def depends_on_today(source: str) -> bool:
     return DATED.search(source) is not None
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     dated: dict[Path, bool] = {}
     for item in items:
@@ -47,20 +46,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             dated[item.path] = depends_on_today(item.path.read_text())
         if dated[item.path]:
             item.add_marker(pytest.mark.dated)
-        if uses_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
     # The end-to-end tests first (in their order), the quick ones after: run in parallel (scripts/test), the slow
     # ones start early and the quick ones fill in, instead of one slow test starting last.
     items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
-def uses_a_module_fixture(item: pytest.Item) -> bool:
-    """Whether the test shares a module-scoped fixture (a server, a whole evaluation run): under pytest-xdist
-    (--dist loadgroup) such tests of one module run on one worker, so the fixture is set up once, not once per
-    worker."""
-    info = getattr(item, "_fixtureinfo", None)
-    return info is not None and any(definition.scope == "module" for definitions in info.name2fixturedefs.values()
-                                    for definition in definitions)
+MODULE_FIXTURE = re.compile(r"""@pytest\.fixture\(scope=["']module["']""")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` (scripts/test): the tests of a module that defines a module-scoped fixture (a server, a
+    whole evaluation run) go to one worker, so the fixture is set up once, not once per worker; every other test
+    goes wherever a worker is free. pytest-xdist's own loadgroup reads xdist_group marks, which pytest 9.2 loses
+    on the way to the scheduler (pytest-xdist#1386), so the groups are found here, in the modules' source."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    grouped: dict[str, bool] = {}
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module not in grouped:
+                path = config.rootpath / module
+                grouped[module] = path.is_file() and MODULE_FIXTURE.search(path.read_text()) is not None
+            return module if grouped[module] else nodeid
+
+    return ModuleFixtureScheduling(config, log)
 
 
 def pretended_today() -> dict[str, str]:
