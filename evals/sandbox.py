@@ -4,6 +4,7 @@ temporary folder on a free loopback port, and the epic-mcp stdio server that MCP
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -42,9 +43,13 @@ def server_params(folder: Path, port: int, today: date, tools: str = "all") -> S
 
 
 @contextmanager
-def local_sandbox(tools: str = "all") -> Iterator[Target]:
+def local_sandbox(tools: str = "all", data: Path | None = None) -> Iterator[Target]:
+    """`data`: a sandbox data folder already loaded for today (the tests build one per run, tests/sekmet_data.py),
+    copied in so the sandbox starts without loading; without it the sandbox loads the data set as a user's does."""
     with tempfile.TemporaryDirectory(prefix="epic-mcp-evals-") as name:
         folder = Path(name)
+        if data is not None:
+            shutil.copytree(data, folder / "data")
         no_settings_file = folder / "evals.env"
         no_settings_file.write_text("")
         port = free_port()

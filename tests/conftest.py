@@ -31,7 +31,7 @@ KEPT_SETTINGS = ("EPIC_TODAY",)
 # A test module that names one of these depends on today's date (the clock, or data dated for today): it is marked
 # `dated`, and scripts/test-dates runs every such test "as of" each day of a sweep (CI does, after scripts/test).
 DATED = re.compile(r"\b(?:run_today|pretended_today|date\.today|datetime\.now|datetime\.utcnow|"
-                   r"EPIC_TODAY|data_set|load_bundled_data|LoadedSekmet|loaded_sekmet|local_sandbox|"
+                   r"EPIC_TODAY|data_set|LoadedSekmet|loaded_sekmet|local_sandbox|bundled_data|sandbox_data|"
                    r"unseen_data_set|load_unseen_data|heavy_patient)\b")
 
 
@@ -46,6 +46,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             dated[item.path] = depends_on_today(item.path.read_text())
         if dated[item.path]:
             item.add_marker(pytest.mark.dated)
+    # The end-to-end tests first (in their order), the quick ones after: run in parallel (scripts/test), the slow
+    # ones start early and the quick ones fill in, instead of one slow test starting last.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
+MODULE_FIXTURE = re.compile(r"""@pytest\.fixture\(scope=["']module["']""")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` (scripts/test): the tests of a module that defines a module-scoped fixture (a server, a
+    whole evaluation run) go to one worker, so the fixture is set up once, not once per worker; every other test
+    goes wherever a worker is free. pytest-xdist's own loadgroup reads xdist_group marks, which pytest 9.2 loses
+    on the way to the scheduler (pytest-xdist#1386), so the groups are found here, in the modules' source."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    grouped: dict[str, bool] = {}
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module not in grouped:
+                path = config.rootpath / module
+                grouped[module] = path.is_file() and MODULE_FIXTURE.search(path.read_text()) is not None
+            return module if grouped[module] else nodeid
+
+    return ModuleFixtureScheduling(config, log)
 
 
 def pretended_today() -> dict[str, str]:
@@ -168,10 +197,36 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def loaded_sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def loaded_data(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The run's loaded sekmet data folders (tests/sekmet_data.py), shared by the xdist workers of one run."""
+    from .sekmet_data import LoadedData, shared_root
+
+    return LoadedData(shared_root(tmp_path_factory.getbasetemp()))
+
+
+@pytest.fixture(scope="session")
+def bundled_data(loaded_data: Any) -> Path:
+    """A sekmet data folder with the bundled data set dated for the run's today: `SekmetServer(..., data=...)`."""
+    from epic_mcp.sandbox import data_set
+
+    return loaded_data.folder("bundled", data_set(run_today())["resources"])
+
+
+@pytest.fixture(scope="session")
+def sandbox_data(loaded_data: Any) -> Path:
+    """The local sandbox's data folder as `epic-mcp sandbox` loads it for the run's today (the data set, the Group of
+    its patients and the marker saying so): a sandbox folder whose data/ is a copy of it starts without loading."""
+    from epic_mcp.sandbox import data_set
+
+    data = data_set(run_today())
+    return loaded_data.sandbox(data["resources"], data["patients"], run_today().isoformat())
+
+
+@pytest.fixture(scope="session")
+def loaded_sekmet(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path) -> Iterator[Any]:
     """One sekmet-fhir with the bundled data for the HTTP end-to-end tests (tests/http_servers.py)."""
     from .http_servers import LoadedSekmet
 
-    sekmet = LoadedSekmet(tmp_path_factory.mktemp("http-sekmet")).start()
+    sekmet = LoadedSekmet(tmp_path_factory.mktemp("http-sekmet"), bundled_data).start()
     yield sekmet
     sekmet.stop()

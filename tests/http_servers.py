@@ -17,21 +17,21 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
-from epic_mcp.sandbox import data_set, load_resources
+from epic_mcp.sandbox import data_set
 from epic_mcp.settings import load_settings
 
 from .conftest import run_today
-from .sekmet_server import LOADER_TOKEN, SekmetServer, free_port
+from .sekmet_server import SekmetServer, free_port
 
 START_TIMEOUT_SECONDS = 30
 FULL, PATIENT_ONLY = "epic-mcp-http", "epic-mcp-http-patient-only"
 
 
 class LoadedSekmet:
-    """sekmet-fhir with the bundled data set and two SMART clients sharing one key: FULL (system/*.read) and
-    PATIENT_ONLY (system/Patient.read)."""
+    """sekmet-fhir with the bundled data set (started from `loaded`, a copy of a data folder holding it) and two SMART
+    clients sharing one key: FULL (system/*.read) and PATIENT_ONLY (system/Patient.read)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, loaded: Path) -> None:
         self.key = workdir / "client.key"
         write_private_key(generate_key(), self.key)
         jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(self.key))).jwks()
@@ -39,11 +39,10 @@ class LoadedSekmet:
         self.server = SekmetServer(workdir / "sekmet", [
             {"client_id": FULL, "jwks": jwks, "scopes": "system/*.read"},
             {"client_id": PATIENT_ONLY, "jwks": jwks, "scopes": "system/Patient.read"},
-        ])
+        ], data=loaded)
 
     def start(self) -> LoadedSekmet:
         self.server.start()
-        load_resources(self.server.base_url, LOADER_TOKEN, self.data["resources"])
         return self
 
     def settings(self, client_id: str = FULL) -> dict[str, Any]:
@@ -73,15 +72,16 @@ class EpicMcpHttp:
                  "streamable-http", "--port", str(self.port)],
                 env={"PATH": os.environ["PATH"]}, cwd="/", stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"epic-mcp exited at start: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.root}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        with httpx.Client(timeout=1) as http:  # one client for every poll: each new one loads the CA certificates
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"epic-mcp exited at start: {self.log.read_text()[-2000:]}")
+                try:
+                    if http.get(f"{self.root}/healthz").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"epic-mcp did not answer /healthz in {START_TIMEOUT_SECONDS} s")
 

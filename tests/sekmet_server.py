@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from epic_mcp.sandbox import data_set, load_resources, sekmet_command, sekmet_config, wait_until_serving
-
-from .conftest import run_today
+from epic_mcp.sandbox import sekmet_command, sekmet_config, wait_until_serving
 
 LOADER_TOKEN = "sekmet-loader-token-for-tests"
 
@@ -22,10 +21,13 @@ def free_port() -> int:
 
 
 class SekmetServer:
-    """One sekmet process with the given SMART clients (each: client_id, jwks, scopes)."""
+    """One sekmet process with the given SMART clients (each: client_id, jwks, scopes); with `data`, a loaded data
+    folder (tests/sekmet_data.py) that the server starts from, a copy of its own."""
 
-    def __init__(self, workdir: Path, clients: list[dict[str, Any]], token_lifetime: int = 300) -> None:
+    def __init__(self, workdir: Path, clients: list[dict[str, Any]], token_lifetime: int = 300,
+                 data: Path | None = None) -> None:
         self.workdir = workdir
+        self.data = data
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.base_url = f"{self.root}/fhir"
@@ -35,6 +37,8 @@ class SekmetServer:
 
     def start(self) -> SekmetServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.data is not None and not (self.workdir / "data").exists():
+            shutil.copytree(self.data, self.workdir / "data")
         config = self.workdir / "settings.json"
         config.write_text(json.dumps(self.config))
         log_path = self.workdir / "sekmet.log"
@@ -43,11 +47,6 @@ class SekmetServer:
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_until_serving(self.base_url, self.process, log_path)
         return self
-
-    def load_bundled_data(self) -> dict[str, Any]:
-        data = data_set(run_today())
-        load_resources(self.base_url, LOADER_TOKEN, data["resources"])
-        return data
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -90,7 +90,7 @@ def test_an_edited_pyproject_is_installed_again(checkout: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize("source", ["TODAY = run_today()", "env = {**pretended_today()}", "date.today()",
                                     "datetime.now(UTC)", 'os.environ["EPIC_TODAY"]', "data_set(day)",
-                                    "server.load_bundled_data()", "unseen_data_set(None)"])
+                                    "SekmetServer(folder, [], data=bundled_data)", "unseen_data_set(None)"])
 def test_a_test_that_reads_the_clock_or_data_dated_for_today_is_in_the_date_sweep(source: str) -> None:
     from .conftest import depends_on_today
 

@@ -40,15 +40,16 @@ def records() -> tuple[list[dict[str, Any]], truth.Records]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, records) -> Iterator[StdioServerParameters]:
+def server(tmp_path_factory: pytest.TempPathFactory, records, bundled_data: Path) -> Iterator[StdioServerParameters]:
     folder = tmp_path_factory.mktemp("e2e-answers")
     key = folder / "client.key"
     write_private_key(generate_key(), key)
     jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(key))).jwks()
-    sekmet = SekmetServer(folder / "sekmet", [{"client_id": CLIENT_ID, "jwks": jwks, "scopes": "system/*.read"}])
+    sekmet = SekmetServer(folder / "sekmet", [{"client_id": CLIENT_ID, "jwks": jwks, "scopes": "system/*.read"}],
+                          data=bundled_data)  # the data set; the heavy patient is loaded beside it
     sekmet.start()
     try:
-        load_resources(sekmet.base_url, LOADER_TOKEN, records[0])
+        load_resources(sekmet.base_url, LOADER_TOKEN, heavy_patient(TODAY))
         env_file = Path(folder) / "answers.env"
         env_file.write_text(f"EPIC_ENV=custom\nEPIC_FHIR_BASE_URL={sekmet.base_url}\nEPIC_CLIENT_ID={CLIENT_ID}\n"
                             f"PRIVATE_KEY_PATH={key}\n")

@@ -158,6 +158,27 @@ def test_an_inconsistent_rsa_key_never_signs(tmp_path: Path, make_settings) -> N
         AssertionSigner(settings, keys).sign("https://fhir.example.org/token")
 
 
+def test_the_check_runs_once_per_key_and_a_key_differing_in_one_number_is_checked_anew(tmp_path: Path,
+                                                                                      make_settings) -> None:
+    """A key file read again (a new KeyRing, as each server and each test builds) is not checked again; a key with
+    the same primes and modulus but one wrong CRT parameter is not taken for it, and is refused."""
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    broken = rsa.RSAPrivateNumbers(numbers.p, numbers.q, numbers.d, numbers.dmp1 + 2, numbers.dmq1, numbers.iqmp,
+                                   numbers.public_numbers).private_key(unsafe_skip_rsa_key_validation=True)
+    paths = {"sound": tmp_path / "sound.key", "broken": tmp_path / "broken.key"}
+    paths["sound"].write_bytes(_pem(numbers.private_key(), serialization.PrivateFormat.PKCS8))
+    paths["broken"].write_bytes(_pem(broken, serialization.PrivateFormat.PKCS8))
+    for path in paths.values():
+        path.chmod(0o600)
+
+    def checked(name: str) -> object:
+        return KeyRing.from_settings(make_settings(private_key_path=str(paths[name]))).active.checked_private_key()
+
+    assert checked("sound") is checked("sound")
+    with pytest.raises(ConfigError, match="not a consistent RSA key"):
+        checked("broken")
+
+
 def test_a_sound_key_is_checked_once_and_signs(key_file: Path, make_settings) -> None:
     settings = make_settings()
     keys = KeyRing.from_settings(settings)

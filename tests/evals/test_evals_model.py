@@ -49,9 +49,9 @@ class RecordedModel:
 
 
 @pytest.mark.e2e
-def test_the_agent_loop_runs_end_to_end_against_the_recorded_model() -> None:
+def test_the_agent_loop_runs_end_to_end_against_the_recorded_model(sandbox_data: Path) -> None:
     asked = [e["expect"]["question"] for e in RECORDING["exchanges"] if "question" in e["expect"]]
-    with local_sandbox() as target:
+    with local_sandbox(data=sandbox_data) as target:
         bank = {q.id: q for q in question_bank(data_set(target.today), target.today)}
         questions = [bank[name] for name in asked]
         recorded = RecordedModel({q.id: q.text for q in questions})

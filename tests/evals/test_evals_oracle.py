@@ -10,6 +10,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -27,8 +28,8 @@ POINTS_THE_PHI_MODE_MAY_LOSE = 2
 
 
 @pytest.fixture(scope="module")
-def target() -> Iterator[Target]:
-    with local_sandbox() as target:
+def target(sandbox_data: Path) -> Iterator[Target]:
+    with local_sandbox(data=sandbox_data) as target:
         yield target
 
 

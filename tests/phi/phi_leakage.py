@@ -59,11 +59,28 @@ def patient_links(resource: dict[str, Any]) -> set[str]:
 
 def records_of(resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
     """The patient's resources: those that point at the patient, the Patient itself, and Binaries its notes use."""
-    own = [r for r in resources if r["resourceType"] not in DIRECTORY
-           and (patient_id in patient_links(r) or (r["resourceType"] == "Patient" and r["id"] == patient_id))]
+    own = _by_patient(resources).get(patient_id, [])
     binaries = {a["attachment"]["url"].split("/")[-1] for r in own for a in r.get("content", [])
                 if "url" in a.get("attachment", {})}
     return own + [r for r in resources if r["resourceType"] == "Binary" and r["id"] in binaries]
+
+
+_BY_PATIENT: dict[int, tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]] = {}
+
+
+def _by_patient(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each patient's own resources (not the directory's), in the data set's order: every resource's references
+    are walked once per data set, not once per patient (the list is kept with its index: its id stays its own)."""
+    if id(resources) not in _BY_PATIENT:
+        index: dict[str, list[dict[str, Any]]] = {}
+        for resource in resources:
+            if resource["resourceType"] in DIRECTORY:
+                continue
+            owners = patient_links(resource) | ({resource["id"]} if resource["resourceType"] == "Patient" else set())
+            for owner in owners:
+                index.setdefault(owner, []).append(resource)
+        _BY_PATIENT[id(resources)] = (resources, index)
+    return _BY_PATIENT[id(resources)][1]
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,8 @@ def real_dates(records: list[dict[str, Any]]) -> set[date]:
     texts += [decoded for r in records for decoded in _attachments(r)]
     found: set[date] = set()
     for text in texts:
+        if not re.search(r"\d{4}", text):  # every form below has the year's four digits
+            continue
         for y, m, d in re.findall(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)", text):
             found.add(_day(int(y), int(m), int(d)))
         for m, d, y in re.findall(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})", text):
@@ -204,10 +223,9 @@ def needles_of(patient: dict[str, Any], records: list[dict[str, Any]], label: st
     return needles
 
 
-def dates_to_scan(records: list[dict[str, Any]], offset: int) -> tuple[set[date], int]:
-    """The patient's real dates that are not also a real date moved by the offset (those cannot be told apart
-    from a correctly moved one), and how many were set aside for that reason."""
-    real = real_dates(records)
+def dates_to_scan(real: set[date], offset: int) -> tuple[set[date], int]:
+    """The patient's real dates (`real_dates` of the records) that are not also a real date moved by the offset
+    (those cannot be told apart from a correctly moved one), and how many were set aside for that reason."""
     moved = {day + timedelta(days=offset) for day in real}
     return real - moved, len(real & moved)
 

@@ -27,11 +27,11 @@ from mcp import Client, StdioServerParameters
 from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.phi.dates import shift_text
 from epic_mcp.phi.pseudonyms import PseudonymCodec
-from epic_mcp.sandbox import data_set, load_resources
+from epic_mcp.sandbox import data_set
 from epic_mcp.settings import load_settings
 
 from ..conftest import report_path, run_today
-from ..sekmet_server import LOADER_TOKEN, SekmetServer
+from ..sekmet_server import SekmetServer
 from .phi_leakage import records_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -50,14 +50,13 @@ LOINC = "http://loinc.org"
 
 
 @pytest.fixture(scope="module")
-def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SekmetServer, Path]]:
+def sekmet(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path) -> Iterator[tuple[SekmetServer, Path]]:
     key = tmp_path_factory.mktemp("accuracy-key") / "client.key"
     write_private_key(generate_key(), key)
     jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(key))).jwks()
     server = SekmetServer(tmp_path_factory.mktemp("accuracy-sekmet"),
-                          [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}]).start()
+                          [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}], data=bundled_data).start()
     try:
-        load_resources(server.base_url, LOADER_TOKEN, data_set(TODAY)["resources"])
         yield server, key
     finally:
         server.stop()

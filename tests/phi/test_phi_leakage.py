@@ -26,11 +26,11 @@ from mcp import Client, StdioServerParameters
 from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.fhir.catalog import CATALOG
 from epic_mcp.phi.pseudonyms import PseudonymCodec
-from epic_mcp.sandbox import data_set, load_resources
+from epic_mcp.sandbox import data_set
 from epic_mcp.settings import LOCAL_CLIENT_ID, load_settings
 
 from ..conftest import report_path, run_today
-from ..sekmet_server import LOADER_TOKEN, SekmetServer
+from ..sekmet_server import SekmetServer
 from .phi_leakage import (
     DIRECTORY,
     MONTHS,
@@ -68,6 +68,7 @@ class DataSet:
     name: str
     description: str
     resources: list[dict[str, Any]]
+    loaded: str  # the name of its loaded sekmet data folder (tests/sekmet_data.py)
 
     @property
     def patients(self) -> list[dict[str, Any]]:
@@ -76,9 +77,9 @@ class DataSet:
 
 DATA_SETS = [
     DataSet("sandbox", "the local sandbox's data (clinosim US, seed 42, mapped onto Epic's 7 test patients)",
-            data_set(run_today())["resources"]),
+            data_set(run_today())["resources"], "bundled"),
     DataSet("clinosim-jp", "clinosim JP, seed 7: 6 patients, notes quoting their own identifiers "
-            "(tests/data/phi-eval.json.gz, scripts/build-phi-eval-data)", eval_data_set()["resources"]),
+            "(tests/data/phi-eval.json.gz, scripts/build-phi-eval-data)", eval_data_set()["resources"], "phi-eval"),
 ]
 
 
@@ -90,15 +91,15 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory, key: Path) -> Iterator[dict[str, SekmetServer]]:
+def servers(tmp_path_factory: pytest.TempPathFactory, key: Path, loaded_data) -> Iterator[dict[str, SekmetServer]]:
     jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(key))).jwks()
     started: dict[str, SekmetServer] = {}
     try:
         for data in DATA_SETS:
             server = SekmetServer(tmp_path_factory.mktemp(f"phi-{data.name}"),
-                                  [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}]).start()
+                                  [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}],
+                                  data=loaded_data.folder(data.loaded, data.resources)).start()
             started[data.name] = server
-            load_resources(server.base_url, LOADER_TOKEN, data.resources)
         yield started
     finally:
         for server in started.values():
@@ -249,28 +250,38 @@ def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[
         records = records_of(data.resources, patient["id"])
         needles += needles_of(patient, records, labels[patient["id"]])
         offset = offsets.get(patient["id"], 0)
-        days, set_aside = dates_to_scan(records, offset)
+        real = real_dates(records)
+        days, set_aside = dates_to_scan(real, offset)
         dated[labels[patient["id"]]] = days
         dates_scanned += len(days)
         dates_set_aside += set_aside
         if offset:
-            moved = {day + timedelta(days=offset) for day in real_dates(records)}
+            moved = {day + timedelta(days=offset) for day in real}
             moved_today[labels[patient["id"]]] = {today + timedelta(days=offset - back)
                                                   for back in DAYS_FROM_TODAY} - moved
-    masks = re.compile("|".join(re.escape(n) for n in clinician_names(data.resources)), re.I)
+    mask = ClinicianMask(clinician_names(data.resources))
     compiled = [(needle, re.compile(needle.pattern, re.I), _anchor(needle)) for needle in needles]
+    # A needle is tried on an output only when its anchor is there: whole-word anchors are looked up by word.
+    by_word: dict[str, list[int]] = {}
+    by_text = []
+    for number, (_, _, (where, anchor)) in enumerate(compiled):
+        if where == "word":
+            by_word.setdefault(anchor, []).append(number)
+        else:
+            by_text.append(number)
     leaks: Counter[str] = Counter()
     examples: dict[str, str] = {}
     for output in run.outputs:
         text = output.text
         lowered = text.lower()
-        present = {"word": set(re.findall(r"[a-z0-9]+", lowered)), "text": lowered, "digits": re.sub(r"\D", "", text)}
+        present = {"text": lowered, "digits": re.sub(r"\D", "", text)}
+        words = set(re.findall(r"[a-z0-9]+", lowered)) & by_word.keys()
+        candidates = sorted([number for word in words for number in by_word[word]] +
+                            [number for number in by_text if compiled[number][2][1] in present[compiled[number][2][0]]])
         masked: str | None = None
-        for needle, pattern, (where, anchor) in compiled:
-            if anchor not in present[where]:
-                continue
+        for needle, pattern, _ in (compiled[number] for number in candidates):
             if needle.category == "name" and masked is None:
-                masked = masks.sub("[clinician]", text)
+                masked = mask.apply(text)
             match = pattern.search(masked if needle.category == "name" and masked is not None else text)
             if match:
                 leaks[needle.category] += 1
@@ -285,6 +296,24 @@ def scan(run: Run, data: DataSet, patients: list[dict[str, Any]], offsets: dict[
             examples.setdefault("today in the patient's frame", f"{output.call} ({output.patient}): {day}")
     return Scan(Counter(n.category for n in needles), dates_scanned, dates_set_aside, leaks, examples,
                 len(run.outputs), sum(len(o.text) for o in run.outputs))
+
+
+class ClinicianMask:
+    """Replaces clinicians' names (longest first, any case) by "[clinician]": one pattern of the names an output
+    holds, not of every clinician of the data set, which is slow on long outputs."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = [(name, name.casefold()) for name in names]
+        self.patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+    def apply(self, text: str) -> str:
+        folded = text.casefold()  # a superset of what re.I matches, so no name the pattern would find is left out
+        present = tuple(name for name, name_folded in self.names if name_folded in folded)
+        if not present:
+            return text
+        if present not in self.patterns:
+            self.patterns[present] = re.compile("|".join(re.escape(name) for name in present), re.I)
+        return self.patterns[present].sub("[clinician]", text)
 
 
 def _anchor(needle: Needle) -> tuple[str, str]:

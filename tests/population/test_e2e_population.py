@@ -23,7 +23,7 @@ from mcp import Client, StdioServerParameters
 
 from epic_mcp.auth.keys import KeyRing, generate_key, write_private_key
 from epic_mcp.sandbox import data_set, load_resources
-from epic_mcp.sandbox.group import SANDBOX_GROUP_ID, sandbox_group
+from epic_mcp.sandbox.group import SANDBOX_GROUP_ID
 from epic_mcp.settings import load_settings
 
 from ..conftest import run_today
@@ -40,13 +40,13 @@ def data() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def sekmet(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> Iterator[tuple[SekmetServer, Path]]:
+def sekmet(tmp_path_factory: pytest.TempPathFactory, sandbox_data: Path) -> Iterator[tuple[SekmetServer, Path]]:
+    """sekmet with the sandbox's data: the data set and the Group of its patients (sandbox_group)."""
     key = tmp_path_factory.mktemp("bulk-keys") / "client.key"
     write_private_key(generate_key(), key)
     jwks = KeyRing.from_settings(load_settings(None, private_key_path=str(key))).jwks()
     server = SekmetServer(tmp_path_factory.mktemp("bulk-sekmet"),
-                          [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}]).start()
-    load_resources(server.base_url, LOADER_TOKEN, [*data["resources"], sandbox_group(data["patients"])])
+                          [{"client_id": CLIENT, "jwks": jwks, "scopes": "system/*.read"}], data=sandbox_data).start()
     yield server, key
     server.stop()
 

@@ -63,10 +63,9 @@ def test_dated_for_today_the_newest_event_is_just_before_it() -> None:
 
 
 @pytest.mark.e2e
-def test_the_unseen_data_loads_beside_the_sandbox_data_into_one_server(tmp_path: Path) -> None:
-    server = SekmetServer(tmp_path, []).start()
+def test_the_unseen_data_loads_beside_the_sandbox_data_into_one_server(tmp_path: Path, bundled_data: Path) -> None:
+    server = SekmetServer(tmp_path, [], data=bundled_data).start()  # the sandbox data, loaded once per run
     try:
-        server.load_bundled_data()
         data = load_unseen_data(server, run_today())
         headers = {"Authorization": f"Bearer {LOADER_TOKEN}", "Accept": "application/fhir+json"}
         for patient in long_records(data):

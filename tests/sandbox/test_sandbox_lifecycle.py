@@ -5,6 +5,7 @@ the way, and a busy port is named in one line."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -49,11 +50,16 @@ def sandboxes_of(folder: Path) -> list[int]:
             and (line := command_line(int(pid))) and LAUNCHER in line and config in line]
 
 
-def wait_until(condition, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+def wait_for_output(process: subprocess.Popen[str], text: str, timeout: float = 60) -> None:
+    """Until the process has written `text` to its stdout (read unbuffered, so nothing waits in a buffer)."""
+    assert process.stdout is not None
+    deadline, seen = time.monotonic() + timeout, ""
+    while text not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0 and select.select([process.stdout], [], [], remaining)[0], f"timed out: {seen!r}"
+        chunk = os.read(process.stdout.fileno(), 4096).decode()
+        assert chunk, f"exited before writing {text!r}: {seen!r}"
+        seen += chunk
 
 
 def test_stop_never_signals_a_process_that_is_not_this_sandbox(sandbox_env: dict[str, str], tmp_path: Path) -> None:
@@ -77,13 +83,14 @@ def test_stop_never_signals_a_process_that_is_not_this_sandbox(sandbox_env: dict
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_a_foreground_sandbox_stopped_by_ctrl_c_or_sigterm_leaves_no_pid_file(sandbox_env: dict[str, str],
-                                                                            how: str) -> None:
+                                                                            sandbox_data: Path, how: str) -> None:
     folder, base = Path(sandbox_env["EPIC_SANDBOX_DIR"]), f"http://127.0.0.1:{sandbox_env['EPIC_SANDBOX_PORT']}/fhir"
+    shutil.copytree(sandbox_data, folder / "data")  # loaded already (the first start's load is tested elsewhere)
     foreground = subprocess.Popen([sys.executable, "-m", "epic_mcp", "sandbox"], env=sandbox_env, cwd="/",
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        wait_until(lambda: (folder / "data" / "loaded.json").exists() and (folder / "sekmet.pid").exists())
-        assert is_serving(base)
+        wait_for_output(foreground, "press Ctrl-C to stop")  # what the user waits for before pressing it
+        assert (folder / "sekmet.pid").exists() and is_serving(base)
         if how == "ctrl-c":
             os.killpg(foreground.pid, signal.SIGINT)  # the terminal signals the whole foreground group
         else:

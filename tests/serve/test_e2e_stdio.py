@@ -57,12 +57,11 @@ def env_file_for(server: SekmetServer, client_id: str, key: Path, folder: Path) 
 
 
 @pytest.fixture(scope="module")
-def sekmet(tmp_path_factory: pytest.TempPathFactory, key: Path, data) -> Iterator[SekmetServer]:
+def sekmet(tmp_path_factory: pytest.TempPathFactory, key: Path, bundled_data: Path) -> Iterator[SekmetServer]:
     server = SekmetServer(tmp_path_factory.mktemp("stdio-sekmet"), [
         {"client_id": FULL, "jwks": jwks_of(key), "scopes": "system/*.read"},
         {"client_id": PATIENT_ONLY, "jwks": jwks_of(key), "scopes": "system/Patient.read"},
-    ]).start()
-    load_resources(server.base_url, LOADER_TOKEN, data["resources"])
+    ], data=bundled_data).start()
     yield server
     server.stop()
 

@@ -76,17 +76,31 @@ class SigningKey:
     def checked_private_key(self) -> PrivateKey:
         """The key for signing, checked in full first (for RSA: its primes and CRT parameters, which a faulty
         signature could otherwise leak). The check costs ~50 ms, so it runs before the first signature, not at
-        start, where parsing the PEM already caught every format error."""
+        start, where parsing the PEM already caught every format error; and once per process for the same key
+        material, however many times its file is read again."""
         if "key" not in self._checked:
             key = self.private_key
             if isinstance(key, rsa.RSAPrivateKey):
-                try:
-                    key = key.private_numbers().private_key()
-                except ValueError:
-                    raise ConfigError(f"{self.source}: not a consistent RSA key (its primes or CRT parameters do "
-                                      "not match); make a new one with `epic-mcp keygen`") from None
+                key = _consistent_rsa_key(key, self.source)
             self._checked["key"] = key
         return self._checked["key"]
+
+
+# RSA keys that passed the full check in this process, by a digest of all their numbers (not the numbers).
+_CONSISTENT_RSA: dict[bytes, rsa.RSAPrivateKey] = {}
+
+
+def _consistent_rsa_key(key: rsa.RSAPrivateKey, source: str) -> rsa.RSAPrivateKey:
+    numbers = key.private_numbers()
+    digest = hashlib.sha256(repr((numbers.p, numbers.q, numbers.d, numbers.dmp1, numbers.dmq1, numbers.iqmp,
+                                  numbers.public_numbers.e, numbers.public_numbers.n)).encode()).digest()
+    if digest not in _CONSISTENT_RSA:
+        try:
+            _CONSISTENT_RSA[digest] = numbers.private_key()
+        except ValueError:
+            raise ConfigError(f"{source}: not a consistent RSA key (its primes or CRT parameters do not match); "
+                              "make a new one with `epic-mcp keygen`") from None
+    return _CONSISTENT_RSA[digest]
 
 
 def _load_pem(data: bytes, source: str) -> PrivateKey:
