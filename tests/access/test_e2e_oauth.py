@@ -91,6 +91,7 @@ async def test_an_oauth_client_connects_without_a_shared_secret(resource_server,
     oauth = ClientCredentialsOAuthProvider(server_url=resource_server.url, storage=MemoryTokens(),
                                            client_id=WARD["client_id"], client_secret=WARD["client_secret"],
                                            scope=WARD["scope"], issuer=authorization_server.issuer)
+    logged_before = len(resource_server.log.read_text())  # the server is the module's: other tests' refusals stay
     async with connect(resource_server.url, auth=oauth) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         own = await client.call_tool("search_conditions", {"patient_id": CAMILA})
@@ -98,7 +99,7 @@ async def test_an_oauth_client_connects_without_a_shared_secret(resource_server,
     assert tools == set(CORE), "the token's tools claim chose the tools"
     assert not own.is_error and own.structured_content["total"] > 0
     assert other.is_error and "allowlist" in other.content[0].text, "the token's patients claim limits it"
-    assert resource_server.log.read_text().count("access token refused") == 0
+    assert "access token refused" not in resource_server.log.read_text()[logged_before:]
 
 
 async def test_unauthenticated_requests_get_a_challenge_that_leads_to_the_authorization_server(
