@@ -38,6 +38,7 @@ from epic_mcp.errors import FhirError, FhirErrorKind, TokenError
 from epic_mcp.fhir.connection import EpicConnection
 
 from ..conftest import ACCESS_TOKEN, EPIC_BASE, EPIC_TOKEN_URL, outcome, token_body
+from .test_bulk_faults import Sleeps
 
 pytestmark = pytest.mark.anyio
 GROUP = "e3iabhmS8rsueyz7vaimuiaSmfGvi.QwjVXJANlPOgR83"
@@ -45,14 +46,6 @@ KICKOFF = f"{EPIC_BASE}/Group/{GROUP}/$export"
 STATUS = f"{EPIC_BASE}/bulk-status/job-1"
 FILE = f"{EPIC_BASE}/bulk-files/job-1/Patient.ndjson"
 BODY = b'{"resourceType": "Patient", "id": "p1"}\n{"resourceType": "Patient", "id": "p2"}\n'
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture
