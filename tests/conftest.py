@@ -110,6 +110,18 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def fresh_pure_caches() -> None:
+    """Each test computes what the caches of pure functions hold (compiled PHI patterns, unauthorized tools): a
+    result an earlier test left, or one mutmut's own first run left in the process it forks each mutant's run
+    from, would stand in for the code under test (every mutant of the PHI scrub's pattern builders survived so)."""
+    from epic_mcp.phi.scrub import _compiled
+    from epic_mcp.serve.granted import unauthorized_tools
+
+    _compiled.cache_clear()
+    unauthorized_tools.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def rsa_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
