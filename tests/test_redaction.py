@@ -166,7 +166,8 @@ ODD_SECRETS = ('tok"en\\with\nnewline-\u00fc', "secret\twith\x1ccontrols", "emoj
                "plain-opaque-token-0042")
 PEM_BLOCK = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
 FRAGMENTS = (
-    *ODD_SECRETS, JWT, JWT[:40], "eyJ0_-1.a_-9", "eyJa-_Z.9_-b.c", "Bearer abcdefgh12345678", "bEaReR\nabcdefgh12345678==", "bearer\tabc/def+ghi~jk",
+    *ODD_SECRETS, JWT, JWT[:40], "eyJ0_-1.a_-9", "eyJa-_Z.9_-b.c", "Bearer abcdefgh12345678",
+    "bEaReR\nabcdefgh12345678==", "bearer\tabc/def+ghi~jk",
     "BEARER\x0babcdefgh1234", "Bearer\x1cabcdefgh1234", "Bearer\u2028abcdefgh1234", "bearer\u00a0abcdefgh1234",
     PEM_BLOCK, "-----BEGIN RSA PRIVATE KEY-----", "\n", "\r\n", '"', "\\", "\\n", "\x00", "\u2028", "\ud800", "eyJ",
     "\U0001f600",
