@@ -433,7 +433,7 @@ def render_doc(results: dict[str, ModuleResult]) -> str:
             lines += [f"- `{name}`: {reason}", "", "  ```diff", *("  " + d for d in changed), "  ```", ""]
         for name, description in constants.items():
             reason = EQUIVALENT.get(name, "not judged equivalent: a test is missing")
-            lines += [f"- `{name}` ({description.replace('`', chr(39))}): {reason}", ""]
+            lines += [f"- `{name}`: {reason}", "", "  ```text", f"  {description.replace('`', chr(39))}", "  ```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
