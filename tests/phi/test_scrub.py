@@ -107,3 +107,34 @@ def test_ages_over_89_are_shown_as_90_plus(text: str, expected: str) -> None:
 def test_names_next_to_each_other_become_one_mark() -> None:
     out = Scrubber(Identity.of(PATIENT), 0).text("Camila Lopez, Lopez Camila and LOPEZ, CAMILA came")
     assert out == "[name] and [name] came"
+
+
+def test_an_identity_holds_what_names_the_patient_and_their_contacts_and_nothing_clinical() -> None:
+    """What the scrubber looks for in free text: every form of the patient's and each contact's names (a one-letter
+    part only inside the full name), phone numbers and e-mail (by system, or by an @ in the value), address lines,
+    cities, districts and postcodes of three characters or more, identifiers of four or more, the birth date."""
+    patient = {
+        "resourceType": "Patient", "id": "eP1", "birthDate": "1987-09-12",
+        "name": [{"family": "López", "given": ["Camila", "M"]}, {"text": " Cami López "}, "not a name", {"family": 7}],
+        "identifier": [{"value": " E123 "}, {"value": "123"}, {"system": "urn:x"}, "E9999"],
+        "telecom": [{"system": "phone", "value": "+1 469-888-8888"}, {"system": "email", "value": "cml@example.org"},
+                    {"system": "other", "value": "cml@example.net"}, {"system": "phone"}, "555-0000"],
+        "address": [{"line": ["3268 West Johnson St.", "  ", 5], "city": "Garland", "district": "Ely",
+                     "postalCode": "75040", "text": "Apt 4B"}, "Dallas"],
+        "contact": [{"name": {"family": "Lopez", "given": ["Ana"]}, "telecom": [{"value": "972-555-0100"}],
+                     "address": {"city": "Plano", "district": "Oz"}}, "not a contact"],
+    }
+    identity = Identity.of(patient)
+    assert identity.patient_id == "eP1" and identity.birth_date.isoformat() == "1987-09-12"
+    assert identity.names == {
+        "Camila M López", "Camila López", "López Camila", "López, Camila", "LópezCamila", "Camila", "López",
+        "Cami López", "Cami", "Ana Lopez", "Lopez Ana", "Lopez, Ana", "LopezAna", "Ana", "Lopez"}
+    assert identity.identifiers == {"E123"}
+    assert identity.phones == {"+1 469-888-8888", "972-555-0100"}
+    assert identity.emails == {"cml@example.org", "cml@example.net"}
+    assert identity.places == {"3268 West Johnson St.", "Garland", "Ely", "75040", "Apt 4B", "Plano"}
+
+
+@pytest.mark.parametrize("born", ["1987", "1987-09", "1987-13-40", 19870912, None])
+def test_a_birth_date_without_a_day_or_not_a_date_is_no_birth_date_of_the_identity(born: object) -> None:
+    assert Identity.of({"resourceType": "Patient", "id": "eP1", "birthDate": born}).birth_date is None
