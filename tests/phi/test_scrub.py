@@ -115,12 +115,14 @@ def test_an_identity_holds_what_names_the_patient_and_their_contacts_and_nothing
     cities, districts and postcodes of three characters or more, identifiers of four or more, the birth date."""
     patient = {
         "resourceType": "Patient", "id": "eP1", "birthDate": "1987-09-12",
-        "name": [{"family": "López", "given": ["Camila", "M"]}, {"text": " Cami López "}, "not a name", {"family": 7}],
+        "name": [{"family": "López", "given": ["Camila", "M"]}, "not a name", {"text": " Cami  López "},
+                 {"given": ["Jo"], "family": "Xu"}, {"family": "Xu"}, {"given": ["2024"], "family": 7}],
         "identifier": [{"value": " E123 "}, {"value": "123"}, {"system": "urn:x"}, "E9999"],
         "telecom": [{"system": "phone", "value": "+1 469-888-8888"}, {"system": "email", "value": "cml@example.org"},
+                    {"system": "email", "value": "cml at example dot org"},
                     {"system": "other", "value": "cml@example.net"}, {"system": "phone"}, "555-0000"],
-        "address": [{"line": ["3268 West Johnson St.", "  ", 5], "city": "Garland", "district": "Ely",
-                     "postalCode": "75040", "text": "Apt 4B"}, "Dallas"],
+        "address": ["Dallas", {"line": ["3268 West Johnson St.", "  ", 5], "city": "Garland", "district": "Ely",
+                               "postalCode": "75040", "text": "Apt 4B"}, {"line": ["12 Elm Rd"], "city": "Mesquite"}],
         "contact": [{"name": {"family": "Lopez", "given": ["Ana"]}, "telecom": [{"value": "972-555-0100"}],
                      "address": {"city": "Plano", "district": "Oz"}}, "not a contact"],
     }
@@ -128,11 +130,13 @@ def test_an_identity_holds_what_names_the_patient_and_their_contacts_and_nothing
     assert identity.patient_id == "eP1" and identity.birth_date.isoformat() == "1987-09-12"
     assert identity.names == {
         "Camila M López", "Camila López", "López Camila", "López, Camila", "LópezCamila", "Camila", "López",
-        "Cami López", "Cami", "Ana Lopez", "Lopez Ana", "Lopez, Ana", "LopezAna", "Ana", "Lopez"}
+        "Cami  López", "Cami López", "Cami", "Jo Xu", "Xu Jo", "Xu, Jo", "XuJo", "Jo", "Xu",
+        "Ana Lopez", "Lopez Ana", "Lopez, Ana", "LopezAna", "Ana", "Lopez"}
     assert identity.identifiers == {"E123"}
     assert identity.phones == {"+1 469-888-8888", "972-555-0100"}
-    assert identity.emails == {"cml@example.org", "cml@example.net"}
-    assert identity.places == {"3268 West Johnson St.", "Garland", "Ely", "75040", "Apt 4B", "Plano"}
+    assert identity.emails == {"cml@example.org", "cml at example dot org", "cml@example.net"}
+    assert identity.places == {"3268 West Johnson St.", "Garland", "Ely", "75040", "Apt 4B", "12 Elm Rd", "Mesquite",
+                               "Plano"}
 
 
 @pytest.mark.parametrize("born", ["1987", "1987-09", "1987-13-40", 19870912, None])
