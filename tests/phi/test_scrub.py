@@ -142,3 +142,15 @@ def test_an_identity_holds_what_names_the_patient_and_their_contacts_and_nothing
 @pytest.mark.parametrize("born", ["1987", "1987-09", "1987-13-40", 19870912, None])
 def test_a_birth_date_without_a_day_or_not_a_date_is_no_birth_date_of_the_identity(born: object) -> None:
     assert Identity.of({"resourceType": "Patient", "id": "eP1", "birthDate": born}).birth_date is None
+
+
+@pytest.mark.parametrize(("name", "note"), [
+    ("山田", "山田さんは昨日から咳あり"), ("やまだ", "やまださんは昨日から咳あり"),
+    ("ヤマダ", "ヤマダサンは昨日から咳あり"),
+    ("김민준", "김민준님은 어제부터 기침"),
+])
+def test_a_name_in_a_script_without_spaces_is_found_inside_the_words_around_it(name: str, note: str) -> None:
+    """Japanese (kanji, hiragana, katakana) and Korean write no space after a name: it is found as a substring."""
+    patient = {"resourceType": "Patient", "id": "eP2", "name": [{"text": name}]}
+    out = Scrubber(Identity.of(patient), 0).text(note)
+    assert name not in out and out.startswith("[name]"), out
