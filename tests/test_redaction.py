@@ -6,6 +6,8 @@ import logging
 import os
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -164,7 +166,9 @@ def test_the_process_wide_redactor_learns_secrets_through_remember_secret() -> N
 # other whitespace, and secrets that themselves hold characters JSON escapes.
 ODD_SECRETS = ('tok"en\\with\nnewline-\u00fc', "secret\twith\x1ccontrols", "emoji-\U0001f600-token",
                "plain-opaque-token-0042")
-PEM_BLOCK = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
+# A real key's PEM block, made at run time (no key is kept in the repository).
+PEM_BLOCK = ec.generate_private_key(ec.SECP384R1()).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode().strip()
 FRAGMENTS = (
     *ODD_SECRETS, JWT, JWT[:40], "eyJ0_-1.a_-9", "eyJa-_Z.9_-b.c", "Bearer abcdefgh12345678",
     "bEaReR\nabcdefgh12345678==", "bearer\tabc/def+ghi~jk",
