@@ -106,8 +106,38 @@ def import_time(name: str) -> bool:
 STATUSES = ("killed", "survived", "no tests", "timeout", "suspicious", "caught by type check", "skipped", "segfault")
 
 
+class Scored:
+    """Detected mutants and the score, for a pass whose `counts` and `survivors` are known."""
+
+    counts: dict[str, int]
+    survivors: dict[str, str]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def detected(self) -> int:
+        """Killed by a test, or stopped by the time limit (a mutant that hangs is caught, not missed)."""
+        return self.counts.get("killed", 0) + self.counts.get("timeout", 0)
+
+    @property
+    def equivalent(self) -> int:
+        return sum(1 for name in self.survivors if name in EQUIVALENT)
+
+    @property
+    def not_run(self) -> int:
+        return 0
+
+    @property
+    def score(self) -> float:
+        """Detected mutants among those that can be detected at all (equivalent survivors left out)."""
+        judged = self.total - self.equivalent - self.not_run
+        return 100.0 * self.detected / judged if judged else 100.0
+
+
 @dataclass
-class ConstantsResult:
+class ConstantsResult(Scored):
     """The second pass: module-level regular expressions and constants (scripts/mutation_constants.py)."""
 
     counts: dict[str, int]
@@ -122,22 +152,9 @@ class ConstantsResult:
         """Mutants that import (a mutated expression that no longer compiles is not counted)."""
         return sum(n for status, n in self.counts.items() if status != "invalid")
 
-    @property
-    def detected(self) -> int:
-        return self.counts.get("killed", 0) + self.counts.get("timeout", 0)
-
-    @property
-    def equivalent(self) -> int:
-        return sum(1 for name in self.survivors if name in EQUIVALENT)
-
-    @property
-    def score(self) -> float:
-        judged = self.total - self.equivalent
-        return 100.0 * self.detected / judged if judged else 100.0
-
 
 @dataclass
-class ModuleResult:
+class ModuleResult(Scored):
     module: str
     files: list[str]
     tests: list[str]
@@ -155,28 +172,9 @@ class ModuleResult:
             self.constants = ConstantsResult(**self.constants)
 
     @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def detected(self) -> int:
-        """Killed by a test, or stopped by the time limit (a mutant that hangs is caught, not missed)."""
-        return self.counts.get("killed", 0) + self.counts.get("timeout", 0)
-
-    @property
-    def equivalent(self) -> int:
-        return sum(1 for name in self.survivors if name in EQUIVALENT)
-
-    @property
     def not_run(self) -> int:
         """Mutants of functions that run only at import: mutmut never runs them."""
         return sum(1 for name in self.survivors if import_time(name))
-
-    @property
-    def score(self) -> float:
-        """Detected mutants among those that can be detected at all (equivalent survivors left out)."""
-        judged = self.total - self.equivalent - self.not_run
-        return 100.0 * self.detected / judged if judged else 100.0
 
     @property
     def raw_score(self) -> float:
