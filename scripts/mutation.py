@@ -333,8 +333,15 @@ def load_results() -> dict[str, ModuleResult]:
     return {module: ModuleResult(**data) for module, data in stored.items() if module in MODULES}
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Replaces `path` at once: a test run reading the docs meanwhile sees the old file or the new one, never half."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def save_results(results: dict[str, ModuleResult]) -> None:
-    RESULTS.write_text(json.dumps({m: asdict(results[m]) for m in MODULES if m in results}, indent=1) + "\n")
+    write_whole(RESULTS, json.dumps({m: asdict(results[m]) for m in MODULES if m in results}, indent=1) + "\n")
 
 
 def render_doc(results: dict[str, ModuleResult]) -> str:
@@ -480,7 +487,7 @@ def main() -> int:
         results[module] = result
         save_results(results)
     results = load_results()
-    DOC.write_text(render_doc(results))
+    write_whole(DOC, render_doc(results))
     low = [m for m, r in results.items() if r.low]
     if low:
         print(f"below {TARGET_SCORE:g}%: {', '.join(low)} (survivors in {DOC.relative_to(ROOT)})", file=sys.stderr)
