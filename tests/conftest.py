@@ -78,8 +78,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pretended_today() -> dict[str, str]:
-    """EPIC_TODAY for the servers a test starts with an environment of its own, when the run pretends."""
-    return {"EPIC_TODAY": run_today().isoformat()} if os.environ.get("EPIC_TODAY", "").strip() else {}
+    """EPIC_TODAY for the servers a test starts with an environment of its own, when the run pretends; and the
+    run's TZ, when it has one, so that such a server's today is the test's (without it, a TZ in the developer's
+    environment put the server on another day than run_today() for the hours the two zones' dates differ)."""
+    zone = {"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {}
+    return {**zone, "EPIC_TODAY": run_today().isoformat()} if os.environ.get("EPIC_TODAY", "").strip() else zone
 
 
 def run_today() -> date:
