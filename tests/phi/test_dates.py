@@ -168,6 +168,13 @@ def test_a_date_is_moved_once_even_where_two_rules_could_read_it() -> None:
     assert shift_text("2025-07-05 and 2025-07", 30) == "2025-08-04 and 2025-08"
 
 
+def test_a_date_joined_to_a_word_or_to_another_date_by_a_hyphen_moves() -> None:
+    """A file name (ECG-2026-01-02.pdf) or a stay written with a hyphen between its dates kept them unmoved."""
+    assert shift_text("ECG-2026-01-02.pdf, MRI-2026-01.pdf", 30) == "ECG-2026-02-01.pdf, MRI-2026-02.pdf"
+    assert shift_text("admitted 2026-01-02-2026-01-05", 30) == "admitted 2026-02-01-2026-02-04"
+    assert shift_text("accession 77-2026-01-02", 30) == "accession 77-2026-02-01", "as 2026-01-02-77 moves"
+
+
 @pytest.mark.parametrize(("value", "days", "expected"), [
     ("2025-12-31T23:30:00-05:00", 1, "2026-01-01T23:30:00-05:00"),
     ("2025-07", -20, "2025-06"),
