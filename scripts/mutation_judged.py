@@ -284,6 +284,9 @@ EQUIVALENT |= {
     "epic_mcp.redaction:PEM_KEY#6": (
         "equivalent: a PEM block always has a body (a key is at least one base64 line), so asking for at least one "
         "character between BEGIN and END matches the same blocks"),
+    "epic_mcp.phi.dates:MONTH_WORD#1": (
+        "equivalent: a shorter month name tried first ('jun', 'sep') is then followed by the rest of the longer one, "
+        "a letter, where every rule asks for a dot, a comma or a space: the regex backtracks to the longer name"),
 }
 
 # Functions that run only while their module is imported (the builders of the catalog and of the render specs):
