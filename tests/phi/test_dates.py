@@ -11,7 +11,7 @@ import pytest
 
 from epic_mcp.phi.dates import shift_fhir, shift_search_value, shift_text
 from epic_mcp.phi.resources import DATE_KEY
-from epic_mcp.phi.scrub import Identity
+from epic_mcp.phi.scrub import Identity, Scrubber
 
 from .test_phi import CODEC, PATIENT, PID, SUBJECT, deidentifier
 
@@ -157,7 +157,7 @@ def test_a_date_in_text_moves_and_is_written_as_it_was(written: str, expected: s
 
 @pytest.mark.parametrize("text", [
     "BP 110/73, 1/2 tab, in 2019", "2025-02-30 is no day", "07/05/1799 and 07/05/2201 are out of range",
-    "2025-13", "12-05-2025", "13/13/2025", "no date at all",
+    "2025-13", "12-05-2025", "13/13/2025", "2025年13月", "no date at all",
 ])
 def test_what_is_not_a_date_in_range_stays(text: str) -> None:
     assert shift_text(text, 30) == text
@@ -182,11 +182,16 @@ def test_a_date_joined_to_a_word_or_to_another_date_by_a_hyphen_moves() -> None:
     pytest.param("2026-01-02T10:00:00+05:30", "2026-02-01T10:00:00+05:30", id="ISO with a zone ahead of UTC"),
     pytest.param("12/25/2026", "01/24/2027", id="US month first, two digits each"),
     pytest.param("25/12/2026", "24/01/2027", id="day first as the first number cannot be a month"),
+    pytest.param("13/01/2026", "12/02/2026", id="day first from 13 on"),
+    pytest.param("2025-11-20", "2025-12-20", id="ISO with a two-digit month"),
     pytest.param("Jan 1st 2026", "Jan 31st 2026", id="1st without a comma"),
     pytest.param("Jan 3rd, 2026", "Feb 2nd, 2026", id="3rd"),
     pytest.param("Jan 4th, 2026", "Feb 3rd, 2026", id="4th"),
     pytest.param("March 21st, 2026", "April 20th, 2026", id="21st"),
     pytest.param("June 22nd, 2026", "July 22nd, 2026", id="22nd"),
+    pytest.param("Dec 12th, 2025", "Jan 11th, 2026", id="to 11th, not 11st"),
+    pytest.param("14th of Jan 2026", "13th of Feb 2026", id="to 13th, not 13rd"),
+    pytest.param("Sept. 3, 2025", "Oct. 3, 2025", id="Sept with a dot"),
     pytest.param("Dec. 5th, 2025", "Jan. 4th, 2026", id="abbreviation with a dot and an ordinal"),
     pytest.param("May  3,  2026", "Jun 2,  2026", id="month first with doubled spaces"),
     pytest.param("1st March 2026", "31st March 2026", id="day first with 1st"),
@@ -245,10 +250,36 @@ def test_the_birth_date_written_with_its_time_in_a_note_leaves_no_time_behind(wr
     assert deidentified(note)["note"] == [{"text": "Born 1987 at home."}]
 
 
+def test_the_first_and_last_years_read_as_dates_move() -> None:
+    assert shift_text("1/15/1800 and 11/15/2200", 30) == "2/14/1800 and 12/15/2200"
+
+
+@pytest.mark.parametrize(("days", "expected"), [(16, "2026-01, January 2026, 2026年1月"),
+                                                 (17, "2026-02, February 2026, 2026年2月")])
+def test_a_month_in_text_moves_as_its_15th_does(days: int, expected: str) -> None:
+    assert shift_text("2026-01, January 2026, 2026年1月", days) == expected
+
+
+def test_no_shift_leaves_each_date_as_it_was_written() -> None:
+    """The sandbox's data shifted by 0 days keeps its text (and its attachments' hashes), spacing included."""
+    assert shift_text("2025年 6月 14日, 2025 年 6 月", 0) == "2025年 6月 14日, 2025 年 6 月"
+
+def test_a_month_in_text_is_no_birth_date_even_for_one_born_on_the_15th() -> None:
+    """Only a whole day can be the birth date (which becomes the year); a month moves as any other."""
+    born_15th = {**PATIENT, "birthDate": "1987-09-15"}
+    scrubber = Scrubber(Identity.of(born_15th), 30, birth="1987")
+    assert scrubber.text("born 1987-09-15; since September 1987, 1987-09 and 1987年9月") == (
+        "born 1987; since October 1987, 1987-10 and 1987年10月")
+
+
 @pytest.mark.parametrize(("value", "days", "expected"), [
     ("2025-12-31T23:30:00-05:00", 1, "2026-01-01T23:30:00-05:00"),
     ("2025-07-05T16:24:00.250+02:00", 1, "2025-07-06T16:24:00.250+02:00"),
     ("2025-07", -20, "2025-06"),
+    ("2025-07", 16, "2025-07"),
+    ("2025-07", 17, "2025-08"),
+    ("2025", 182, "2025"),
+    ("2025", 183, "2026"),
     ("2025", 200, "2026"),
     ("2025", 170, "2025"),
     ("2024-02-29", 365, "2025-02-28"),
