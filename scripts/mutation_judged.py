@@ -273,6 +273,22 @@ EQUIVALENT |= {
         "that does not start with the range asked for"),
 }
 
+_DATES = "epic_mcp.phi.dates.x_"
+_PARTIAL_DAY = ("equivalent: whole_day is only tested for truth (a whole day can be the birth date), and None is "
+                "false as False is")
+EQUIVALENT |= {
+    _DATES + "_iso__mutmut_9": _PARTIAL_DAY,
+    _DATES + "_kanji_month__mutmut_4": _PARTIAL_DAY,
+    _DATES + "_month_year__mutmut_4": _PARTIAL_DAY,
+    _DATES + "_iso__mutmut_23": "equivalent: a year and month (2026-01) is 7 characters, so [5:8] is [5:7]",
+    _DATES + "_day_month_year__mutmut_31": (
+        "equivalent: the 'of' group holds at least one space, so the default for an empty one is never used"),
+    _DATES + "_month_name__mutmut_8": (
+        "equivalent: a month word ends in a letter of a month name or a dot, never an X, so stripping X too strips "
+        "the same"),
+    _DATES + "_ordinal__mutmut_11": "equivalent: 14 takes 'th' either way (14 % 10 is 4)",
+}
+
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
     "epic_mcp.population.viewdef:NAME#1": "equivalent: NAME is used with re.match, which anchors at the start anyway",
@@ -284,6 +300,9 @@ EQUIVALENT |= {
     "epic_mcp.redaction:PEM_KEY#6": (
         "equivalent: a PEM block always has a body (a key is at least one base64 line), so asking for at least one "
         "character between BEGIN and END matches the same blocks"),
+    "epic_mcp.phi.dates:MONTH_WORD#1": (
+        "equivalent: a shorter month name tried first ('jun', 'sep') is then followed by the rest of the longer one, "
+        "a letter, where every rule asks for a dot, a comma or a space: the regex backtracks to the longer name"),
 }
 
 # Functions that run only while their module is imported (the builders of the catalog and of the render specs):

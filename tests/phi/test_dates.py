@@ -11,7 +11,7 @@ import pytest
 
 from epic_mcp.phi.dates import shift_fhir, shift_search_value, shift_text
 from epic_mcp.phi.resources import DATE_KEY
-from epic_mcp.phi.scrub import Identity
+from epic_mcp.phi.scrub import Identity, Scrubber
 
 from .test_phi import CODEC, PATIENT, PID, SUBJECT, deidentifier
 
@@ -157,7 +157,7 @@ def test_a_date_in_text_moves_and_is_written_as_it_was(written: str, expected: s
 
 @pytest.mark.parametrize("text", [
     "BP 110/73, 1/2 tab, in 2019", "2025-02-30 is no day", "07/05/1799 and 07/05/2201 are out of range",
-    "2025-13", "12-05-2025", "13/13/2025", "no date at all",
+    "2025-13", "12-05-2025", "13/13/2025", "2025年13月", "no date at all",
 ])
 def test_what_is_not_a_date_in_range_stays(text: str) -> None:
     assert shift_text(text, 30) == text
@@ -168,9 +168,118 @@ def test_a_date_is_moved_once_even_where_two_rules_could_read_it() -> None:
     assert shift_text("2025-07-05 and 2025-07", 30) == "2025-08-04 and 2025-08"
 
 
+def test_a_date_joined_to_a_word_or_to_another_date_by_a_hyphen_moves() -> None:
+    """A file name (ECG-2026-01-02.pdf) or a stay written with a hyphen between its dates kept them unmoved."""
+    assert shift_text("ECG-2026-01-02.pdf, MRI-2026-01.pdf", 30) == "ECG-2026-02-01.pdf, MRI-2026-02.pdf"
+    assert shift_text("admitted 2026-01-02-2026-01-05", 30) == "admitted 2026-02-01-2026-02-04"
+    assert shift_text("accession 77-2026-01-02", 30) == "accession 77-2026-02-01", "as 2026-01-02-77 moves"
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    pytest.param("2026-01-02T10:00", "2026-02-01T10:00", id="ISO with hours and minutes only"),
+    pytest.param("2026-01-02T10:00:00.123456-05:00", "2026-02-01T10:00:00.123456-05:00",
+                 id="ISO with microseconds and a zone behind UTC"),
+    pytest.param("2026-01-02T10:00:00+05:30", "2026-02-01T10:00:00+05:30", id="ISO with a zone ahead of UTC"),
+    pytest.param("12/25/2026", "01/24/2027", id="US month first, two digits each"),
+    pytest.param("25/12/2026", "24/01/2027", id="day first as the first number cannot be a month"),
+    pytest.param("13/01/2026", "12/02/2026", id="day first from 13 on"),
+    pytest.param("2025-11-20", "2025-12-20", id="ISO with a two-digit month"),
+    pytest.param("Jan 1st 2026", "Jan 31st 2026", id="1st without a comma"),
+    pytest.param("Jan 3rd, 2026", "Feb 2nd, 2026", id="3rd"),
+    pytest.param("Jan 4th, 2026", "Feb 3rd, 2026", id="4th"),
+    pytest.param("March 21st, 2026", "April 20th, 2026", id="21st"),
+    pytest.param("June 22nd, 2026", "July 22nd, 2026", id="22nd"),
+    pytest.param("Dec 12th, 2025", "Jan 11th, 2026", id="to 11th, not 11st"),
+    pytest.param("14th of Jan 2026", "13th of Feb 2026", id="to 13th, not 13rd"),
+    pytest.param("Sept. 3, 2025", "Oct. 3, 2025", id="Sept with a dot"),
+    pytest.param("Dec. 5th, 2025", "Jan. 4th, 2026", id="abbreviation with a dot and an ordinal"),
+    pytest.param("May  3,  2026", "Jun 2,  2026", id="month first with doubled spaces"),
+    pytest.param("1st March 2026", "31st March 2026", id="day first with 1st"),
+    pytest.param("5th Dec. 2025", "4th Jan. 2026", id="day first with 5th and an abbreviation with a dot"),
+    pytest.param("the 22nd of  March 2026", "the 21st of  April 2026", id="22nd of, doubled space"),
+    pytest.param("12th of June 2026", "12th of July 2026", id="12th of"),
+    pytest.param("2nd  of  Jan 2026", "1st  of  Feb 2026", id="2nd of with doubled spaces"),
+    pytest.param("2 January  2026", "1 February  2026", id="day first, doubled space before the year"),
+    pytest.param("3RD OF MARCH 2026", "2ND OF APRIL 2026", id="uppercase"),
+    pytest.param("March  2026", "April  2026", id="month and year, doubled space"),
+    pytest.param("Mar. 2026", "Apr. 2026", id="abbreviated month with a dot and year"),
+    pytest.param("Sept 2025", "Oct 2025", id="Sept and year"),
+    pytest.param("seen May 2026 ref 12345", "seen Jun 2026 ref 12345", id="a number after a month and year"),
+    pytest.param("lot 123 March 2026", "lot 123 April 2026", id="a long number before a month and year"),
+    pytest.param("2025年12月24日", "2026年1月23日", id="kanji, two-digit month"),
+    pytest.param("2025年6月4日", "2025年7月4日", id="kanji, one-digit day"),
+    pytest.param("2025年 6月 14日", "2025年7月14日", id="kanji with spaces"),
+    pytest.param("2025 年 6 月 14 日", "2025年7月14日", id="kanji with spaces on both sides"),
+    pytest.param("2025年 6月", "2025年7月", id="kanji month with a space"),
+])
+def test_a_date_written_any_usual_way_moves_and_keeps_its_writing(written: str, expected: str) -> None:
+    assert shift_text(f"Note: {written}.", 30) == f"Note: {expected}."
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("call 555-1234", id="a phone number"),
+    pytest.param("version 10.1.2.2026", id="a four-part version"),
+    pytest.param("ref 4/1/2/2026", id="four numbers between slashes"),
+    pytest.param("dose 1/2/20", id="a dose with a two-digit year"),
+    pytest.param("moved here in 2024", id="a bare year"),
+    pytest.param("to her dismay, 2024 ended", id="a month name ending a word, then a year"),
+    pytest.param("grammar 3, 2026", id="a month abbreviation ending a word, then a day and year"),
+    pytest.param("order 12026-01-02", id="ISO date after a digit"),
+    pytest.param("order 2026-01-023", id="ISO date before a digit"),
+    pytest.param("order 12026-01", id="ISO month after a digit"),
+    pytest.param("order 2026-011", id="ISO month before a digit"),
+    pytest.param("order 1/2/20261", id="numeric date before a digit"),
+    pytest.param("order 112/2/2026", id="numeric date after a digit"),
+    pytest.param("Jan 2, 20261", id="month first before a digit"),
+    pytest.param("12 May 20261", id="day first before a digit"),
+    pytest.param("March 20261", id="month and year before a digit"),
+    pytest.param("2025年2月30日", id="kanji date of no day"),
+])
+def test_what_only_looks_like_a_date_stays(text: str) -> None:
+    assert shift_text(text, 30) == text
+
+
+@pytest.mark.parametrize("written", [
+    "1987-09-12T04:12", "1987-09-12T04:12:00Z", "1987-09-12T04:12:00.5+02:00", "1987-09-12T04:12:00-05:00",
+    "1987-09-12T04:12:00.123Z",
+])
+def test_the_birth_date_written_with_its_time_in_a_note_leaves_no_time_behind(written: str) -> None:
+    """The birth date in text becomes the year the record shows; the time of birth goes with it."""
+    note = {"resourceType": "Observation", "id": "o1", "subject": SUBJECT, "status": "final",
+            "note": [{"text": f"Born {written} at home."}]}
+    assert deidentified(note)["note"] == [{"text": "Born 1987 at home."}]
+
+
+def test_the_first_and_last_years_read_as_dates_move() -> None:
+    assert shift_text("1/15/1800 and 11/15/2200", 30) == "2/14/1800 and 12/15/2200"
+
+
+@pytest.mark.parametrize(("days", "expected"), [(16, "2026-01, January 2026, 2026年1月"),
+                                                 (17, "2026-02, February 2026, 2026年2月")])
+def test_a_month_in_text_moves_as_its_15th_does(days: int, expected: str) -> None:
+    assert shift_text("2026-01, January 2026, 2026年1月", days) == expected
+
+
+def test_no_shift_leaves_each_date_as_it_was_written() -> None:
+    """The sandbox's data shifted by 0 days keeps its text (and its attachments' hashes), spacing included."""
+    assert shift_text("2025年 6月 14日, 2025 年 6 月", 0) == "2025年 6月 14日, 2025 年 6 月"
+
+def test_a_month_in_text_is_no_birth_date_even_for_one_born_on_the_15th() -> None:
+    """Only a whole day can be the birth date (which becomes the year); a month moves as any other."""
+    born_15th = {**PATIENT, "birthDate": "1987-09-15"}
+    scrubber = Scrubber(Identity.of(born_15th), 30, birth="1987")
+    assert scrubber.text("born 1987-09-15; since September 1987, 1987-09 and 1987年9月") == (
+        "born 1987; since October 1987, 1987-10 and 1987年10月")
+
+
 @pytest.mark.parametrize(("value", "days", "expected"), [
     ("2025-12-31T23:30:00-05:00", 1, "2026-01-01T23:30:00-05:00"),
+    ("2025-07-05T16:24:00.250+02:00", 1, "2025-07-06T16:24:00.250+02:00"),
     ("2025-07", -20, "2025-06"),
+    ("2025-07", 16, "2025-07"),
+    ("2025-07", 17, "2025-08"),
+    ("2025", 182, "2025"),
+    ("2025", 183, "2026"),
     ("2025", 200, "2026"),
     ("2025", 170, "2025"),
     ("2024-02-29", 365, "2025-02-28"),
@@ -190,6 +299,8 @@ def test_fhir_values_move_with_their_precision(value: str, days: int, expected: 
     ("gt2025", "gt2024-11-22"),
     ("ge2025-03", "ge2025-01-20"),
     ("sa2026-02-10T08:00:00Z", "sa2026-01-01T08:00:00Z"),
+    ("ge2026-02-10T08:00:00.5+02:00", "ge2026-01-01T08:00:00.5+02:00"),
+    ("le2026-02-10T08:00:00", "le2026-01-01T08:00:00"),
     ("ge-today", "ge-today"),
 ])
 def test_search_dates_move_back_and_partial_dates_widen_first(value: str, expected: str) -> None:

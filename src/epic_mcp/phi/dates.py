@@ -194,7 +194,7 @@ def _kanji_month(match: re.Match[str], change: Change) -> str | None:
 
 Rule = Callable[[re.Match[str], Change], "str | None"]
 RULES: list[tuple[re.Pattern[str], Rule]] = [
-    (re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\d])"),
+    (re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\d])"),
      _iso),
     (re.compile(r"(?<![\d/.])(?P<a>\d{1,2})(?P<sep>[/.])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4})(?![\d])"), _numeric),
     (re.compile(r"\b" + MONTH_WORD + r"\s+(?P<d>\d{1,2})(?P<ord>st|nd|rd|th)?(?P<comma>,?\s+)(?P<y>\d{4})\b",
@@ -204,5 +204,5 @@ RULES: list[tuple[re.Pattern[str], Rule]] = [
     (re.compile(r"\b" + MONTH_WORD + r"(?P<sep>,?\s+)(?P<y>\d{4})\b", re.I), _month_year),
     (re.compile(r"(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日"), _kanji),
     (re.compile(r"(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月(?!\s*\d)"), _kanji_month),
-    (re.compile(r"(?<![\d-])\d{4}-\d{2}(?![\d-])"), _iso),
+    (re.compile(r"(?<!\d)\d{4}-\d{2}(?![\d-])"), _iso),
 ]
