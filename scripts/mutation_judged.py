@@ -291,6 +291,17 @@ EQUIVALENT |= {
 
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
+    **{f"epic_mcp.phi.resources:DATE_KEY#{n}": (
+        "equivalent on FHIR R4: every element name of R4 (fhirpathpy's model, as tests/phi/test_dates.py reads it) "
+        "is taken for a date or not exactly as before")
+       for n in (3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 25, 26, 30, 34, 35, 37, 38, 39, 40)},
+    **{f"epic_mcp.phi.resources:DATE_KEY#{n}": (
+        f"equivalent on FHIR R4: only {name} is taken differently, and it holds {kind}, never a string; DATE_KEY is "
+        "asked only about string values") for n, name, kind in ((29, "'consent'", "a Reference"),
+                                                              (31, "'maxDosePerLifetime'", "a Quantity"))},
+    **{f"epic_mcp.phi.resources:DIRECTORY#{n}": (
+        "equivalent: Policy.pseudonymized answers for Practitioner and PractitionerRole from CLINICIANS before it "
+        "looks at DIRECTORY") for n in (1, 2)},
     "epic_mcp.population.viewdef:NAME#1": "equivalent: NAME is used with re.match, which anchors at the start anyway",
     "epic_mcp.auth.urls:ENCODED_PATH_STRUCTURE#4": (
         "equivalent: a %5C or %5c in the path decodes to a backslash in url.path, which the next check refuses"),
