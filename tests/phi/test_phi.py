@@ -567,6 +567,7 @@ def ids_sent(url: httpx.URL) -> list[str]:
 @example(tool="search_patients", values={"identifier": PATIENT_PSEUDONYM})
 @example(tool="search_encounters", values={"patient_id": PATIENT_PSEUDONYM, "date_from": "ge2025-01-01"})
 @example(tool="get_patient", values={"id": PATIENT_PSEUDONYM})
+@example(tool="search_practitioner_roles", values={"practitioner_id": PATIENT_PSEUDONYM})
 def test_property_in_the_minimum_mode_every_failure_is_a_tool_error_and_nothing_leaves_the_base(
     phi_settings, tool: str, values: dict[str, Any]
 ) -> None:
@@ -596,6 +597,31 @@ def test_property_in_the_minimum_mode_every_failure_is_a_tool_error_and_nothing_
     assert not [url for url in sent if PATIENT_PSEUDONYM in ids_sent(url)], "pseudonyms given as ids reach Epic"
     if values.get("patient_id") == PATIENT_PSEUDONYM and tool in ("search_observations", "search_encounters"):
         assert all(PID in ids_sent(url) for url in sent if not url.path.endswith(f"/Patient/{PID}")), sent
+
+
+@pytest.mark.parametrize(("tool", "values"), [
+    ("search_practitioner_roles", {"practitioner_id": PATIENT_PSEUDONYM}),
+    ("get_practitioner", {"id": PATIENT_PSEUDONYM}),
+])
+def test_a_patients_pseudonym_given_as_a_clinicians_id_is_refused_and_never_sent(
+        phi_settings, tool: str, values: dict[str, Any]) -> None:
+    """Clinicians' ids pass as Epic's own; a patient's pseudonym in their place is the model's mistake, named as
+    such (hypothesis found it sent on to Epic, where it found nothing and said nothing of why)."""
+    sent: list[httpx.URL] = []
+
+    async def scenario() -> str:
+        with respx.mock(assert_all_called=False) as router:
+            router.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+            router.route(url__startswith=EPIC_BASE + "/").mock(side_effect=lambda request: sent.append(
+                request.url) or httpx.Response(200, json=searchset([], total=0)))
+            async with Client(build_server(phi_settings)) as client:
+                result = await client.call_tool(tool, values)
+        assert result.is_error
+        return result.content[0].text
+
+    text = anyio.run(scenario)
+    assert "is a patient's pseudonym, not the id of a Practitioner" in text and "use a Practitioner id" in text
+    assert sent == []
 
 
 # Ages: stated from the real dates, over 89 as 90 or older, and no day that gives the offset away ---------------

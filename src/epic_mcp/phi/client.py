@@ -32,6 +32,8 @@ IDENTITY_TTL_SECONDS = 300.0
 IDENTITY_CACHE_SIZE = 256
 NOT_A_PSEUDONYM = ("{arg} is not a pseudonym this server issued (PHI-minimising mode: ids are pseudonyms); "
                    "use an id from a search result")
+A_PATIENT_NOT_A = ("{arg} is a patient's pseudonym, not the id of a {kind} (PHI-minimising mode: {kind} ids are "
+                   "Epic's own); use a {kind} id from a search result")
 
 
 class IdentityCache:
@@ -167,6 +169,10 @@ class DeidentifyingClient(FhirClient):
         real = self.deid.real_id(resource_type, value)
         if real is None:
             raise InvalidInput(NOT_A_PSEUDONYM.format(arg=arg))
+        if real == value and resource_type != "Patient" and self.deid.codec.real("Patient", value) is not None:
+            # An id that passes as it is (a clinician's, the directory's) may be a patient's pseudonym the model
+            # put in the wrong place: sent as it is, it finds nothing and says nothing of why.
+            raise InvalidInput(A_PATIENT_NOT_A.format(arg=arg, kind=resource_type))
         return real
 
     def _real_params(self, resource_type: str, params: Sequence[tuple[str, str]]
