@@ -599,12 +599,12 @@ def test_property_in_the_minimum_mode_every_failure_is_a_tool_error_and_nothing_
         assert all(PID in ids_sent(url) for url in sent if not url.path.endswith(f"/Patient/{PID}")), sent
 
 
-@pytest.mark.parametrize(("tool", "values"), [
-    ("search_practitioner_roles", {"practitioner_id": PATIENT_PSEUDONYM}),
-    ("get_practitioner", {"id": PATIENT_PSEUDONYM}),
+@pytest.mark.parametrize(("tool", "values", "arg"), [
+    ("search_practitioner_roles", {"practitioner_id": PATIENT_PSEUDONYM}, "practitioner"),
+    ("get_practitioner", {"id": PATIENT_PSEUDONYM}, "id"),
 ])
 def test_a_patients_pseudonym_given_as_a_clinicians_id_is_refused_and_never_sent(
-        phi_settings, tool: str, values: dict[str, Any]) -> None:
+        phi_settings, tool: str, values: dict[str, Any], arg: str) -> None:
     """Clinicians' ids pass as Epic's own; a patient's pseudonym in their place is the model's mistake, named as
     such (hypothesis found it sent on to Epic, where it found nothing and said nothing of why)."""
     sent: list[httpx.URL] = []
@@ -620,7 +620,9 @@ def test_a_patients_pseudonym_given_as_a_clinicians_id_is_refused_and_never_sent
         return result.content[0].text
 
     text = anyio.run(scenario)
-    assert "is a patient's pseudonym, not the id of a Practitioner" in text and "use a Practitioner id" in text
+    assert text == (f"Error executing tool {tool}: {arg} is a patient's pseudonym, not the id of a Practitioner "
+                    "(PHI-minimising mode: Practitioner ids are Epic's own); use a Practitioner id from a search "
+                    "result")
     assert sent == []
 
 

@@ -27,7 +27,7 @@ from .scrub import Identity
 # Search parameters whose values are ids of a given type, and those that are dates of the searched patient.
 ID_PARAMS = {"patient": "Patient", "subject": "Patient", "beneficiary": "Patient", "practitioner": "Practitioner"}
 PATIENT_PARAMS = ("patient", "subject", "beneficiary")
-UNSHIFTED_DATES = frozenset({"birthdate", "_lastUpdated"})
+UNSHIFTED_DATES = frozenset({"birthdate"})
 IDENTITY_TTL_SECONDS = 300.0
 IDENTITY_CACHE_SIZE = 256
 NOT_A_PSEUDONYM = ("{arg} is not a pseudonym this server issued (PHI-minimising mode: ids are pseudonyms); "
