@@ -154,3 +154,39 @@ def test_a_name_in_a_script_without_spaces_is_found_inside_the_words_around_it(n
     patient = {"resourceType": "Patient", "id": "eP2", "name": [{"text": name}]}
     out = Scrubber(Identity.of(patient), 0).text(note)
     assert name not in out and out.startswith("[name]"), out
+
+
+def patient_named(family: str) -> Identity:
+    return Identity.of({"resourceType": "Patient", "id": "eP3", "name": [{"family": family, "given": ["Ana"]}]})
+
+
+@pytest.mark.parametrize(("family", "note"), [
+    ("Alvarez", "Mrs Álvarez came"), ("Jose", "Mr José came"), ("Maria", "Mrs María came"),
+    ("Nunez", "Mr Núñez came"), ("Pena", "Mr Peña came"), ("Goncalves", "Mr Gonçalves came"),
+    ("Maly", "Mr Malý came"), ("Kosir", "Mr Košir came"), ("Kozak", "Mr Kožak came"), ("Lopez", "Mrs López came"),
+])
+def test_a_name_the_record_writes_without_accents_is_found_with_them(family: str, note: str) -> None:
+    assert Scrubber(patient_named(family), 0).text(note) == note.replace(note.split()[1], "[name]")
+
+
+@pytest.mark.parametrize(("family", "note"), [
+    ("Ha", "Hx of asthma"), ("He", "Hx of asthma"), ("Di", "Dx: asthma"), ("Do", "Dx: asthma"), ("Du", "Dx: asthma"),
+    ("Fan", "Fax results to PCP"), ("Fay", "Fax results to PCP"), ("Mac", "max dose 4 g/day"),
+    ("Mas", "max dose 4 g/day"), ("Cruz", "The crux is adherence"),
+])
+def test_a_word_one_letter_away_from_a_short_name_stays(family: str, note: str) -> None:
+    """The accent-insensitive match of a name admits accented letters, nothing else (Fan is not fax)."""
+    assert Scrubber(patient_named(family), 0).text(note) == note
+
+
+@pytest.mark.parametrize(("note", "expected"), [
+    ("Rosa  Lopez came", "[name] came"),
+    ("Rosa\nLopez came", "[name] came"),
+    ("LOPEZ,ROSA came", "[name] came"),
+    ("Visitors: Rosa, Camila, Ana", "Visitors: [name]"),
+])
+def test_names_separated_by_spaces_or_commas_become_one_mark(note: str, expected: str) -> None:
+    """Parts of names that are no full name of the record still make one mark: how many there were is not shown."""
+    patient = {"resourceType": "Patient", "id": "eP1", "name": [{"family": "Lopez", "given": ["Camila", "Rosa"]}],
+               "contact": [{"name": {"family": "Lopez", "given": ["Ana"]}}]}
+    assert Scrubber(Identity.of(patient), 0).text(note) == expected

@@ -30,12 +30,14 @@ IP = "[ip]"
 
 PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), EMAIL),
-    (re.compile(r"\b(?:https?|ftp)://[^\s<>\"']+|\bwww\.[^\s<>\"']+", re.I), URL),
+    # No \b before the scheme or www: sftp://, or www. glued to a word, is still an address.
+    (re.compile(r"(?:https?|s?ftp)://[^\s<>\"']+|www\.[^\s<>\"']+", re.I), URL),
     # International numbers before IPv4: a dotted one (+33.1.42.68.53.00) holds four dotted groups too.
-    (re.compile(r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,4}\b"), PHONE),
+    (re.compile(r"(?<!\w)\+\d{1,3}[\s.-]?(?:\(?\d{1,4}\)?[\s.-]?){1,4}\d{2,4}\b"), PHONE),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), IP),
     (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), SSN),
-    (re.compile(r"(?<![\w/])(?:\+?1[\s.-]?)?\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b"), PHONE),
+    # A slash may separate two numbers (home/cell); an extension may follow the last digits (x12).
+    (re.compile(r"(?<!\w)(?:\+?1[\s.-]?)?\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}(?!\d)"), PHONE),
     (re.compile(r"(?<![\w-])0\d{1,4}-\d{1,4}-\d{3,4}(?![\w-])"), PHONE),
     (re.compile(r"(?P<label>\b(?:(?:MRN|MR#|MR\s*No\.?|CSN|account|acct\.?|accession|encounter|specimen)"
                 r"(?:\s*(?:number|no\.?|id|#))?|(?:medical record|patient|member|subscriber|insurance(?: member)?|"
