@@ -18,6 +18,7 @@ from .test_phi import CODEC, PATIENT, PID, SUBJECT, deidentifier
 
 IDENTITIES = {PID: Identity.of(PATIENT)}
 # Text every scrubbing rule would change: a date, a phone number, a URL, the patient's name.
+UCUM = "http://unitsofmeasure.org"
 TELLING = "2025-01-02 469-555-0134 http://example.org/x Lopez"
 DIRECTORY_TYPES = ["Practitioner", "PractitionerRole", "Organization", "Location", "Medication", "Questionnaire",
                    "HealthcareService", "Endpoint", "Substance", "CapabilityStatement", "ValueSet", "CodeSystem",
@@ -146,6 +147,24 @@ def test_an_age_over_89_in_any_unit_of_years_becomes_90_or_more(unit: str) -> No
     out = deidentified(history)
     assert out["deceasedAge"] == {"value": 90, "unit": unit, "comparator": ">="}
     assert out["ageAge"] == {"value": 60, "unit": unit}
+
+
+@pytest.mark.parametrize(("age", "shown"), [
+    pytest.param({"value": 93, "unit": "yr", "system": UCUM, "code": "a"}, 90, id="coded-in-ucum"),
+    pytest.param({"value": 93, "system": UCUM, "code": "a"}, 90, id="a-code-alone"),
+    pytest.param({"value": 93, "unit": "years old", "system": UCUM, "code": "a"}, 90, id="a-unit-in-words"),
+    pytest.param({"value": 90, "unit": "years", "system": UCUM, "code": "a"}, 90, id="90"),
+    pytest.param({"value": 89, "unit": "years", "system": UCUM, "code": "a"}, None, id="89-stays"),
+    pytest.param({"value": 89.5, "system": UCUM, "code": "a"}, 90, id="past-89"),
+])
+def test_an_age_coded_as_fhir_codes_ages_is_90_or_more_past_89(age: dict[str, Any], shown: int | None) -> None:
+    """FHIR's Age is a quantity in UCUM (code 'a' for years): a coding of a terminology, whose other codings are
+    kept as written, yet an age over 89 identifies under Safe Harbor."""
+    history = {"resourceType": "FamilyMemberHistory", "id": "f1", "patient": SUBJECT, "deceasedAge": age,
+               "condition": [{"code": {"text": "stroke"}, "onsetAge": age}]}
+    out = deidentified(history)
+    expected = age if shown is None else {**age, "value": shown, "comparator": ">="}
+    assert out["deceasedAge"] == expected and out["condition"][0]["onsetAge"] == expected
 
 
 def test_an_age_in_other_units_is_left_alone() -> None:
