@@ -129,7 +129,8 @@ def test_a_patient_s_birth_date_shows_its_year_until_90_and_90_plus_from_then(bo
 ])
 def test_a_birth_date_in_a_record_shows_as_the_patient_s_does(born: str, shown: str) -> None:
     patient = {**PATIENT, "birthDate": born}
+    written = f"{born[5:7]}/{born[8:]}/{born[:4]}"
     form = {"resourceType": "QuestionnaireResponse", "id": "q1", "subject": SUBJECT,
-            "item": [{"linkId": "dob", "answer": [{"valueDate": born}]}]}
+            "item": [{"linkId": "dob", "answer": [{"valueDate": born}, {"valueString": f"born {written}"}]}]}
     out = deidentifier().resource(form, {PID: Identity.of(patient)})
-    assert out["item"][0]["answer"] == [{"valueDate": shown}]
+    assert out["item"][0]["answer"] == [{"valueDate": shown}, {"valueString": f"born {shown}"}]
