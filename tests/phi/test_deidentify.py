@@ -118,9 +118,11 @@ def test_numbers_that_identify_without_being_identifiers_become_pseudonyms(eleme
 @pytest.mark.parametrize(("reference", "expected"), [
     ("Encounter/e1", f"Encounter/{CODEC.pseudonym('Encounter', 'e1')}"),
     ("Encounter/e.1-2", f"Encounter/{CODEC.pseudonym('Encounter', 'e.1-2')}"),
+    ("Encounter/7", f"Encounter/{CODEC.pseudonym('Encounter', '7')}"),
     ("Encounter/" + "x" * 64, f"Encounter/{CODEC.pseudonym('Encounter', 'x' * 64)}"),
     ("Encounter/e1/_history/3", f"Encounter/{CODEC.pseudonym('Encounter', 'e1')}/_history/3"),
     ("Encounter/e1/_history/v.2-a", f"Encounter/{CODEC.pseudonym('Encounter', 'e1')}/_history/v.2-a"),
+    ("Encounter/e1/_history/V" + "x" * 63, f"Encounter/{CODEC.pseudonym('Encounter', 'e1')}/_history/V" + "x" * 63),
     (f"{EPIC_BASE}/Encounter/e1", f"{EPIC_BASE}/Encounter/{CODEC.pseudonym('Encounter', 'e1')}"),
     ("Location/l1", "Location/l1"),
     ("#contained", "#contained"),
@@ -134,6 +136,7 @@ def test_references_point_at_pseudonyms_of_the_patient_s_records(reference: str,
 
 
 @pytest.mark.parametrize("reference", ["Encounter?identifier=123", "encounter/e1", "Encounter/" + "x" * 65,
+                                       "Encounter/e1/_history/" + "x" * 65,
                                        "Encounter/e 1", "E/e1"])
 def test_a_reference_that_could_carry_an_identifier_some_other_way_is_left_out(reference: str) -> None:
     out = deidentified({"resourceType": "Observation", "id": "o1", "subject": SUBJECT,
