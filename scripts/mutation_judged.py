@@ -343,6 +343,14 @@ EQUIVALENT |= {
     "epic_mcp.redaction:REMEMBERED_SECRETS#1": (
         "equivalent: how many secrets are remembered is a bound on memory; the process holds a few at a time "
         "(current and previous token, assertions), far fewer than 16 or 17"),
+    **{f"epic_mcp.phi.resources:DIRECTORY#{n}": (
+        "equivalent: Policy.pseudonymized, DIRECTORY's only reader, answers for clinicians (CLINICIANS, by the "
+        "policy) before it looks at DIRECTORY") for n in (1, 2)},
+    **{f"epic_mcp.phi.resources:DATE_KEY#{n}": (
+        "equivalent for FHIR JSON: against every FHIR R4 element name (as tests/phi/test_dates.py reads the R4 "
+        "model) the mutated pattern takes no other name that holds a string for a date and misses none; it changes "
+        "at most consent (a Reference) or maxDosePerLifetime (a Quantity), objects that never reach it")
+       for n in (3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 25, 26, 29, 30, 31, 34, 35, 37, 38, 39, 40)},
     "epic_mcp.redaction:PEM_KEY#6": (
         "equivalent: a PEM block always has a body (a key is at least one base64 line), so asking for at least one "
         "character between BEGIN and END matches the same blocks"),
