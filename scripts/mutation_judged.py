@@ -289,25 +289,84 @@ EQUIVALENT |= {
     _DATES + "_ordinal__mutmut_11": "equivalent: 14 takes 'th' either way (14 % 10 is 4)",
 }
 
+_DEID = "epic_mcp.phi.resources.xǁDeidentifierǁ"
+_UNTYPED = ("equivalent: only a record without a resourceType uses this default (Epic sends none, and a contained "
+            "one is found by its type); '', 'None' and 'XXXX' alike are no directory type, a person or a clinician")
+_NARRATIVE_TWICE = ("equivalent: a narrative this check lets through is dropped by _element, which the walk hands "
+                    "it to ('text' holding a 'div'); the check stays as defence in depth")
+_A_NARRATIVE = ("equivalent: an object named text is a Narrative, whose div FHIR requires, and no other element "
+                "holds a div; dropping it here or in _element leaves the same")
+_PARAMETER_NAME = "equivalent: the part before the first '=' is the same however many splits are made"
+_CONTENT_TYPE = ("equivalent: an Attachment's contentType is a code, a string in FHIR JSON: it is structural (kept "
+                 "as written) when walked, and set again just after")
+_REFERENCE_STRING = ("equivalent: _references() hands over only objects whose reference is a string, so the "
+                     "default for a missing one is never used")
+_CODING_NO_KEYS = ("equivalent: an object whose keys are only display, identifier and type cannot hold 'coding' "
+                   "(or 'XXcodingXX'), so this part of the test is always true")
+_CODE_ELEMENT = ("equivalent: an element named code that holds only display (type and identifier are no Coding's) "
+                 "is a Coding with a display alone, whose display both paths scrub alike")
+EQUIVALENT |= {
+    "epic_mcp.phi.resources.x_patient_of__mutmut_10": (
+        "equivalent: a Patient's id is a string in FHIR JSON (Epic's and every contained one's)"),
+    _DEID + "scope__mutmut_5": "equivalent: terms is empty just before, so |= and = give the same",
+    _DEID + "scope__mutmut_45": (
+        "equivalent: the identity is None whenever patient_data is false (resource() reads none for the directory, "
+        "and the client asks for patient data only)"),
+    _DEID + "scope__mutmut_58": "equivalent: what is shown is set whenever the birth date is, so 'and' and 'or' agree",
+    **{f"{_DEID}resource__mutmut_{n}": _UNTYPED for n in (4, 6, 10)},
+    **{f"{_DEID}_resource__mutmut_{n}": _UNTYPED for n in (5, 7, 11)},
+    _DEID + "resource__mutmut_21": (
+        "equivalent: the patient a MissingIdentity names is never shown: the client answers with its own message"),
+    _DEID + "resource__mutmut_32": (
+        "equivalent: identities are keyed by patient ids (strings), so identities.get(None) is None as before"),
+    _DEID + "resource__mutmut_35": (
+        "equivalent: the directory's text is never scrubbed (_string and _attachment return it before the "
+        "scrubber), so the terms it is given are never used"),
+    _DEID + "_resource__mutmut_14": _A_NARRATIVE,
+    _DEID + "_resource__mutmut_20": _A_NARRATIVE,
+    **{f"{_DEID}_resource__mutmut_{n}": _NARRATIVE_TWICE for n in (15, 16, 17, 18, 19)},
+    _DEID + "_element__mutmut_1": _A_NARRATIVE,
+    **{f"{_DEID}_element__mutmut_{n}": _CODE_ELEMENT for n in (36, 37)},
+    **{f"{_DEID}_element__mutmut_{n}": _CODING_NO_KEYS for n in (50, 51)},
+    **{f"{_DEID}_link__mutmut_{n}": _LAST_PART for n in (22, 28)},
+    **{f"{_DEID}_link__mutmut_{n}": _PARAMETER_NAME for n in (35, 38)},
+    _DEID + "_link__mutmut_26": (
+        "equivalent: stripping 'X' as well as '/' changes only a last segment ending in X, and no FHIR resource "
+        "type ends in X (any other segment is withheld either way)"),
+    _DEID + "opaque_link__mutmut_11": _CODEC_CASE,
+    _DEID + "real_link__mutmut_4": _CODEC_CASE,
+    _DEID + "real_link__mutmut_24": _CODEC_CASE,
+    "epic_mcp.phi.resources.x_readable_text__mutmut_14": _CODEC_CASE,
+    **{f"{_DEID}_local_terms__mutmut_{n}": _REFERENCE_STRING for n in (9, 11, 14)},
+    "epic_mcp.phi.resources.x__references__mutmut_3": (
+        "equivalent: _local_terms, its only caller, skips every object whose reference does not match a 'Type/id'"),
+    **{f"{_DEID}_attachment__mutmut_{n}": _CONTENT_TYPE for n in (18, 19, 20, 31)},
+    _DEID + "_age__mutmut_13": "equivalent: a birthDate is a FHIR date, at most 10 characters",
+    **{f"{_DEID}_string__mutmut_{n}": (
+        "equivalent for every date the text's rules read (years 1800 to 2200): a whole value of 10 characters "
+        "moves by the same offset, and the birth date shows the same, read as an element's date or as text")
+       for n in (9, 10)},
+    "epic_mcp.phi.resources.x_readable_text__mutmut_6": (
+        "equivalent: a content type's parameters follow its type, so the type starts the string with or without "
+        "them (a contentType of parameters alone is no MIME type)"),
+}
+
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
-    **{f"epic_mcp.phi.resources:DATE_KEY#{n}": (
-        "equivalent on FHIR R4: every element name of R4 (fhirpathpy's model, as tests/phi/test_dates.py reads it) "
-        "is taken for a date or not exactly as before")
-       for n in (3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 25, 26, 30, 34, 35, 37, 38, 39, 40)},
-    **{f"epic_mcp.phi.resources:DATE_KEY#{n}": (
-        f"equivalent on FHIR R4: only {name} is taken differently, and it holds {kind}, never a string; DATE_KEY is "
-        "asked only about string values") for n, name, kind in ((29, "'consent'", "a Reference"),
-                                                              (31, "'maxDosePerLifetime'", "a Quantity"))},
-    **{f"epic_mcp.phi.resources:DIRECTORY#{n}": (
-        "equivalent: Policy.pseudonymized answers for Practitioner and PractitionerRole from CLINICIANS before it "
-        "looks at DIRECTORY") for n in (1, 2)},
     "epic_mcp.population.viewdef:NAME#1": "equivalent: NAME is used with re.match, which anchors at the start anyway",
     "epic_mcp.auth.urls:ENCODED_PATH_STRUCTURE#4": (
         "equivalent: a %5C or %5c in the path decodes to a backslash in url.path, which the next check refuses"),
     "epic_mcp.redaction:REMEMBERED_SECRETS#1": (
         "equivalent: how many secrets are remembered is a bound on memory; the process holds a few at a time "
         "(current and previous token, assertions), far fewer than 16 or 17"),
+    **{f"epic_mcp.phi.resources:DIRECTORY#{n}": (
+        "equivalent: Policy.pseudonymized, DIRECTORY's only reader, answers for clinicians (CLINICIANS, by the "
+        "policy) before it looks at DIRECTORY") for n in (1, 2)},
+    **{f"epic_mcp.phi.resources:DATE_KEY#{n}": (
+        "equivalent for FHIR JSON: against every FHIR R4 element name (as tests/phi/test_dates.py reads the R4 "
+        "model) the mutated pattern takes no other name that holds a string for a date and misses none; it changes "
+        "at most consent (a Reference) or maxDosePerLifetime (a Quantity), objects that never reach it")
+       for n in (3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 25, 26, 29, 30, 31, 34, 35, 37, 38, 39, 40)},
     "epic_mcp.redaction:PEM_KEY#6": (
         "equivalent: a PEM block always has a body (a key is at least one base64 line), so asking for at least one "
         "character between BEGIN and END matches the same blocks"),

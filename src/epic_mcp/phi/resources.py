@@ -339,11 +339,12 @@ class Deidentifier:
             return self._reference(value, scope)
         if ("data" in value or "url" in value) and ("contentType" in value or "title" in value):
             return self._attachment(value, scope)
-        if str(value.get("system")) in TERMINOLOGIES and "code" in value:
-            return dict(value)  # a terminology's coding: its display is the terminology's text, not the patient's
-        if key.endswith("Age") and str(value.get("unit", value.get("code", ""))).lower() in AGE_UNITS \
+        # An Age before the terminologies: FHIR codes it in UCUM ('a'), whatever its unit's text says.
+        if key.endswith("Age") and {str(value.get("unit")).lower(), str(value.get("code")).lower()} & AGE_UNITS \
                 and isinstance(value.get("value"), (int, float)) and value["value"] > 89:
             return {**value, "value": 90, "comparator": ">="}
+        if str(value.get("system")) in TERMINOLOGIES and "code" in value:
+            return dict(value)  # a terminology's coding: its display is the terminology's text, not the patient's
         return {k: walked for k, v in value.items() if (walked := self._walk(v, k, scope)) is not None}
 
     def _reference(self, value: dict[str, Any], scope: Scope) -> dict[str, Any]:
