@@ -353,6 +353,11 @@ EQUIVALENT |= {
 
 # The second pass (module:CONSTANT#N): module-level regular expressions and constants.
 EQUIVALENT |= {
+    "epic_mcp.phi.pseudonyms:CHUNK_DIGITS#1": (
+        "equivalent: the chunks only speed the conversion up; base62 digits of one number are the same digits "
+        "whatever size of chunk they are worked out in (the leading zeros are stripped), and CHUNK follows"),
+    "epic_mcp.phi.pseudonyms:PSEUDONYMS_KEPT#1": (
+        "equivalent: how many pseudonyms are remembered bounds memory only; one forgotten is made again the same"),
     "epic_mcp.population.viewdef:NAME#1": "equivalent: NAME is used with re.match, which anchors at the start anyway",
     "epic_mcp.auth.urls:ENCODED_PATH_STRUCTURE#4": (
         "equivalent: a %5C or %5c in the path decodes to a backslash in url.path, which the next check refuses"),
