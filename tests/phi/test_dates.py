@@ -285,6 +285,9 @@ def test_a_month_in_text_is_no_birth_date_even_for_one_born_on_the_15th() -> Non
     ("2024-02-29", 365, "2025-02-28"),
     ("not a date", 5, None),
     ("2025-02-30", 5, None),
+    ("0001-01-01", -40, None),
+    ("0001", -400, None),
+    ("9999-12-31T23:59:59Z", 40, None),
 ])
 def test_fhir_values_move_with_their_precision(value: str, days: int, expected: str | None) -> None:
     assert shift_fhir(value, days) == expected
@@ -302,6 +305,19 @@ def test_fhir_values_move_with_their_precision(value: str, days: int, expected: 
     ("ge2026-02-10T08:00:00.5+02:00", "ge2026-01-01T08:00:00.5+02:00"),
     ("le2026-02-10T08:00:00", "le2026-01-01T08:00:00"),
     ("ge-today", "ge-today"),
+    ("ge0001", "ge0001"),
+    ("ge0001-01-01", "ge0001-01-01"),
 ])
 def test_search_dates_move_back_and_partial_dates_widen_first(value: str, expected: str) -> None:
     assert shift_search_value(value, -40) == expected
+
+
+def test_a_placeholder_date_at_the_calendars_edge_stays_as_written_instead_of_failing_the_answer() -> None:
+    """Systems write 0001-01-01 for "unknown"; moved back past year 1 it raised OverflowError, and the whole
+    answer failed. It is no day of the patient's life: it stays as written, the real dates beside it move."""
+    early, late = ("0001-01-01", "9999-12-31") if DAYS < 0 else ("9999-12-31", "0001-01-01")
+    condition = {"resourceType": "Condition", "id": "c1", "subject": SUBJECT, "onsetDateTime": early,
+                 "abatementDateTime": late, "recordedDate": "2025-01-10"}
+    out = deidentified(condition)
+    assert out["onsetDateTime"] == early
+    assert out["recordedDate"] == moved(date(2025, 1, 10)).isoformat()

@@ -37,7 +37,7 @@ def shift_fhir(value: str, days: int) -> str | None:
         if month is not None:
             return shift_day(date(year, int(month), 15), days).isoformat()[:7]
         return str(shift_day(date(year, 7, 2), days).year)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such day (2025-02-30), or one moved past year 1 or 9999
         return None
 
 
@@ -61,7 +61,10 @@ def shift_search_value(value: str, days: int) -> str:
             day = date(year, 12, 31) if upper else date(year, 1, 1)
         else:
             day = date(year, month, calendar.monthrange(year, month)[1] if upper else 1)
-        return prefix + shift_day(day, days).isoformat()
+        try:
+            return prefix + shift_day(day, days).isoformat()
+        except OverflowError:  # a bound at year 1 or 9999 moved past it: it bounds the same as given
+            return value
     return prefix + (shift_fhir(when, days) or when)
 
 
