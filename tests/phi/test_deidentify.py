@@ -421,3 +421,33 @@ def test_an_attachment_of_the_directory_stays_as_written() -> None:
 ])
 def test_html_and_rtf_are_read_as_plain_text(content: bytes, content_type: str) -> None:
     assert readable_text(content, content_type) == "Camila seen"
+
+
+UCUM = "http://unitsofmeasure.org"
+
+
+@pytest.mark.parametrize(("age", "expected"), [
+    ({"value": 1100, "unit": "months", "system": UCUM, "code": "mo"},
+     {"value": 90, "comparator": ">=", "unit": "years", "system": UCUM, "code": "a"}),
+    ({"value": 4800, "unit": "wk"}, {"value": 90, "comparator": ">=", "unit": "years", "code": "a"}),
+    ({"value": 33000, "unit": "days", "system": UCUM, "code": "d"},
+     {"value": 90, "comparator": ">=", "unit": "years", "system": UCUM, "code": "a"}),
+    ({"value": 1068, "unit": "months", "system": UCUM, "code": "mo"},
+     {"value": 1068, "unit": "months", "system": UCUM, "code": "mo"}),
+])
+def test_an_age_over_89_years_written_in_months_weeks_or_days_becomes_90_years_or_more(
+        age: dict[str, Any], expected: dict[str, Any]) -> None:
+    out = deidentified({"resourceType": "FamilyMemberHistory", "id": "f1", "patient": SUBJECT, "deceasedAge": age})
+    assert out["deceasedAge"] == expected
+
+
+def test_an_age_range_over_89_becomes_90_or_more_at_each_end_over_it() -> None:
+    """FamilyMemberHistory.ageRange, a condition's onsetRange: two ages, each a Safe Harbor age."""
+    low, high = {"value": 60, "unit": "years", "system": UCUM, "code": "a"}, {"value": 95, "system": UCUM, "code": "a"}
+    history = {"resourceType": "FamilyMemberHistory", "id": "f1", "patient": SUBJECT,
+               "ageRange": {"low": {**high, "value": 92}, "high": high},
+               "condition": [{"code": {"text": "stroke"}, "onsetRange": {"low": low, "high": high}}]}
+    out = deidentified(history)
+    over = {"value": 90, "comparator": ">=", "system": UCUM, "code": "a"}
+    assert out["ageRange"] == {"low": over, "high": over}
+    assert out["condition"][0]["onsetRange"] == {"low": low, "high": over}

@@ -61,7 +61,11 @@ REFERENCE = re.compile(r"(?P<prefix>.*?)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0
 LINK_PATH = "_phi"
 FOREIGN_LINK = "https://withheld.invalid/"
 OVER_89 = "90+"
-AGE_UNITS = frozenset({"a", "yr", "yrs", "year", "years"})
+# An age's units, in how many make a year (UCUM's codes and the words written for them).
+AGE_UNITS_PER_YEAR = {**dict.fromkeys(("a", "yr", "yrs", "year", "years"), 1.0),
+                      **dict.fromkeys(("mo", "month", "months"), 12.0),
+                      **dict.fromkeys(("wk", "week", "weeks"), 365.25 / 7),
+                      **dict.fromkeys(("d", "day", "days"), 365.25)}
 
 
 @dataclass(frozen=True)
@@ -339,10 +343,13 @@ class Deidentifier:
             return self._reference(value, scope)
         if ("data" in value or "url" in value) and ("contentType" in value or "title" in value):
             return self._attachment(value, scope)
-        # An Age before the terminologies: FHIR codes it in UCUM ('a'), whatever its unit's text says.
-        if key.endswith("Age") and {str(value.get("unit")).lower(), str(value.get("code")).lower()} & AGE_UNITS \
-                and isinstance(value.get("value"), (int, float)) and value["value"] > 89:
-            return {**value, "value": 90, "comparator": ">="}
+        # An Age before the terminologies: FHIR codes it in UCUM ('a'), whatever its unit's text says. An age
+        # range (onsetRange, ageRange, a reference range's age) holds two.
+        if key.endswith("Age"):
+            value = _age_at_most_90(value)
+        elif key.endswith("Range") or key == "age":
+            value = {k: _age_at_most_90(v) if k in ("low", "high") and isinstance(v, dict) else v
+                     for k, v in value.items()}
         if str(value.get("system")) in TERMINOLOGIES and "code" in value:
             return dict(value)  # a terminology's coding: its display is the terminology's text, not the patient's
         return {k: walked for k, v in value.items() if (walked := self._walk(v, k, scope)) is not None}
@@ -431,6 +438,19 @@ class Deidentifier:
                 return scope.birth[1]
             return shift_fhir(value, scope.days) or value
         return scope.scrubber.text(value)
+
+
+def _age_at_most_90(quantity: dict[str, Any]) -> dict[str, Any]:
+    """An age over 89 years, in any unit of time, as 90 years or more (HIPAA's Safe Harbor); others as given."""
+    per_year = next((AGE_UNITS_PER_YEAR[unit] for unit in (str(quantity.get("code")).lower(),
+                                                          str(quantity.get("unit")).lower())
+                     if unit in AGE_UNITS_PER_YEAR), None)
+    amount = quantity.get("value")
+    if per_year is None or not isinstance(amount, (int, float)) or amount / per_year <= 89:
+        return quantity
+    if per_year == 1.0:
+        return {**quantity, "value": 90, "comparator": ">="}
+    return {**quantity, "value": 90, "comparator": ">=", "unit": "years", "code": "a"}
 
 
 TEXT_TYPES = ("text/", "application/rtf", "application/xhtml+xml", "application/xml", "application/json")
