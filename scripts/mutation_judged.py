@@ -351,6 +351,9 @@ EQUIVALENT |= {
     "epic_mcp.phi.client.xǁIdentityCacheǁ_store__mutmut_4": (
         "equivalent: OrderedDict.popitem reads `last` as a truth value, and None is false as False is"),
     _CLIENT + "fetch_binary__mutmut_4": _CODEC_CASE,
+    **{f"{_CLIENT}_real_id__mutmut_{n}": (
+        "equivalent: a Patient's real id comes from its pseudonym, an encryption of it that never equals it, so "
+        "real == value already leaves Patients out") for n in (13, 14, 15)},
     **{f"{_CLIENT}_is_date__mutmut_{n}": _ENDS_WITH_DATE for n in (10, 11, 18, 19, 20, 21)},
     _CLIENT + "_clean__mutmut_18": _NO_IDENTITY_SCOPE,
     _CLIENT + "_clean__mutmut_22": _NO_IDENTITY_SCOPE,
