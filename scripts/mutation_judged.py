@@ -405,6 +405,26 @@ EQUIVALENT |= {
     _SCRUB + "AGE#28": _YEAR_OLD,
 }
 
+# epic_mcp.phi.client: DeidentifyingClient and its IdentityCache.
+_CLIENT = "epic_mcp.phi.client.xǁDeidentifyingClientǁ"
+_ENDS_WITH_DATE = ("equivalent: this name ends with 'date', which the test beside it (base.endswith('date')) already "
+                   "takes for a date parameter")
+_NO_IDENTITY_SCOPE = ("equivalent: with no identity, the scope's scrubber is the same whether the text counts as "
+                      "patient data or not (that flag only decides whether an identity is used, and there is none)")
+EQUIVALENT |= {
+    "epic_mcp.phi.client.xǁIdentityCacheǁ_store__mutmut_4": (
+        "equivalent: OrderedDict.popitem reads `last` as a truth value, and None is false as False is"),
+    _CLIENT + "fetch_binary__mutmut_4": _CODEC_CASE,
+    **{f"{_CLIENT}_real_id__mutmut_{n}": (
+        "equivalent: a Patient's real id comes from its pseudonym, an encryption of it that never equals it, so "
+        "real == value already leaves Patients out") for n in (13, 14, 15)},
+    **{f"{_CLIENT}_is_date__mutmut_{n}": _ENDS_WITH_DATE for n in (10, 11, 18, 19, 20, 21)},
+    _CLIENT + "_clean__mutmut_18": _NO_IDENTITY_SCOPE,
+    _CLIENT + "_clean__mutmut_22": _NO_IDENTITY_SCOPE,
+    "epic_mcp.phi.client.x_today_in_frame__mutmut_9": (
+        "equivalent: when the pseudonym is none, Deidentifier.offset(None) is 0, so today moved by it is today"),
+}
+
 # Functions that run only while their module is imported (the builders of the catalog and of the render specs):
 # mutmut switches mutants at call time, after the import, so their mutants never run. They are counted apart and
 # left out of the score; the tables they build are pinned by tests of their own.

@@ -100,6 +100,27 @@ async def test_other_parameters_keep_their_value(phi, epic, name: str) -> None:
     assert sent(epic, "Condition")[1] == (name, "le2026-03-10")
 
 
+async def test_a_patient_searched_by_its_own_id_moves_its_dates_and_a_record_s_own_id_moves_none(phi, epic) -> None:
+    """Patient?_id= names the searched patient (its death date moves back, its birth date does not); the _id of
+    any other type is a record's, not a patient's, and no offset is taken from it."""
+    epic.get(url__startswith=f"{EPIC_BASE}/Patient?").respond(200, json=searchset([]))
+    await phi.search("Patient", [("_id", PSEUDONYM), ("death-date", "le2026-03-10"), ("birthdate", "1987-09-12")],
+                     20)
+    assert sent(epic, "Patient") == [("_id", PID), ("death-date", f"le{back(date(2026, 3, 10))}"),
+                                     ("birthdate", "1987-09-12")]
+    epic.get(url__startswith=f"{EPIC_BASE}/Observation").respond(200, json=searchset([]))
+    await phi.search("Observation", [("_id", CODEC.pseudonym("Observation", "eObs1")), ("date", "le2026-03-10")], 20)
+    assert sent(epic, "Observation") == [("_id", "eObs1"), ("date", "le2026-03-10")]
+
+
+async def test_a_read_by_an_id_that_is_not_a_pseudonym_names_the_argument(phi, epic) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await phi.read("Observation", "eObs1")
+    assert str(refused.value) == ("id is not a pseudonym this server issued (PHI-minimising mode: ids are "
+                                  "pseudonyms); use an id from a search result")
+    assert not [c for c in epic.calls if "/Observation" in c.request.url.path]
+
+
 async def test_without_a_searched_patient_no_date_moves(phi, epic) -> None:
     epic.get(url__startswith=f"{EPIC_BASE}/Practitioner").respond(200, json=searchset([]))
     await phi.search("Practitioner", [("name", "Smith"), ("date", "2026-03-10")], 20)

@@ -94,9 +94,10 @@ class DeidentifyingClient(FhirClient):
         try:
             return await self.inner.read("Patient", patient_id)
         except FhirError as exc:
+            # The patient's real id, which a server may echo in its error, is masked as any value sent is.
             raise FhirError(exc.kind, "PHI-minimising mode reads the patient's record to remove the patient's "
-                            f"names and numbers from free text, and that failed: {self._clean(str(exc), [])}",
-                            exc.status) from None
+                            "names and numbers from free text, and that failed: "
+                            f"{self._clean(str(exc), [patient_id])}", exc.status) from None
 
     # FhirClient's interface ------------------------------------------------------------------------------
 
