@@ -385,7 +385,7 @@ EQUIVALENT |= {
 _SCRUB = "epic_mcp.phi.scrub:"
 _LICENSE = ("equivalent: 'license' is a label on its own after the space, and the label is kept as written, so the "
             "text is the same with or without the driver's prefix")
-_YEAR_OLD = ("equivalent: the branch before, [- ](?:years?|yrs?)[- ]old\\b, already matches everything this branch "
+_YEAR_OLD = ("equivalent: the branch before, `[- ](?:years?|yrs?)[- ]old\\b`, already matches everything this branch "
              "matches ('-year-old', ' year-old')")
 EQUIVALENT |= {
     _SCRUB + "PATTERNS#82": (
