@@ -13,29 +13,17 @@ import pytest
 import respx
 
 from epic_mcp.errors import FhirError, FhirErrorKind
-from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.fhir.validation import InvalidInput
 from epic_mcp.phi import PhiLayer
 from epic_mcp.phi import client as phi_client
 from epic_mcp.phi.client import IDENTITY_CACHE_SIZE, IDENTITY_TTL_SECONDS, IdentityCache
 
-from ..conftest import EPIC_BASE, EPIC_TOKEN_URL, searchset, token_body
-from .test_phi import CODEC, PATIENT, PID, SECRET, SUBJECT, TODAY
+from ..conftest import EPIC_BASE, searchset
+from .test_phi import CODEC, PID, SECRET, SUBJECT, TODAY
 
 pytestmark = pytest.mark.anyio
 PSEUDONYM = CODEC.pseudonym("Patient", PID)
 DAYS = CODEC.offset_days(PID)
-
-
-@pytest.fixture
-async def phi(make_settings, epic: respx.MockRouter):
-    """The de-identifying client over a real FhirClient; Epic answers every search with nothing."""
-    settings = make_settings(epic_phi_mode="minimum", epic_phi_secret=SECRET, epic_today=TODAY)
-    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
-    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, json=PATIENT)
-    connection = EpicConnection.open(settings)
-    yield PhiLayer(settings).client(connection.fhir)
-    await connection.aclose()
 
 
 def sent(epic: respx.MockRouter, resource_type: str) -> list[tuple[str, str]]:

@@ -16,12 +16,10 @@ import pytest
 import respx
 
 from epic_mcp.errors import FhirError, FhirErrorKind
-from epic_mcp.fhir.connection import EpicConnection
-from epic_mcp.phi import PhiLayer
 from epic_mcp.phi.client import DeidentifyingClient, IdentityCache
 
-from ..conftest import EPIC_BASE, EPIC_TOKEN_URL, outcome, searchset, token_body
-from .test_phi import CODEC, PATIENT, PID, SECRET, SUBJECT, TODAY
+from ..conftest import EPIC_BASE, outcome, searchset
+from .test_phi import CODEC, PATIENT, PID, SUBJECT
 
 pytestmark = pytest.mark.anyio
 PSEUDONYM = CODEC.pseudonym("Patient", PID)
@@ -30,17 +28,6 @@ OTHER = "eQ7nR2kL9mW4xT1vB8cZ5dH3"  # a second patient
 OTHER_PATIENT: dict[str, Any] = {"resourceType": "Patient", "id": OTHER, "birthDate": "1950-02-03",
                                  "name": [{"family": "Okafor", "given": ["Nnamdi"]}]}
 ELSEWHERE = EPIC_BASE.replace("fhir.epic.com", "elsewhere.example.org")
-
-
-@pytest.fixture
-async def phi(make_settings, epic: respx.MockRouter):
-    """The de-identifying client over a real FhirClient; Epic serves the patient's record."""
-    settings = make_settings(epic_phi_mode="minimum", epic_phi_secret=SECRET, epic_today=TODAY)
-    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
-    epic.get(f"{EPIC_BASE}/Patient/{PID}").respond(200, json=PATIENT)
-    connection = EpicConnection.open(settings)
-    yield PhiLayer(settings).client(connection.fhir)
-    await connection.aclose()
 
 
 def moved(day: str, days: int = DAYS) -> str:
