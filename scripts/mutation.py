@@ -89,7 +89,8 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Modules mutated only in part: the functions and constants named (population/database.py also holds the loader;
 # what runs a model's query is the SQL guard and the query-side functions of database.py).
 ONLY: dict[str, tuple[str, ...]] = {"sql_guard": (
-    "check_sql", "refused_function", "_problems", "_table_problems", "first_line", "TABLE_FUNCTIONS", "CLOCK",
+    "check_sql", "_first_problem", "refused_function", "_problems", "_table_problems", "_qualified", "first_line",
+    "TABLE_FUNCTIONS", "CLOCK", "NOT_ACCEPTED",
     "HOST_PREFIXES", "HOST_FUNCTIONS", "NODES", "_connect", "query", "_plain", "QUERY_CONFIG")}
 # The modules that guard a boundary (patients, secrets, PHI, the population data): both passes, and the group
 # `scripts/mutation boundary` runs.

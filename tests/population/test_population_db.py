@@ -169,9 +169,25 @@ REVIEWED = {"current_date", "current_localtime", "current_localtimestamp", "get_
             "uuid_extract_version"}
 
 
-def test_comparing_a_code_list_with_equals_fails_loudly_with_the_fix(database: Path) -> None:
-    with pytest.raises(QueryError, match=r"list_contains\(loinc"):
-        query(database, "SELECT count(*) FROM observation WHERE loinc = '4548-4'", 1, 10)
+@pytest.mark.parametrize("sql", [
+    "SELECT count(*) FROM observation WHERE loinc = '4548-4'",  # DuckDB: Conversion Error
+    "SELECT count(*) FROM observation WHERE lower(loinc) = '4548-4'",  # DuckDB: No function matches
+    "SELECT count(*) FROM observation WHERE loinc LIKE '4548%'",
+])
+def test_using_a_code_list_as_one_code_fails_loudly_with_the_fix(database: Path, sql: str) -> None:
+    with pytest.raises(QueryError, match=r"\(the code columns .* are lists: filter with list_contains\(loinc"):
+        query(database, sql, 1, 10)
+
+
+@pytest.mark.parametrize("sql", [
+    'SELECT "loinc[]" FROM observation',  # brackets, but not a list used as a code
+    "SELECT lower(1, 2, 3)",  # no function, but no list
+    "SELECT CAST('x' AS INTEGER)",  # a conversion, but no list
+])
+def test_other_errors_get_no_code_list_hint(database: Path, sql: str) -> None:
+    with pytest.raises(QueryError) as failed:
+        query(database, sql, 1, 10)
+    assert "list_contains" not in str(failed.value)
 
 
 @pytest.mark.parametrize("sql", [
@@ -235,13 +251,13 @@ def test_the_time_a_query_took_is_said_in_milliseconds(database: Path) -> None:
 
 def test_queries_run_read_only_under_the_guard_s_settings(database: Path) -> None:
     settings = ("enable_external_access", "autoinstall_known_extensions", "autoload_known_extensions",
-                "lock_configuration", "threads", "memory_limit")
+                "python_enable_replacements", "lock_configuration", "threads", "memory_limit")
     from epic_mcp.population import database as module
 
     query(database, "SELECT 1", 1, 10)
     cursor, _ = module._connect(database)
     sql = "SELECT " + ", ".join(f"current_setting('{name}')" for name in settings)
-    assert cursor.execute(sql).fetchall() == [(False, False, False, True, 2, "1.8 GiB")]
+    assert cursor.execute(sql).fetchall() == [(False, False, False, False, True, 2, "1.8 GiB")]
     cursor.close()
     with pytest.raises(QueryError, match=r"^current_setting\(\) is not allowed"):
         query(database, sql, 1, 10)

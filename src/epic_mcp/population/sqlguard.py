@@ -38,9 +38,11 @@ HOST_FUNCTIONS = frozenset({
     "parse_duckdb_log_message", "json_serialize_sql", "json_deserialize_sql", "col_description", "obj_description",
     "checkpoint", "force_checkpoint", "truncate_duckdb_logs", "test_all_types", "test_vector_types",
 })
-# Query nodes and table references the tree may hold (anything else, e.g. DESCRIBE's SHOW_REF, is refused).
-NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE", "BASE_TABLE", "JOIN",
-                   "SUBQUERY", "TABLE_FUNCTION", "EXPRESSION_LIST", "EMPTY", "EMPTY_FROM"})
+# The nodes of the tree that carry a sample: a SELECT and the table references of its FROM (anything else, e.g.
+# DESCRIBE's SHOW_REF or UNPIVOT's PIVOT, is refused).
+NODES = frozenset({"SELECT_NODE", "BASE_TABLE", "JOIN", "SUBQUERY", "TABLE_FUNCTION", "EXPRESSION_LIST", "EMPTY"})
+NOT_ACCEPTED = ("this form of SELECT is not accepted; write a plain SELECT over the tables "
+                "describe_population_data lists")
 
 
 class QueryError(EpicMcpError):
@@ -57,14 +59,25 @@ def check_sql(connection: duckdb.DuckDBPyConnection, sql: str, tables: frozenset
         raise QueryError(f"send exactly one statement (got {len(statements)})")
     if statements[0].type != duckdb.StatementType.SELECT:
         raise QueryError("only SELECT (or WITH ... SELECT) is allowed: the population database is read-only")
-    serialized = connection.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
-    tree = json.loads(serialized[0]) if serialized else {"error": True}
-    if tree.get("error"):
-        raise QueryError("this form of SELECT is not accepted (PIVOT, DESCRIBE, SHOW, ...); write a plain SELECT "
-                         "over the tables describe_population_data lists")
-    for problem in _problems(tree.get("statements", []), frozenset(), tables):
-        raise QueryError(f"{problem}. query_population reads the population tables only ({', '.join(sorted(tables))}); "
-                         "describe_population_data describes them")
+    tree = json.loads(connection.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    problem = _first_problem(tree, tables)
+    if problem is not None:
+        raise QueryError(problem)
+
+
+def _first_problem(tree: dict[str, Any], tables: frozenset[str]) -> str | None:
+    """What is wrong with the query, if anything. A tree the guard cannot read (a form DuckDB does not serialize,
+    or a field another DuckDB version names differently) is refused, never passed."""
+    try:
+        if tree["error"]:
+            return NOT_ACCEPTED
+        problem = next(_problems(tree["statements"], frozenset(), tables), None)
+    except (KeyError, TypeError, AttributeError):
+        return NOT_ACCEPTED
+    if problem is None:
+        return None
+    return (f"{problem}. query_population reads the population tables only ({', '.join(sorted(tables))}); "
+            "describe_population_data describes them")
 
 
 def refused_function(name: str) -> bool:
@@ -85,19 +98,16 @@ def _problems(node: Any, ctes: frozenset[str], tables: frozenset[str]) -> Iterat
         return
     names = [entry.get("key") for entry in (node.get("cte_map") or {}).get("map", []) if isinstance(entry, dict)]
     ctes = ctes | {str(name).lower() for name in names if name}
-    if node.get("class") == "FUNCTION":
-        name = str(node.get("function_name", ""))
-        if node.get("schema") or node.get("catalog"):
-            yield f"{node.get('catalog') or node.get('schema')}.{name}() is not allowed (qualified function)"
+    if node.get("class") in ("FUNCTION", "WINDOW"):
+        name = str(node["function_name"])
+        if node["schema"] or node["catalog"]:
+            yield f"{_qualified(node['catalog'], node['schema'], name)}() is not allowed (qualified function)"
         elif refused_function(name):
             yield f"{name}() is not allowed (it describes the database, its settings or the host)"
-    elif "sample" in node and "class" not in node and isinstance(node.get("type"), str):
+    elif "sample" in node:
         yield from _table_problems(node, ctes, tables)
-    for key, value in node.items():
-        if key == "function" and node.get("type") == "TABLE_FUNCTION" and isinstance(value, dict):
-            yield from _problems(value.get("arguments", []), ctes, tables)
-        else:
-            yield from _problems(value, ctes, tables)
+    for value in node.values():
+        yield from _problems(value, ctes, tables)
 
 
 def _table_problems(node: dict[str, Any], ctes: frozenset[str], tables: frozenset[str]) -> Iterator[str]:
@@ -105,21 +115,24 @@ def _table_problems(node: dict[str, Any], ctes: frozenset[str], tables: frozense
     if kind == "SHOW_REF":
         yield "DESCRIBE, SHOW and SUMMARIZE are not allowed (describe_population_data lists the columns)"
     elif kind not in NODES:
-        yield f"{kind.replace('_', ' ').lower()} is not allowed"
+        yield f"{str(kind).lower()} is not allowed"
     elif kind == "BASE_TABLE":
-        name = str(node.get("table_name", ""))
-        schema, catalog = node.get("schema_name") or "", node.get("catalog_name") or ""
+        name, schema, catalog = str(node["table_name"]), node["schema_name"], node["catalog_name"]
         if catalog or schema not in ("", "main"):
-            yield f"{'.'.join(p for p in (catalog, schema, name) if p)} is not allowed (only the population tables)"
+            yield f"{_qualified(catalog, schema, name)} is not allowed (only the population tables)"
         elif name.lower() not in tables | ctes:
             yield f"{name!r} is not a population table"
     elif kind == "TABLE_FUNCTION":
-        function = node.get("function") or {}
-        name = str(function.get("function_name", "")) if isinstance(function, dict) else ""
-        if not isinstance(function, dict) or function.get("schema") or function.get("catalog") \
-                or name.lower() not in TABLE_FUNCTIONS:
-            yield f"{name or 'this table function'}() is not allowed (of the table functions only " \
-                  f"{', '.join(sorted(TABLE_FUNCTIONS))})"
+        function = node["function"]
+        name = str(function["function_name"])
+        if function["schema"] or function["catalog"]:
+            yield f"{_qualified(function['catalog'], function['schema'], name)}() is not allowed (qualified function)"
+        elif name.lower() not in TABLE_FUNCTIONS:
+            yield f"{name}() is not allowed (of the table functions only {', '.join(sorted(TABLE_FUNCTIONS))})"
+
+
+def _qualified(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
 
 
 def first_line(exc: Exception) -> str:
