@@ -50,7 +50,7 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "token": (("auth/token.py",), ("auth/test_token.py", "test_settings_reach.py", "test_secrets.py")),
     "assertion": (("auth/assertion.py",), ("auth/test_assertion.py", "test_settings_reach.py")),
     "urls": (("auth/urls.py",), ("auth/test_urls.py", "test_secrets.py", "fhir/test_fhir_client.py")),
-    "paging": (("fhir/paging.py",), ("auth/test_urls.py", "serve/test_tools.py")),
+    "paging": (("fhir/paging.py",), ("auth/test_urls.py", "serve/test_tools.py", "serve/test_newest_first.py")),
     "results": (("fhir/results.py",), ("fhir/test_results.py", "serve/test_tools.py")),
     "collect": (("answers/collect.py",), ("answers/test_collect.py", "answers/test_summary.py",
                                           "answers/test_answers.py", "answers/test_answer_budget.py")),

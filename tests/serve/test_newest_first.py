@@ -108,10 +108,17 @@ def sorting_server(epic: respx.MockRouter, capability: dict[str, Any]) -> list[l
 async def test_a_server_whose_capability_statement_offers_sort_is_asked_to_sort_and_the_order_covers_every_page(
         server, epic) -> None:
     queries = sorting_server(epic, SORTING)
-    data, _ = await search(server, count=2)
-    assert ("_sort", "-date") in queries[-1] and ("_sort", "-date") not in queries[0]
+    async with Client(server) as client:
+        data = (await client.call_tool("search_observations", {"patient_id": PID, "category": "vital-signs",
+                                                               "count": 2})).structured_content
+        following = (await client.call_tool("next_page", {"cursor": data["next_cursor"]})).structured_content
+    assert ("_sort", "-date") in queries[1] and ("_sort", "-date") not in queries[0]
     assert [item["id"] for item in data["items"]] == ["v3", "v4"]
     assert data["order"] == "newest first by effectiveDateTime, sorted by the server across all pages"
+    assert ("_sort", "-date") in queries[2], "the next page continues the sorted search"
+    assert [item["id"] for item in following["items"]] == ["v1", "v2"]
+    assert following["order"] == "newest first by effectiveDateTime, sorted by the server across all pages", \
+        "the cursor remembers that the server sorted, so page 2 says what page 1 said"
 
 
 async def test_a_server_that_does_not_offer_sort_is_not_asked(server, epic) -> None:

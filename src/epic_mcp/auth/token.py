@@ -160,22 +160,11 @@ class TokenManager:
             return {**form, "client_assertion": self.last_assertion.token}
 
         self.token_requests += 1
-        response = await self._send_with_retry("POST", token_url, "the token endpoint", form_factory=fresh_form)
+        response = await send_with_retry(self._http, self._retry_delays, "POST", token_url, "the token endpoint",
+                                         form_factory=fresh_form)
         token = self._parse_token_response(response)
         logger.info("access token obtained (expires in %ss, %d scopes)", token.lifetime, len(token.scopes))
         return token
-
-    async def _send_with_retry(
-        self,
-        method: str,
-        url: str,
-        what: str,
-        *,
-        headers: dict[str, str] | None = None,
-        form_factory: Callable[[], dict[str, str]] | None = None,
-    ) -> httpx.Response:
-        return await send_with_retry(self._http, self._retry_delays, method, url, what, headers=headers,
-                                     form_factory=form_factory)
 
     def _parse_token_response(self, response: httpx.Response) -> AccessToken:
         try:
