@@ -96,6 +96,7 @@ def rewrite_text(text: str, change: Change) -> str:
     if not any(ch.isdigit() for ch in text):
         return text
     done: list[str] = []
+    mark = _absent_mark(text)
 
     def set_aside(rule: Rule) -> Callable[[re.Match[str]], str]:
         def apply(match: re.Match[str]) -> str:
@@ -103,12 +104,18 @@ def rewrite_text(text: str, change: Change) -> str:
             if found is None:
                 return match.group(0)
             done.append(found)
-            return f"\x00{chr(0xE000 + len(done) - 1)}\x00"
+            return f"{mark}{chr(0xE000 + len(done) - 1)}{mark}"
         return apply
 
     for pattern, rule in RULES:
         text = pattern.sub(set_aside(rule), text)
-    return re.sub("\x00(.)\x00", lambda m: done[ord(m.group(1)) - 0xE000], text) if done else text
+    placeholder = f"{mark}(.){mark}"
+    return re.sub(placeholder, lambda m: done[ord(m.group(1)) - 0xE000], text, flags=re.S) if done else text
+
+
+def _absent_mark(text: str) -> str:
+    """A character the text does not hold, to bracket the dates set aside: NUL, unless a hostile text holds it."""
+    return next(mark for mark in map(chr, range(0xF0000, 0x110000)) if mark not in text) if "\x00" in text else "\x00"
 
 
 def _changed(found: date | None, change: Change, whole_day: bool = True) -> date | str | None:
