@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -427,3 +428,49 @@ async def test_export_files_come_only_from_servers_whose_certificate_verifies(se
     finally:
         await client.aclose()
         await connection.aclose()
+
+
+async def test_a_trusted_certificate_authority_reaches_the_fhir_server_and_files_elsewhere(
+        make_settings, untrusted_https, tmp_path: Path) -> None:
+    """`epic-mcp export` hands the client the CA context of EPIC_CA_BUNDLE: a server with a private CA works,
+    for files fetched with the token (under the FHIR base) and files fetched without it."""
+    trusting = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    origin = untrusted_https.rsplit("/", 1)[0]
+    settings = make_settings(epic_fhir_base_url=f"{origin}/fhir", epic_token_url=EPIC_TOKEN_URL)
+    with respx.mock(assert_all_called=False) as router:
+        router.post(EPIC_TOKEN_URL).respond(200, json=token_body())
+        router.route(host="127.0.0.1").pass_through()
+        connection = EpicConnection.open(settings)
+        client = BulkClient(settings, connection.tokens, verify=trusting)
+        try:
+            assert await client.download(OutputFile("Patient", f"{origin}/fhir/files/Patient.ndjson", 2), True,
+                                         tmp_path / "with-token.ndjson") == len(BODY)
+            assert await client.download(OutputFile("Patient", untrusted_https, 2), False,
+                                         tmp_path / "without.ndjson") == len(BODY)
+        finally:
+            await client.aclose()
+            await connection.aclose()
+
+
+# Redirects ---------------------------------------------------------------------------------------------------------
+
+async def test_a_status_check_answered_with_a_redirect_is_not_followed(bulk, epic) -> None:
+    """The status check carries the token: a redirect (to any host) is a failure, never a second request."""
+    client, _ = bulk
+    elsewhere = epic.get("https://fhir.epic.com/other/status").respond(200, json={})
+    epic.get(STATUS).respond(302, headers={"Location": "https://fhir.epic.com/other/status"})
+    with pytest.raises(BulkError, match=r"^the export failed on the server: HTTP 302$"):
+        await client.poll(STATUS)
+    assert not elsewhere.called
+
+
+async def test_a_file_without_the_token_that_redirects_is_not_followed(bulk, epic, tmp_path: Path) -> None:
+    """A redirect could lead to plain http or to an address the file URL check refuses; it is not followed."""
+    client, _ = bulk
+    plain = epic.get("http://storage.example.org/p.ndjson").respond(200, content=BODY)
+    epic.get("https://storage.example.org/p.ndjson").respond(
+        302, headers={"Location": "http://storage.example.org/p.ndjson"})
+    with pytest.raises(BulkError, match=r"^downloading the Patient file failed: HTTP 302; run again to resume$"):
+        await client.download(OutputFile("Patient", "https://storage.example.org/p.ndjson", 2), False,
+                              tmp_path / "p.ndjson")
+    assert not plain.called
