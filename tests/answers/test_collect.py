@@ -15,6 +15,7 @@ import respx
 
 from epic_mcp.answers.collect import (
     Scanned,
+    clinical_date,
     code_key,
     collect,
     effective_time,
@@ -24,6 +25,7 @@ from epic_mcp.answers.collect import (
     range_flag,
     scan,
     windows,
+    written_time,
 )
 from epic_mcp.errors import FhirError
 from epic_mcp.fhir.client import FhirClient
@@ -216,7 +218,8 @@ async def test_a_scan_stopped_by_a_foreign_next_link_says_that_stopped_it(fhir, 
 
 @pytest.mark.parametrize(("days", "since"), [(-1, "dated after today"), (90, "from the last 90 days"),
                                              (365, "from the last year"), (1095, "from the last 3 years"),
-                                             (3650, "from the last 10 years")])
+                                             (3650, "from the last 10 years"), (400, "from the last 400 days"),
+                                             (730, "from the last 2 years")])
 def test_how_far_back_a_scan_read_is_said_relative_to_today_never_as_a_date(days: int, since: str) -> None:
     """In the PHI-minimising mode a window's edge is today moved by the patient's secret offset: printed as a
     date, it would give the offset away."""
@@ -245,8 +248,13 @@ def test_the_time_of_a_record_with_a_period_is_its_start(element: str) -> None:
 
 def test_the_time_of_a_note_may_be_its_context_period() -> None:
     assert effective_time({"context": {"period": {"start": "2024-03-05T10:00:00Z"}}}) == "2024-03-05T10:00:00"
-    assert effective_time({"context": {"period": {}}}) == ""
-    assert effective_time({"context": {"period": "2024"}}) == ""
+    assert clinical_date({"context": {"period": {"start": "2024-03-05T10:00:00Z"}}}) == (
+        "context.period.start", "2024-03-05T10:00:00Z"), "the element is named where the order is stated"
+    for unusable in ({}, {"start": ""}, {"start": 20240305}, "2024"):
+        assert clinical_date({"context": {"period": unusable}}) is None
+        assert effective_time({"context": {"period": unusable}}) == written_time({"context": {"period": unusable}}) \
+            == ""
+    assert clinical_date({"context": "2024"}) is None
 
 
 def test_when_a_record_has_several_dates_the_first_in_order_of_meaning_wins() -> None:

@@ -165,8 +165,8 @@ def clinical_date(resource: dict[str, Any]) -> tuple[str, str] | None:
         if isinstance(value, dict) and isinstance(value.get("start"), str) and value["start"]:
             return f"{key}.start", value["start"]
     context = resource.get("context")
-    start = context.get("period", {}).get("start") if isinstance(context, dict) and isinstance(
-        context.get("period"), dict) else None
+    period = context.get("period") if isinstance(context, dict) else None
+    start = period.get("start") if isinstance(period, dict) else None
     return ("context.period.start", start) if isinstance(start, str) and start else None
 
 
