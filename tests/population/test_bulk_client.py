@@ -432,8 +432,8 @@ async def test_export_files_come_only_from_servers_whose_certificate_verifies(se
 
 async def test_a_trusted_certificate_authority_reaches_the_fhir_server_and_files_elsewhere(
         make_settings, untrusted_https, tmp_path: Path) -> None:
-    """`epic-mcp export` hands the client the CA context of EPIC_CA_BUNDLE: a server with a private CA works,
-    for files fetched with the token (under the FHIR base) and files fetched without it."""
+    """Both clients verify with the context given (the server shares one, so the CA bundle is loaded once per
+    process): a context that trusts a private CA reaches files with the token (under the FHIR base) and without."""
     trusting = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
     origin = untrusted_https.rsplit("/", 1)[0]
     settings = make_settings(epic_fhir_base_url=f"{origin}/fhir", epic_token_url=EPIC_TOKEN_URL)
