@@ -82,7 +82,8 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "viewdef": (("population/viewdef.py",), ("population/test_population_views.py",
                                             "population/test_population_fastpath.py")),
     "sql_guard": (("population/sqlguard.py", "population/database.py"),
-                  ("population/test_population_db.py", "population/test_population_tools.py")),
+                  ("population/test_sql_guard.py", "population/test_population_db.py",
+                   "population/test_population_tools.py")),
     "bulk_client": (("bulk/client.py",), ("population/test_bulk_client.py", "population/test_bulk_faults.py",
                                           "population/test_population_tools.py")),
 }
