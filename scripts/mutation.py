@@ -195,7 +195,7 @@ def git(*args: str) -> str:
 
 
 def prepare(module: str, files: tuple[str, ...], tests: tuple[str, ...]) -> Path:
-    """A fresh copy of src, tests and pyproject.toml with mutmut's settings for this module."""
+    """A fresh copy of src, tests and pyproject.toml with mutmut's settings for this module, and what tests read."""
     missing = [t for t in tests if not (ROOT / "tests" / t).is_file()]
     if missing:
         raise SystemExit(f"{module}: no tests/{', tests/'.join(missing)}; fix MODULES in scripts/mutation.py")
@@ -207,6 +207,8 @@ def prepare(module: str, files: tuple[str, ...], tests: tuple[str, ...]) -> Path
         (where / data.relative_to(ROOT)).symlink_to(data)
     shutil.copytree(ROOT / "tests", where / "tests",
                     ignore=shutil.ignore_patterns("__pycache__", "node_modules", "inspector", "oauth"))
+    for read_by_tests in ("README.md", "docs"):  # tests that tie the README's tables to the code read them
+        (where / read_by_tests).symlink_to(ROOT / read_by_tests)
     config = "\n".join([
         "", "[tool.mutmut]",
         'source_paths = ["src"]',
@@ -215,6 +217,7 @@ def prepare(module: str, files: tuple[str, ...], tests: tuple[str, ...]) -> Path
         f"pytest_add_cli_args_test_selection = {json.dumps(['tests/' + t for t in tests])}",
         "use_git_change_detection = false",
         f"do_not_mutate_patterns = {json.dumps([LOG_LINE])}",
+        'also_copy = ["README.md", "docs"]',
         "",
     ])
     (where / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
