@@ -34,6 +34,9 @@ _NONE_DROPPED = "equivalent: values that are None are dropped just before, so a 
 _NAMED_BY_CODE = ("equivalent: a problem with codes always has a name (concept_label falls back to its first code), "
                   "so the default for a missing name is never used")
 _FIELDS_SKIP = "equivalent: fields() leaves out id and resourceType itself, so leaving them out here changes nothing"
+_TEXTS_ONCE = ("equivalent in what is shown: texts worked out anew are the texts worked out once (test_render.py's "
+               "test_lines_and_pages_from_field_texts_worked_out_once_are_the_lines_and_pages_worked_out_anew); only "
+               "the work is done twice")
 _TYPED_RECORDS = ("equivalent: every record of a section keeps its resourceType, so none has the type '' (nor None, "
                   "nor 'XXXX') and each line names its type either way")
 EQUIVALENT: dict[str, str] = {
@@ -135,6 +138,15 @@ EQUIVALENT: dict[str, str] = {
         "equivalent: records on a page have different ids, so an id is never a field every record shares"),
     "epic_mcp.render.text.x_item_lines__mutmut_7": (
         "equivalent: records on a page have different ids, so an id is never a field every record shares"),
+    **{f"epic_mcp.render.text.x_{name}__mutmut_{n}": _TEXTS_ONCE for name, numbers in (
+        ("record_line", (12, 14)), ("fields", (9,)), ("page_text", (28, 31)), ("item_lines", (27, 29, 30, 43, 45, 47)))
+       for n in numbers},
+    **{f"epic_mcp.render.text.x_field_texts__mutmut_{n}": _FIELDS_SKIP for n in range(3, 8)},
+    "epic_mcp.render.text.x_item_lines__mutmut_32": (
+        "equivalent: a field every record shares has the same value, so the same text, in the second record as in "
+        "the first (and a page with shared fields has at least two)"),
+    "epic_mcp.render.datatypes.x_compact__mutmut_32": (
+        "equivalent: _lookup of a one-part path is resource.get(that part); the branch only spares the loop"),
     "epic_mcp.render.elements.x_issued_if_later__mutmut_30": (
         "equivalent: no FHIR date or instant is 11 characters long"),
     "epic_mcp.answers.collect.x__sortable__mutmut_2": (

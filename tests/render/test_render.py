@@ -843,3 +843,28 @@ def test_money_totals_and_device_identifiers_are_kept() -> None:
                                                                     {"carrierHRF": "(01)1"}, {}, "junk"]}
     assert compact(device)["udi"] == ["00643169007222", "(01)1"]
     assert "udi" not in compact({**device, "udiCarrier": {"carrierHRF": "(01)1"}})
+
+
+def test_the_age_the_phi_mode_states_is_shown_in_years_with_its_comparator() -> None:
+    def patient(value: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "Patient", "id": "p1", "extension": [{"url": "urn:epic-mcp:age", **value}]}
+
+    def years(value: int, **more: str) -> dict[str, Any]:
+        return {"valueAge": {"value": value, "unit": "years", "system": "http://unitsofmeasure.org", "code": "a",
+                             **more}}
+
+    assert compact(patient(years(80)))["age"] == "80 years"
+    assert compact(patient(years(90, comparator=">=")))["age"] == ">=90 years"
+    assert compact(patient({"valueString": "90 years or more"}))["age"] == "90 years or more"
+
+
+def test_a_pages_order_is_said_under_its_first_line_and_only_when_it_has_items() -> None:
+    items = [{"resourceType": "Condition", "id": "c1", "status": "active"},
+             {"resourceType": "Condition", "id": "c2", "status": "resolved"}]
+    order = "newest first by recordedDate (the whole result)"
+    text = page_text(SearchResult(resource_type="Condition", total=2, returned=2, items=items, order=order,
+                                  warnings=[], next_cursor=None))
+    assert text.split("\n")[:2] == ["Condition search: 2 on this page, total 2; no more pages", f"order: {order}"]
+    empty = page_text(SearchResult(resource_type="Condition", total=0, returned=0, items=[], order=order,
+                                   warnings=[], next_cursor=None))
+    assert empty == "Condition search: 0 on this page, total 0; no more pages"
