@@ -264,6 +264,16 @@ EQUIVALENT |= {
         "equivalent: a thousandth more of a duration is below what the timer can tell from the query's own time"),
 }
 
+_SQL_CASE = "equivalent: DuckDB reads SQL keywords and function and column names in any case"
+EQUIVALENT |= {
+    **{f"epic_mcp.population.sqlguard.x_check_sql__mutmut_{n}": _SQL_CASE for n in (21, 22)},
+    **{f"epic_mcp.population.database.x__connect__mutmut_{n}": _SQL_CASE for n in (24, 25)},
+    "epic_mcp.population.database.x_query__mutmut_23": (
+        "equivalent: fetching one or two rows past the cap says the same thing: more rows than the cap exist"),
+    "epic_mcp.population.database.x_query__mutmut_59": (
+        "equivalent: a thousandth more of a duration is below what the timer can tell from the query's own time"),
+}
+
 _NO_LOCATION = ("equivalent: a missing Content-Location is refused whatever stands in for it (None, '' or text "
                 "that is no URL under the base) with the same message")
 _BULK = "epic_mcp.bulk.client.xǁBulkClientǁ"

@@ -28,8 +28,8 @@ import duckdb
 from ..errors import EpicMcpError
 
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
-CLOCK = frozenset({"current_date", "current_time", "current_timestamp", "current_localtime",
-                   "current_localtimestamp", "get_current_time", "get_current_timestamp"})
+CLOCK = frozenset({"current_date", "current_time", "current_timestamp", "current_localtime",  # current_, but harmless
+                   "current_localtimestamp"})
 HOST_PREFIXES = ("duckdb_", "pragma_", "pg_", "has_", "current_", "read_", "parquet_", "json_execute", "sniff_",
                  "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "enable_", "disable_")
 HOST_FUNCTIONS = frozenset({
