@@ -149,6 +149,9 @@ EQUIVALENT: dict[str, str] = {
         "equivalent: _lookup of a one-part path is resource.get(that part); the branch only spares the loop"),
     "epic_mcp.render.elements.x_issued_if_later__mutmut_30": (
         "equivalent: no FHIR date or instant is 11 characters long"),
+    **{f"epic_mcp.answers.collect.x__since__mutmut_{n}": (
+        "equivalent: a scan's read_back_days is -1 (it read only what is dated after today) or one of WINDOW_EDGES "
+        "(90 days or more), never 0, the one value where the mutant differs") for n in (4, 5)},
     "epic_mcp.answers.collect.x__sortable__mutmut_2": (
         "equivalent: no FHIR date or dateTime is 11 characters long"),
     "epic_mcp.answers.medications.x__ended_stay__mutmut_19": _LAST_PART,
