@@ -84,7 +84,7 @@ EQUIVALENT: dict[str, str] = {
     "epic_mcp.auth.token.xǁTokenManagerǁget_token__mutmut_5": (
         "equivalent: refresh() returns the cached token itself while it is fresh; get_token's check only saves a call"),
     "epic_mcp.auth.token.x_discover_token_url__mutmut_16": _METHOD_CASE,
-    "epic_mcp.auth.token.xǁTokenManagerǁ_request_token__mutmut_30": _METHOD_CASE,
+    "epic_mcp.auth.token.xǁTokenManagerǁ_request_token__mutmut_34": _METHOD_CASE,
     "epic_mcp.auth.token.x_discover_token_url__mutmut_21": _HEADER_CASE,
     "epic_mcp.auth.token.x_discover_token_url__mutmut_22": _HEADER_CASE,
     "epic_mcp.auth.token.xǁBearerAuthǁasync_auth_flow__mutmut_16": _HEADER_CASE,
