@@ -258,15 +258,6 @@ EQUIVALENT |= {
         "equivalent: the package's files are paths, which sort by name as their names do") for n in (9, 11)},
 }
 
-_DUCKDB_SAYS = "equivalent: DuckDB's errors always carry a message, so the branch for an empty one never runs"
-EQUIVALENT |= {
-    **{f"epic_mcp.population.database.x__first_line__mutmut_{n}": _DUCKDB_SAYS for n in (2, 6, 7)},
-    "epic_mcp.population.database.x_query__mutmut_18": (
-        "equivalent: fetching one or two rows past the cap says the same thing: more rows than the cap exist"),
-    "epic_mcp.population.database.x_query__mutmut_37": (
-        "equivalent: a thousandth more of a duration is below what the timer can tell from the query's own time"),
-}
-
 _SQL_CASE = "equivalent: DuckDB reads SQL keywords and function and column names in any case"
 EQUIVALENT |= {
     **{f"epic_mcp.population.sqlguard.x_check_sql__mutmut_{n}": _SQL_CASE for n in (21, 22)},
