@@ -173,6 +173,12 @@ EQUIVALENT: dict[str, str] = {
         "equivalent: the grace period is 90 days at least, so a missing supply counting as 0 or 1 day changes nothing"),
     "epic_mcp.answers.medications.x_covered_until__mutmut_31": _NO_END_NO_WORDS,
     "epic_mcp.answers.medications.x__repeats__mutmut_19": "equivalent: a count of 0 gives 0 on either branch",
+    "epic_mcp.answers.medications.x_covered_until__mutmut_76": _NO_END_NO_WORDS,
+    "epic_mcp.answers.medications.x__stay__mutmut_25": _LAST_PART,
+    "epic_mcp.answers.medications.x__stay__mutmut_28": _LAST_PART,
+    "epic_mcp.answers.medications.x__stay__mutmut_72": (
+        "equivalent: judge reads the day a stay ended only when it has ended, so the words beside a stay still "
+        "going are never shown"),
     "epic_mcp.answers.summary.x__medications__mutmut_25": (
         "equivalent: stale_reason reads a patient only when there is one, and '' is no more a patient than None"),
     "epic_mcp.answers.summary.x_summary_text__mutmut_1": (
