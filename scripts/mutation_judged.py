@@ -37,6 +37,9 @@ _FIELDS_SKIP = "equivalent: fields() leaves out id and resourceType itself, so l
 _TEXTS_ONCE = ("equivalent in what is shown: texts worked out anew are the texts worked out once (test_render.py's "
                "test_lines_and_pages_from_field_texts_worked_out_once_are_the_lines_and_pages_worked_out_anew); only "
                "the work is done twice")
+_BEFORE_THE_STRENGTH = "equivalent: the part before the first digit is the same however many splits are made"
+_NO_END_NO_WORDS = ("equivalent: judge reads how an end was found only when there is an end, so the words beside a "
+                    "missing end are never shown")
 _TYPED_RECORDS = ("equivalent: every record of a section keeps its resourceType, so none has the type '' (nor None, "
                   "nor 'XXXX') and each line names its type either way")
 EQUIVALENT: dict[str, str] = {
@@ -158,6 +161,27 @@ EQUIVALENT: dict[str, str] = {
     "epic_mcp.answers.medications.x__ended_stay__mutmut_23": _LAST_PART,
     "epic_mcp.answers.medications.x__supply_end__mutmut_40": "equivalent: no refills and zero refills both add no fill",
     "epic_mcp.answers.medications.x__days__mutmut_16": "equivalent: neither '' nor 'xxxx' is a unit UNIT_DAYS knows",
+    "epic_mcp.answers.medications.x__days__mutmut_17": "equivalent: neither '' nor 'xxxx' is a unit UNIT_DAYS knows",
+    "epic_mcp.answers.medications.x_medication_list__mutmut_49": (
+        "equivalent: judge reads a patient only when there is one, and '' is no more a patient than None"),
+    "epic_mcp.answers.medications.x_medication_concept__mutmut_40": (
+        "equivalent: a concept whose text is None names no drug and gives no key, as an empty one does "
+        "(concept_label and drug_keys read only text that is a string)"),
+    "epic_mcp.answers.medications.x_normalised_name__mutmut_31": _BEFORE_THE_STRENGTH,
+    "epic_mcp.answers.medications.x_normalised_name__mutmut_35": _BEFORE_THE_STRENGTH,
+    **{f"epic_mcp.answers.medications.x_drug_keys__mutmut_{n}": (
+        "equivalent: a coding without a system is not RxNorm's whatever stands in for the missing system ('', "
+        "'None', 'XXXX')") for n in (19, 21, 24)},
+    "epic_mcp.answers.medications.x_grace_days__mutmut_22": (
+        "equivalent: the grace period is 90 days at least, so a missing supply counting as 0 or 1 day changes nothing"),
+    "epic_mcp.answers.medications.x_covered_until__mutmut_31": _NO_END_NO_WORDS,
+    "epic_mcp.answers.medications.x__repeats__mutmut_19": "equivalent: a count of 0 gives 0 on either branch",
+    "epic_mcp.answers.medications.x_covered_until__mutmut_76": _NO_END_NO_WORDS,
+    "epic_mcp.answers.medications.x__stay__mutmut_25": _LAST_PART,
+    "epic_mcp.answers.medications.x__stay__mutmut_28": _LAST_PART,
+    "epic_mcp.answers.medications.x__stay__mutmut_72": (
+        "equivalent: judge reads the day a stay ended only when it has ended, so the words beside a stay still "
+        "going are never shown"),
     "epic_mcp.answers.summary.x__medications__mutmut_25": (
         "equivalent: stale_reason reads a patient only when there is one, and '' is no more a patient than None"),
     "epic_mcp.answers.summary.x_summary_text__mutmut_1": (

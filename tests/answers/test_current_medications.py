@@ -101,3 +101,65 @@ async def test_without_current_only_the_search_is_the_servers_own(server) -> Non
     async with Client(server) as client:
         data = (await client.call_tool("search_medication_requests", {"patient_id": PID})).structured_content
     assert {item["id"] for item in data["items"]} == {"met-old", "met-new", "aml", "vanc", "amox", "done"}
+
+
+def build(make_settings, epic: respx.MockRouter, chart: list[dict[str, Any]], **fake: Any):
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(scope="system/*.read"))
+    served = FakeFhir(epic, chart, **fake)
+    return build_server(make_settings(epic_today=TODAY)), served
+
+
+async def current_only(server) -> dict[str, Any]:
+    async with Client(server) as client:
+        result = await client.call_tool("search_medication_requests", {"patient_id": PID, "current_only": True})
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def test_current_only_reads_the_patient_and_sets_every_order_apart_when_she_has_died(make_settings,
+                                                                                          epic) -> None:
+    chart = [{**CHART[0], "deceasedDateTime": "2026-04-02"}, *CHART[1:]]
+    data = await current_only(build(make_settings, epic, chart)[0])
+    assert data["items"] == [] and len(data["warnings"]) == 4
+    assert all(w.endswith(": the patient died 2026-04-02") for w in data["warnings"])
+
+
+async def test_a_stay_of_another_patient_that_the_server_answers_ends_no_order_of_hers(make_settings, epic) -> None:
+    other = {**stay("s9"), "subject": {"reference": "Patient/eSomeoneElse"}}
+    home = mine(order("ins", "insulin glargine 100 UNT/ML Injectable Solution", "261551", encounter="s9",
+                      written="2026-05-21", supply_days=90))
+    server, _ = build(make_settings, epic, [CHART[0], other, home], ignores_patient=True)
+    assert [item["id"] for item in (await current_only(server))["items"]] == ["ins"]
+
+
+async def test_a_stay_far_down_a_long_encounter_history_still_ends_its_orders(make_settings, epic) -> None:
+    visits = [mine({**stay(f"v{i}", start=f"2026-0{i}-02T09:00:00Z", end=f"2026-0{i}-02T10:00:00Z"),
+                    "class": {"code": "AMB"}}) for i in range(1, 7)]
+    ended = mine(stay("s1"))
+    in_stay = mine(order("vanc", "vancomycin 1000 MG Injection", "1807627", encounter="s1", written="2026-05-21"))
+    server, _ = build(make_settings, epic, [CHART[0], *visits, ended, in_stay], page_size=1)
+    data = await current_only(server)
+    assert data["items"] == [] and data["warnings"] == [
+        "left out as likely stale: vancomycin 1000 MG Injection (MedicationRequest/vanc): inpatient order of a stay "
+        "that ended 2026-05-24"]
+
+
+async def test_the_summary_keeps_caveats_and_order_counts_and_reads_encounters_and_the_patient_once(make_settings,
+                                                                                                    epic) -> None:
+    older_amox = mine(order("amox-0", "amoxicillin 500 MG Oral Capsule", "308191", course="acute",
+                            written="2026-02-01", bounds_days=7))
+    server, _ = build(make_settings, epic, [*CHART, older_amox])
+    async with Client(server) as client:
+        summary = (await client.call_tool("patient_summary", {"patient_id": PID,
+                                                              "sections": ["medications", "encounters"]})
+                   ).structured_content
+    section = next(s for s in summary["sections"] if s["name"] == "medications")
+    assert section["title"] == ("Current medications (one line per drug, its newest current order; rules: "
+                                "docs/medication-currency.md)")
+    amlodipine = next(i for i in section["items"] if i["id"] == "aml")
+    assert amlodipine["caveat"].startswith("refill overdue: its supply (90 days from 2026-01-10) ran out 2026-04-10")
+    amoxicillin = next(i for i in section["set_apart"] if i["id"] == "amox")
+    assert amoxicillin["active_orders"] == 2
+    paths = [call.request.url.path for call in epic.calls if call.request.method == "GET"]
+    assert sum(p.endswith(f"/Patient/{PID}") for p in paths) == 1, paths
+    assert sum(p.endswith("/Encounter") for p in paths) == 1, paths

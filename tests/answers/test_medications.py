@@ -14,6 +14,7 @@ from epic_mcp.answers.medications import (
     LONG_TERM_GRACE_DAYS,
     classify,
     drug_key,
+    drug_name,
     group_by_drug,
     judge,
     normalised_name,
@@ -71,6 +72,25 @@ def stay(eid: str, *, start: str = "2026-05-20T08:00:00Z", end: str | None = "20
     return {"resourceType": "Encounter", "id": eid, "status": status, "class": {"code": klass}, "period": period}
 
 
+def edited(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The order with elements set at paths written with dots ('dispenseRequest.validityPeriod.start'); a value of
+    None removes the element."""
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        at = resource
+        for key in parents:
+            at = at[int(key)] if isinstance(at, list) else at.setdefault(key, {})
+        if value is None:
+            at.pop(last, None)
+        else:
+            at[last] = value
+    return resource
+
+
+def supply(value: Any, **unit: str) -> dict[str, Any]:
+    return {"value": value, **unit}
+
+
 @dataclass
 class Case:
     story: str
@@ -79,6 +99,7 @@ class Case:
     says: str = ""  # words the reason (stale) or caveat (current) holds; "" for a current order with no caveat
     stays: list[dict[str, Any]] = field(default_factory=list)
     patient: dict[str, Any] | None = None
+    whole: bool = False  # `says` is the whole reason, word for word
 
 
 CASES = [
@@ -187,6 +208,100 @@ CASES = [
          order("e1", "nitrofurantoin 100 MG Oral Capsule", "1648755", course="acute", written="2026-04-01",
                valid_until="2026-04-30"),
          False, "short course: its prescription was valid until 2026-04-30"),
+    Case("a patient recorded as deceased with no date: every order set apart",
+         order("z2", course="continuous", written="2026-05-01", supply_days=90), False,
+         "the patient is deceased", patient={"resourceType": "Patient", "deceasedBoolean": True}, whole=True),
+    Case("a patient recorded as not deceased: her orders are judged as anyone's",
+         order("z3", course="continuous", written="2026-05-01", supply_days=90), True,
+         patient={"resourceType": "Patient", "deceasedBoolean": False}),
+    Case("an inpatient order of a stay marked finished with no end date",
+         order("v3", "vancomycin 1000 MG Injection", "1807627", category="inpatient", encounter="s2",
+               written="2026-05-21"),
+         False, "inpatient order of a stay that ended (date not given)", stays=[stay("s2", end=None)], whole=True),
+    Case("an inpatient order of a stay still marked in progress whose end date has passed",
+         order("v4", "vancomycin 1000 MG Injection", "1807627", category="inpatient", encounter="s3",
+               written="2026-05-21"),
+         False, "inpatient order of a stay that ended 2026-05-24", stays=[stay("s3", status="in-progress")]),
+    Case("an inpatient order of a stay ending today: it still runs",
+         order("v5", "heparin 5000 UNT/ML Injectable Solution", "1361615", category="inpatient", encounter="s4",
+               written="2026-05-29"),
+         True, "inpatient order of a stay still going",
+         stays=[stay("s4", end="2026-06-01T18:00:00Z", status="in-progress")], whole=True),
+    Case("an inpatient order in an encounter whose class is not a stay's (a hospital outpatient visit)",
+         order("v6", "ondansetron 4 MG/2ML Injection", "1740467", category="inpatient", encounter="h1",
+               written="2026-05-21"),
+         False, "inpatient order of a stay that ended 2026-05-24", stays=[stay("h1", klass="HOV")]),
+    Case("an uncategorised order written at an office visit outlives the visit",
+         order("c2", course="continuous", encounter="a1", written="2026-05-21", supply_days=90),
+         True, stays=[stay("a1", klass="AMB")]),
+    Case("an inpatient order naming its stay by absolute URL",
+         order("v7", "vancomycin 1000 MG Injection", "1807627", category="inpatient", written="2026-05-21",
+               encounter="s1") | {"encounter": {"reference": "https://fhir.example.org/api/FHIR/R4/Encounter/s1"}},
+         False, "inpatient order of a stay that ended 2026-05-24", stays=[stay("s1")]),
+    Case("an order whose encounter reference names no type (a local '#' reference) is judged by its dates",
+         order("c3", course="continuous", category="inpatient", written="2026-05-21", supply_days=90)
+         | {"encounter": {"reference": "#visit"}},
+         True, stays=[stay("s1")]),
+    Case("a prescription valid from later than written: its supply counts from when it became valid",
+         edited(order("w1", course="continuous", written="2026-02-01", supply_days=30),
+                **{"dispenseRequest.validityPeriod.start": "2026-05-01"}),
+         True, "refill overdue: its supply (30 days from 2026-05-01) ran out 2026-05-31"),
+    Case("an order with no validity period: its supply counts from the day written",
+         edited(order("w2", course="continuous", written="2025-11-01", supply_days=30),
+                **{"dispenseRequest.validityPeriod": None}),
+         False, "its supply (30 days from 2025-11-01) ran out 2025-12-01"),
+    Case("a one-time dose scheduled for later this week",
+         edited(order("o4", "ceftriaxone 1000 MG Injection", "1665021", once="count", written="2026-05-20"),
+                **{"dosageInstruction.0.timing.repeat.boundsPeriod": {"start": "2026-06-03"}}),
+         True),
+    Case("a one-time order coded 'ONCE' under a frequency text of its own",
+         edited(order("o5", "ketorolac 30 MG/ML Injectable Solution", "1665461", written="2026-03-02"),
+                **{"dosageInstruction.0.timing": {"code": {"text": "Give in clinic", "coding": [{"code": "ONCE"}]}}}),
+         False, "one-time order for 2026-03-02"),
+    Case("an order with no date, supply or end at all",
+         edited(order("n3"), **{"authoredOn": None, "dispenseRequest": None}),
+         True, "no end date, supply or date written on the order: current by its status only", whole=True),
+    Case("a short course whose last day is today",
+         order("x4", "amoxicillin 500 MG Oral Capsule", "308191", course="acute", written="2026-05-22",
+               stop="2026-06-01"),
+         True),
+    Case("chronic drug, 30 days and 2 refills from January: the refill is six weeks late",
+         order("m2", course="continuous", written="2026-01-20", supply_days=30, refills=2), True,
+         "refill overdue: its supply (30 days and 2 refills from 2026-01-20) ran out 2026-04-20, within the 90-day "
+         "grace period for long-term therapy", whole=True),
+    Case("long-term order with no supply, written 14 months ago: a year's validity, then the grace period",
+         order("m3", course="continuous", written="2025-04-01"), True,
+         "refill overdue: written 2025-04-01 with no end, supply or renewal; a prescription is valid a year at most, "
+         "until 2026-04-01, within the 90-day grace period for long-term therapy", whole=True),
+    Case("a two-week supply written in weeks",
+         edited(order("u3", "cephalexin 500 MG Oral Capsule", "309114", written="2026-05-01"),
+                **{"dispenseRequest.expectedSupplyDuration": supply(2, unit="weeks", code="wk")}),
+         False, "order: its supply (14 days from 2026-05-01) ran out 2026-05-15"),
+    Case("a supply whose unit is spelled 'day(s)' but coded in UCUM",
+         edited(order("u4", course="continuous", written="2026-03-01"),
+                **{"dispenseRequest.expectedSupplyDuration": supply(30, unit="day(s)", code="d")}),
+         True, "refill overdue: its supply (30 days from 2026-03-01) ran out 2026-03-31"),
+    Case("a supply with a unit but no code",
+         edited(order("u5", course="continuous", written="2026-03-01"),
+                **{"dispenseRequest.expectedSupplyDuration": supply(30, unit="days")}),
+         True, "refill overdue: its supply (30 days from 2026-03-01) ran out 2026-03-31"),
+    Case("a supply counted in tablets says nothing of days: judged by the day written",
+         edited(order("u6", written="2025-05-01"),
+                **{"dispenseRequest.expectedSupplyDuration": supply(60, unit="tablets")}),
+         False, "written 2025-05-01 with no end, supply or renewal"),
+    Case("a supply whose value is sent as text is not read as a number",
+         edited(order("u7", written="2025-05-01"),
+                **{"dispenseRequest.expectedSupplyDuration": supply("30", code="d")}),
+         False, "written 2025-05-01 with no end, supply or renewal"),
+    Case("a date written sent as a number is not read as a date",
+         edited(order("n4", written="2025-05-01"), **{"authoredOn": 20250501, "dispenseRequest": None}),
+         True, "no end date, supply or date written on the order: current by its status only", whole=True),
+    Case("a course coded twice, first by Epic's own code system with no code: still continuous",
+         order("k1", course="continuous", written="2026-04-25", supply_days=10)
+         | {"courseOfTherapyType": {"coding": [
+             {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.4.698084.10", "display": "Continuous long term therapy"},
+             {"system": COURSE, "code": "continuous"}]}},
+         True, "refill overdue: its supply (10 days from 2026-04-25) ran out 2026-05-05"),
 ]
 
 
@@ -195,6 +310,8 @@ def test_each_clinical_case_is_judged_as_a_clinician_would(case: Case) -> None:
     verdict = judge(case.order, {s["id"]: s for s in case.stays}, case.patient, TODAY)
     assert verdict.current is case.current
     assert case.says in verdict.reason if case.says else verdict.reason == ""
+    if case.whole:
+        assert verdict.reason == case.says
     assert verdict.current or verdict.reason, "every stale verdict keeps its reason"
 
 
@@ -252,6 +369,70 @@ def test_a_combination_is_another_drug_than_one_of_its_parts() -> None:
 def test_the_inventory_key_of_an_order_is_its_rxnorm_code_else_its_name() -> None:
     assert drug_key(order("a")) == "rxnorm:860975"
     assert drug_key(order("b", "Metformin 500 MG", None)) == "name:metformin"
+
+
+def referencing(oid: str, reference: dict[str, Any], contained: list[dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
+    """A hand-made order naming its drug through medicationReference (and, for a '#id', a contained Medication)."""
+    return {"resourceType": "MedicationRequest", "id": oid, "status": "active", "authoredOn": "2026-05-20",
+            "medicationReference": reference, **({"contained": contained} if contained else {})}
+
+
+CONTAINED = [{"resourceType": "Organization", "id": "org1", "name": "Pharmacy"},
+             {"resourceType": "Medication", "id": "med2", "code": {
+                 "coding": [{"system": RXNORM, "code": "860975", "display": "metformin 500 MG Oral Tablet"}]}}]
+
+
+def test_a_contained_medication_names_the_drug_by_its_own_code() -> None:
+    contained = referencing("c", {"reference": "#med2", "display": "Glucophage"}, CONTAINED)
+    assert (drug_name(contained), drug_key(contained)) == ("metformin 500 MG Oral Tablet", "rxnorm:860975")
+    assert len(group_by_drug([contained, order("m", "Metformin", "860975")])) == 1
+
+
+def test_a_reference_to_a_contained_medication_that_is_missing_falls_back_to_its_display() -> None:
+    missing = referencing("x", {"reference": "#med9", "display": "metformin 500 MG Oral Tablet"}, CONTAINED)
+    assert (drug_name(missing), drug_key(missing)) == ("metformin 500 MG Oral Tablet", "name:metformin")
+
+
+def test_a_reference_with_only_a_display_names_the_drug() -> None:
+    assert drug_name(referencing("d", {"display": "amlodipine 5 MG Oral Tablet"})) == "amlodipine 5 MG Oral Tablet"
+
+
+def test_an_order_naming_no_drug_is_an_unnamed_drug_of_its_own() -> None:
+    unnamed = referencing("u", {"reference": "Medication/m1"})
+    assert (drug_name(unnamed), drug_key(unnamed)) == ("unnamed drug", "name:")
+    [drug] = classify([unnamed], {}, None, TODAY)
+    assert drug.name == "unnamed drug"
+
+
+def test_a_coding_display_names_the_drug_when_the_concept_has_no_text() -> None:
+    coded = order("a", rxnorm="860975")
+    del coded["medicationCodeableConcept"]["text"]
+    named = referencing("b", {"display": "Metformin"})
+    assert len(group_by_drug([coded, named])) == 1
+
+
+def test_only_rxnorm_codes_identify_a_drug_and_only_when_a_code_is_given() -> None:
+    local = order("l", "metformin 500 MG Oral Tablet", None)
+    local["medicationCodeableConcept"]["coding"] = [
+        {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288", "code": "12345"},
+        {"system": RXNORM, "display": "metformin 500 MG Oral Tablet"}]
+    assert drug_key(local) == "name:metformin"
+    other = order("o", "amlodipine 5 MG Oral Tablet", None)
+    other["medicationCodeableConcept"]["coding"] = [
+        {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288", "code": "12345"}]
+    assert len(group_by_drug([local, other])) == 2, "a local code shared by two drugs does not join them"
+
+
+@pytest.mark.parametrize(("name", "drug"), [
+    ("amoxicillin and clavulanate", "amoxicillin+clavulanate"),
+    ("metformin-ER 500 MG", "metformin"),
+    ("butalbital / ASA / caffeine", "asa+butalbital+caffeine"),
+    ("5 MG  tablet", "5 mg tablet"),
+])
+def test_a_name_splits_at_and_drops_two_letter_leftovers_and_keeps_text_with_no_drug_word(name: str,
+                                                                                           drug: str) -> None:
+    assert normalised_name(name) == drug
 
 
 # Drugs: current or stale, never both ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import respx
 from mcp import Client
 
 from epic_mcp.answers import collect, summary
+from epic_mcp.fhir.connection import EpicConnection
 from epic_mcp.fhir.guard import OTHER_PATIENTS
 from epic_mcp.serve.server import build_server
 
@@ -389,3 +390,33 @@ async def test_every_section_searches_by_fhirs_patient_parameter(server, epic) -
         await client.call_tool("patient_summary", {"patient_id": PID})
     assert len(fake.searches) >= 10
     assert all(search[0] == ("patient", PID) for search in fake.searches), fake.searches
+
+
+@pytest.mark.parametrize(("extra", "line"), [
+    ({"maritalStatus": {"text": "Widowed"}},
+     "name: Ada Small | gender: female | birth_date: 1950-02-03 | age: 76 | marital_status: Widowed"),
+    ({"deceasedDateTime": "2026-01-01", "maritalStatus": {"text": "Widowed"}},
+     "name: Ada Small | gender: female | birth_date: 1950-02-03 | deceased: 2026-01-01 | age: deceased at 75 | "
+     "marital_status: Widowed"),
+    ({"birthDate": None, "maritalStatus": {"text": "Widowed"},
+      "extension": [{"url": "urn:epic-mcp:age", "valueAge": {"value": 90, "comparator": ">=", "unit": "years"}}]},
+     "name: Ada Small | gender: female | marital_status: Widowed | age: 90 or older"),
+])
+async def test_the_age_stands_after_the_birth_date_or_death_else_last(server, epic, extra: dict[str, Any],
+                                                                      line: str) -> None:
+    FakeFhir(epic, [{k: v for k, v in (patient() | extra).items() if v is not None}])
+    async with Client(server) as client:
+        result = await client.call_tool("patient_summary", {"patient_id": PID})
+    assert result.content[0].text.splitlines()[1] == f"Patient/{PID} | {line}"
+
+
+async def test_an_age_the_record_does_not_state_is_counted_to_the_calendar_day_not_the_patients_moved_day(
+        settings, epic) -> None:
+    FakeFhir(epic, [patient()])
+    connection = EpicConnection.open(settings)
+    try:
+        moved = await summary.patient_summary(connection.fhir, PID, date(2026, 1, 1), ["allergies"],
+                                              calendar_today=date(2026, 6, 1))
+    finally:
+        await connection.aclose()
+    assert moved.patient is not None and moved.patient["age"] == "76"

@@ -297,7 +297,7 @@ def covered_until(order: dict[str, Any], kind: str, written: date | None) -> tup
         fills = 1 + _repeats(order)
         refills = f" and {fills - 1} refill{'s' if fills > 2 else ''}" if fills > 1 else ""
         return written + timedelta(days=supply * fills), \
-            f"its supply ({_n(supply)} days{refills} from {written.isoformat()}) ran out"
+            f"its supply ({supply:g} days{refills} from {written.isoformat()}) ran out"
     if validity_end is not None:
         return validity_end, "its prescription was valid until"
     if written is not None:
@@ -315,7 +315,7 @@ def _stay(order: dict[str, Any], encounters: dict[str, dict[str, Any]], today: d
     if categories & TAKE_HOME:
         return None
     reference = _at(order, "encounter", "reference")
-    encounter = encounters.get(str(reference).rsplit("/", 1)[-1]) if isinstance(reference, str) else None
+    encounter = encounters.get(reference.rsplit("/", 1)[-1]) if isinstance(reference, str) else None
     if encounter is None:
         return None
     klass = encounter.get("class")
@@ -345,26 +345,22 @@ def _first_bound(order: dict[str, Any], edge: str) -> Any:
 
 
 def _stop(order: dict[str, Any]) -> date | None:
-    """When the dosage says to stop: the first dosage's bounds end, or its start plus its bounds duration."""
+    """When the dosage says to stop: the first dosage's bounds end, or the day written plus its bounds duration
+    (FHIR's bounds[x] is one of a Period or a Duration, so a dosage with a duration has no bounds start)."""
     start = _day(order.get("authoredOn"))
     for dosage in order.get("dosageInstruction") or []:
         end = _day(_at(dosage, "timing", "repeat", "boundsPeriod", "end"))
         if end is not None:
             return end
         days = _days(_at(dosage, "timing", "repeat", "boundsDuration"))
-        began = _day(_at(dosage, "timing", "repeat", "boundsPeriod", "start")) or start
-        if days is not None and began is not None:
-            return began + timedelta(days=days)
+        if days is not None and start is not None:
+            return start + timedelta(days=days)
     return None
 
 
 def _repeats(order: dict[str, Any]) -> int:
     repeats = _at(order, "dispenseRequest", "numberOfRepeatsAllowed")
     return repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 0
-
-
-def _n(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def _at(value: Any, *path: str) -> Any:
