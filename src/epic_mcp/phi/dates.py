@@ -92,11 +92,12 @@ def shift_text(text: str, days: int) -> str:
 def rewrite_text(text: str, change: Change) -> str:
     """Every date written in `text` passed to `change(day, whole_day)` (whole_day False for "January 2026"): a
     date comes back written the same way, a text replaces it, None keeps it. A rewritten date is set aside until
-    all rules ran, so none is found twice ("2 January 2026" is not also "January 2026")."""
+    all rules ran, so none is found twice ("2 January 2026" is not also "January 2026"), bracketed by a character
+    the text does not hold (a note may hold NULs, or anything else)."""
     if not any(ch.isdigit() for ch in text):
         return text
     done: list[str] = []
-    mark = _absent_mark(text)
+    mark = next(char for char in map(chr, range(0xF0000, 0x110000)) if char not in text)  # none of the text's own
 
     def set_aside(rule: Rule) -> Callable[[re.Match[str]], str]:
         def apply(match: re.Match[str]) -> str:
@@ -109,13 +110,7 @@ def rewrite_text(text: str, change: Change) -> str:
 
     for pattern, rule in RULES:
         text = pattern.sub(set_aside(rule), text)
-    placeholder = f"{mark}(.){mark}"
-    return re.sub(placeholder, lambda m: done[ord(m.group(1)) - 0xE000], text, flags=re.S) if done else text
-
-
-def _absent_mark(text: str) -> str:
-    """A character the text does not hold, to bracket the dates set aside: NUL, unless a hostile text holds it."""
-    return next(mark for mark in map(chr, range(0xF0000, 0x110000)) if mark not in text) if "\x00" in text else "\x00"
+    return re.sub(f"{mark}(.){mark}", lambda m: done[ord(m.group(1)) - 0xE000], text)
 
 
 def _changed(found: date | None, change: Change, whole_day: bool = True) -> date | str | None:
