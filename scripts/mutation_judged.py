@@ -330,6 +330,13 @@ EQUIVALENT |= {
         "equivalent: a month word ends in a letter of a month name or a dot, never an X, so stripping X too strips "
         "the same"),
     _DATES + "_ordinal__mutmut_11": "equivalent: 14 takes 'th' either way (14 % 10 is 4)",
+    **{f"{_DATES}rewrite_text__mutmut_{n}": (
+        "equivalent: any character the note lacks brackets the dates set aside as well; where the search starts or "
+        "ends only changes which one (checked with a note holding every character below the digits)")
+       for n in (12, 13, 14, 15)},
+    _DATES + "_month_name__mutmut_17": (
+        "equivalent for month words as written: the two differ only for a word whose first letter is lower case and "
+        "second upper case (`jAN`)"),
 }
 
 _DEID = "epic_mcp.phi.resources.xǁDeidentifierǁ"
@@ -348,6 +355,10 @@ _CODING_NO_KEYS = ("equivalent: an object whose keys are only display, identifie
                    "(or 'XXcodingXX'), so this part of the test is always true")
 _CODE_ELEMENT = ("equivalent: an element named code that holds only display (type and identifier are no Coding's) "
                  "is a Coding with a display alone, whose display both paths scrub alike")
+EQUIVALENT |= {
+    _DEID + "_element__mutmut_95": (
+        "equivalent: a Range's only objects are its low and high (its id is a string, its extensions a list)"),
+}
 EQUIVALENT |= {
     "epic_mcp.phi.resources.x_patient_of__mutmut_10": (
         "equivalent: a Patient's id is a string in FHIR JSON (Epic's and every contained one's)"),

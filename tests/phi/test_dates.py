@@ -327,8 +327,9 @@ def test_a_placeholder_date_at_the_calendars_edge_stays_as_written_instead_of_fa
     "a\x00b\x00 seen 2026-01-02",  # NULs around a letter: the dates set aside were looked up by that letter
     "x\x00\ue000\x00y seen 2026-01-02",  # what a date set aside looked like: it became the date
     "seen 2026-01-02 \x00\ue001\x00 and \U000f0000\x00",
+    "None?None seen 2026-01-02",  # a bracket of any other text is as much the note's own
 ])
-def test_a_note_holding_nul_characters_keeps_them_and_its_dates_move(text: str) -> None:
+def test_a_note_holding_nul_or_other_odd_characters_keeps_them_and_its_dates_move(text: str) -> None:
     """Hostile or garbled text with NUL characters failed the whole answer (IndexError) or had a piece of it
     replaced by a date."""
     assert shift_text(text, 30) == text.replace("2026-01-02", "2026-02-01")

@@ -434,6 +434,11 @@ UCUM = "http://unitsofmeasure.org"
      {"value": 90, "comparator": ">=", "unit": "years", "system": UCUM, "code": "a"}),
     ({"value": 1068, "unit": "months", "system": UCUM, "code": "mo"},
      {"value": 1068, "unit": "months", "system": UCUM, "code": "mo"}),
+    # just over and just under 89 years: a week is 365.25 / 7 of a year, a day 365.25
+    ({"value": 4650, "unit": "weeks"}, {"value": 90, "comparator": ">=", "unit": "years", "code": "a"}),  # 89.1 y
+    ({"value": 4600, "unit": "weeks"}, {"value": 4600, "unit": "weeks"}),  # 88.2 years
+    ({"value": 32560, "unit": "d"}, {"value": 90, "comparator": ">=", "unit": "years", "code": "a"}),  # 89.1 y
+    ({"value": 32500, "unit": "d"}, {"value": 32500, "unit": "d"}),  # 88.98 years
 ])
 def test_an_age_over_89_years_written_in_months_weeks_or_days_becomes_90_years_or_more(
         age: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -451,3 +456,31 @@ def test_an_age_range_over_89_becomes_90_or_more_at_each_end_over_it() -> None:
     over = {"value": 90, "comparator": ">=", "system": UCUM, "code": "a"}
     assert out["ageRange"] == {"low": over, "high": over}
     assert out["condition"][0]["onsetRange"] == {"low": low, "high": over}
+
+
+def test_the_age_range_of_a_reference_range_becomes_90_or_more_at_each_end_over_89() -> None:
+    """Observation.referenceRange.age is a Range named `age`, not `...Range`."""
+    adult = {"low": {"value": 18, "unit": "years", "system": UCUM, "code": "a"},
+             "high": {"value": 95, "unit": "years", "system": UCUM, "code": "a"}}
+    lab = {"resourceType": "Observation", "id": "o1", "status": "final", "subject": SUBJECT,
+           "code": {"text": "Creatinine"}, "referenceRange": [{"low": {"value": 0.6, "unit": "mg/dL"}, "age": adult}]}
+    out = deidentified(lab)["referenceRange"][0]
+    assert out["age"] == {"low": adult["low"], "high": {"value": 90, "comparator": ">=", "unit": "years",
+                                                         "system": UCUM, "code": "a"}}
+    assert out["low"] == {"value": 0.6, "unit": "mg/dL"}
+
+
+def test_a_range_of_doses_or_values_is_no_age_and_is_kept_as_written() -> None:
+    doses = {"low": {"value": 100, "unit": "mg", "system": UCUM, "code": "mg"},
+             "high": {"value": 200, "unit": "mg", "system": UCUM, "code": "mg"}}
+    order = {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
+             "subject": SUBJECT, "medicationCodeableConcept": {"text": "ibuprofen"},
+             "dosageInstruction": [{"doseAndRate": [{"doseRange": doses}]}]}
+    assert deidentified(order)["dosageInstruction"][0]["doseAndRate"][0]["doseRange"] == doses
+    value = {"resourceType": "Observation", "id": "o2", "status": "final", "subject": SUBJECT,
+             "code": {"text": "Pain score"}, "valueRange": {"low": {"value": 95}, "high": {"value": 120}}}
+    assert deidentified(value)["valueRange"] == {"low": {"value": 95}, "high": {"value": 120}}
+    flagged = {**doses, "id": "r1", "extension": [{"url": "http://example.org/fhir/prn", "valueBoolean": True}]}
+    order["dosageInstruction"][0]["doseAndRate"][0]["doseRange"] = flagged
+    assert deidentified(order)["dosageInstruction"][0]["doseAndRate"][0]["doseRange"]["high"] == doses["high"], \
+        "a Range's id and extensions are no ends of it"
