@@ -43,11 +43,15 @@ CHART = [
 ]
 
 
+def build(make_settings, epic: respx.MockRouter, chart: list[dict[str, Any]], **fake: Any):
+    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(scope="system/*.read"))
+    served = FakeFhir(epic, chart, **fake)
+    return build_server(make_settings(epic_today=TODAY)), served
+
+
 @pytest.fixture
 def server(make_settings, epic: respx.MockRouter):
-    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(scope="system/*.read"))
-    FakeFhir(epic, CHART)
-    return build_server(make_settings(epic_today=TODAY))
+    return build(make_settings, epic, CHART)[0]
 
 
 async def test_current_only_lists_one_line_per_current_drug_and_says_what_it_left_out_and_why(server) -> None:
@@ -101,12 +105,6 @@ async def test_without_current_only_the_search_is_the_servers_own(server) -> Non
     async with Client(server) as client:
         data = (await client.call_tool("search_medication_requests", {"patient_id": PID})).structured_content
     assert {item["id"] for item in data["items"]} == {"met-old", "met-new", "aml", "vanc", "amox", "done"}
-
-
-def build(make_settings, epic: respx.MockRouter, chart: list[dict[str, Any]], **fake: Any):
-    epic.post(EPIC_TOKEN_URL).respond(200, json=token_body(scope="system/*.read"))
-    served = FakeFhir(epic, chart, **fake)
-    return build_server(make_settings(epic_today=TODAY)), served
 
 
 async def current_only(server) -> dict[str, Any]:
