@@ -103,22 +103,29 @@ async def test_a_token_past_its_expiry_is_never_used(settings, epic) -> None:
 async def test_max_concurrency_bounds_the_requests_in_flight(make_settings, epic, limit) -> None:
     epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
     in_flight = peak = 0
+    release = asyncio.Event()
 
-    async def slow(request: httpx.Request) -> httpx.Response:
+    async def held(request: httpx.Request) -> httpx.Response:
+        """Held until the test lets go, so the count depends on the limit alone, never on timers."""
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.02)
+        await release.wait()
         in_flight -= 1
         return httpx.Response(200, json=PATIENT)
 
-    epic.get(f"{EPIC_BASE}/Patient/{PID}").mock(side_effect=slow)
+    epic.get(f"{EPIC_BASE}/Patient/{PID}").mock(side_effect=held)
     connection = EpicConnection.open(make_settings(epic_max_concurrency=limit))
     try:
-        await asyncio.gather(*(connection.fhir.read("Patient", PID) for _ in range(8)))
+        reads = asyncio.gather(*(connection.fhir.read("Patient", PID) for _ in range(8)))
+        for _ in range(200):
+            await asyncio.sleep(0)
+        admitted = in_flight
+        release.set()
+        await asyncio.wait_for(reads, timeout=10)
     finally:
         await connection.aclose()
-    assert peak == limit
+    assert (admitted, peak) == (limit, limit)
 
 
 # EPIC_HTTP_TIMEOUT and EPIC_CONNECT_TIMEOUT -> both HTTP clients -------------------------------------------

@@ -212,8 +212,13 @@ async def test_a_refused_connection_is_a_clear_error(make_settings) -> None:
 async def test_a_slow_call_does_not_block_other_calls(server, epic) -> None:
     epic.post(EPIC_TOKEN_URL).respond(200, json=token_body())
 
+    slow_started, other_finished = asyncio.Event(), asyncio.Event()
+
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(1.5)
+        """Answers only once the other call has finished (or after 10 s, if that call is blocked behind it)."""
+        slow_started.set()
+        with anyio.move_on_after(10):
+            await other_finished.wait()
         return httpx.Response(200, json=PATIENT)
 
     epic.get(f"{EPIC_BASE}/Patient/eSlow").mock(side_effect=slow)
@@ -225,10 +230,12 @@ async def test_a_slow_call_does_not_block_other_calls(server, epic) -> None:
         async def run(patient_id: str) -> None:
             await client.call_tool("get_patient", {"id": patient_id})
             finished.append(patient_id)
+            if patient_id == PID:
+                other_finished.set()
 
         async with anyio.create_task_group() as group:
             group.start_soon(run, "eSlow")
-            await anyio.sleep(0.1)
+            await slow_started.wait()
             group.start_soon(run, PID)
     assert finished == [PID, "eSlow"]
 

@@ -71,21 +71,32 @@ def test_a_page_is_cut_to_the_results_asked_for_and_outcome_entries_are_kept() -
 
 @pytest.mark.anyio
 async def test_only_one_large_answer_is_in_flight_at_a_time_and_small_ones_pass_freely() -> None:
+    """Ordered by the gate alone, not by timers: a loaded CI machine once reordered a sleep-paced version."""
     gate = AnswerGate(threshold=100)
-    events: list[str] = []
+    second_read_large = asyncio.Event()
 
-    async def answer(name: str, sizes: list[int]) -> None:
+    async def second_large_answer() -> None:
         async with gate.answer() as slot:
-            for size in sizes:
-                await slot.grown_to(size)
-                events.append(f"{name} read {size}")
-                await asyncio.sleep(0.01)
-        events.append(f"{name} done")
+            await slot.grown_to(60)
+            await slot.grown_to(200)
+            second_read_large.set()
 
-    await asyncio.gather(answer("large-1", [50, 150, 5000]), answer("large-2", [60, 200, 300]),
-                         answer("small", [10, 20, 90]))
-    assert events.index("large-2 read 200") > events.index("large-1 done"), "the second large answer waited"
-    assert events.index("small done") < events.index("large-2 read 200"), "a small answer never waits"
+    async with gate.answer() as first:
+        await first.grown_to(150)
+        second = asyncio.create_task(second_large_answer())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not second_read_large.is_set(), "the second large answer waited for the first"
+
+        async def small_answer() -> None:
+            async with gate.answer() as small:
+                for size in (10, 20, 90, 100):
+                    await small.grown_to(size)
+
+        await asyncio.wait_for(small_answer(), timeout=5)
+        assert not second_read_large.is_set(), "a small answer passed while the large one was still in flight"
+    await asyncio.wait_for(second, timeout=5)
+    assert second_read_large.is_set(), "the second large answer read on once the first was done"
 
 
 @pytest.mark.parametrize("path", [

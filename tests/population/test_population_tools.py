@@ -107,7 +107,7 @@ async def test_an_export_that_broke_off_is_resumed_by_start_export(make_settings
                                         epic_bulk_group_id="g1"))
 
     async def settled(client: Client) -> dict:
-        for _ in range(200):
+        for _ in range(1500):  # 30 s: a loaded machine may take long, and a settled export returns at once
             status = (await client.call_tool("export_status", {})).structured_content
             if not status["followed"]:
                 return status

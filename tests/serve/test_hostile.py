@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 PID = "eCamila3"
 DEADLINE = 4.0
+SLACK = 6.0  # what a loaded 2-core CI machine may add to a call that ends at the deadline; the hangs last 30 s+
 PATIENT = json.dumps({"resourceType": "Patient", "id": "eNormal1", "name": [{"family": "Lopez"}]}).encode()
 NORMAL = {"/fhir/Patient/eNormal1": PATIENT}
 
@@ -107,11 +108,11 @@ async def test_a_hanging_token_endpoint_ends_within_the_deadline_and_waiters_sha
         async with anyio.create_task_group() as calls:
             for _ in range(3):
                 calls.start_soon(one)
-        assert max(timings) < DEADLINE + 2, timings
+        assert max(timings) < DEADLINE + SLACK, timings
         assert all("token" in e and f"within {DEADLINE:g} s" in e for e in errors), errors
         assert behaviour.token_requests <= 4, "one shared exchange (with its retries), not one per waiter"
         text, elapsed = await timed_error(client, "get_patient", {"id": PID})
-        assert elapsed < 1 and "token" in text, "within the back-off the failure is repeated at once"
+        assert elapsed < DEADLINE / 2 and "token" in text, "within the back-off the failure is repeated at once"
         behaviour.token_hang = 0
         await anyio.sleep(6)
         await still_answers(client)
@@ -121,7 +122,7 @@ async def test_a_body_trickled_a_byte_a_second_is_ended_by_the_call_deadline(tmp
     behaviour = Behaviour(body=PATIENT, trickle=1.0, normal=NORMAL)
     async with session(behaviour, tmp_path, key) as (client, _):
         text, elapsed = await timed_error(client, "get_patient", {"id": PID})
-        assert elapsed < DEADLINE + 2 and "no answer within 4 s (EPIC_CALL_DEADLINE)" in text
+        assert elapsed < DEADLINE + SLACK and "no answer within 4 s (EPIC_CALL_DEADLINE)" in text
         await still_answers(client)
 
 
