@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,43 @@ from epic_mcp.sandbox import sekmet_command, sekmet_config, wait_until_serving
 LOADER_TOKEN = "sekmet-loader-token-for-tests"
 
 
+PORT_BLOCK = 1000
+FIRST_BLOCK = 10_000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _candidate_ports() -> Iterator[int]:
+    """This process's block of ports below the kernel's ephemeral range, one block per xdist worker, begun at an
+    offset of its own so that two suites run at once rarely try the same port first."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    blocks = (_ephemeral_low() - FIRST_BLOCK) // PORT_BLOCK
+    if blocks < 1:
+        return
+    start = FIRST_BLOCK + (int(worker) if worker.isdigit() else 0) % blocks * PORT_BLOCK
+    offset = os.getpid() % PORT_BLOCK
+    yield from itertools.cycle(start + (offset + i) % PORT_BLOCK for i in range(PORT_BLOCK))
+
+
+_CANDIDATES = _candidate_ports()
+
+
 def free_port() -> int:
+    """A loopback port nobody holds. Not one bound to port 0: that comes from the ephemeral range, and between
+    this check and the server's own bind, an outgoing connection (a run makes thousands) may take it as its
+    source port; the kernel never hands out ports below the range that way."""
+    for port in itertools.islice(_CANDIDATES, PORT_BLOCK):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
